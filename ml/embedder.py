@@ -1,0 +1,85 @@
+"""FaceNet (Inception-ResNet-v1) embeddings of aligned face crops."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+import torch
+from torch import nn
+
+from ml.registry import ModelSpec
+
+
+class FaceEmbedder(Protocol):
+    dim: int
+
+    def embed(self, crops: np.ndarray) -> np.ndarray:
+        """N x 160 x 160 x 3 uint8 crops -> N x dim float32 unit vectors."""
+        ...
+
+
+def build_network(spec: ModelSpec) -> nn.Module:
+    from facenet_pytorch import InceptionResnetV1  # heavy import, kept off module import
+
+    network = InceptionResnetV1(pretrained=None, classify=False)
+    if spec.embedding_dim != 512:
+        # Sandberg's 2017 model ends in a 128-d bottleneck; facenet-pytorch defaults to 512.
+        network.last_linear = nn.Linear(1792, spec.embedding_dim, bias=False)
+        network.last_bn = nn.BatchNorm1d(spec.embedding_dim, eps=1e-3, momentum=0.1)
+    return network
+
+
+def load_network(spec: ModelSpec, weights: Path) -> nn.Module:
+    network = build_network(spec)
+    state = torch.load(weights, map_location="cpu", weights_only=True)
+    # facenet-pytorch's VGGFace2 checkpoint carries a classifier head we do not use.
+    state = {key: value for key, value in state.items() if not key.startswith("logits.")}
+    network.load_state_dict(state, strict=True)
+    return network
+
+
+def standardise(batch: torch.Tensor, method: str) -> torch.Tensor:
+    """Float N x 3 x H x W from uint8, with the input scaling the weights were trained on."""
+    x = batch.float()
+    if method == "fixed":
+        return (x - 127.5) / 128.0
+    # FaceNet's prewhiten: per image, (x - mean) / max(std, 1/sqrt(number of values)).
+    flat = x.flatten(1)
+    mean = flat.mean(dim=1).view(-1, 1, 1, 1)
+    std = flat.std(dim=1, unbiased=True)
+    floor = torch.full_like(std, 1.0 / float(flat.shape[1]) ** 0.5)
+    return (x - mean) / torch.maximum(std, floor).view(-1, 1, 1, 1)
+
+
+class TorchEmbedder:
+    """Runs the network in fp32 on the CPU, or fp16 channels_last on CUDA; batches of `batch`."""
+
+    def __init__(self, spec: ModelSpec, network: nn.Module, device: torch.device, batch: int = 32):
+        self.dim = spec.embedding_dim
+        self.spec = spec
+        self.device = device
+        self.batch = batch
+        self.half = device.type == "cuda"
+        network = network.eval().to(device)
+        if self.half:
+            network = network.half().to(memory_format=torch.channels_last)
+        self.network = network
+
+    def embed(self, crops: np.ndarray) -> np.ndarray:
+        if len(crops) == 0:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        chunks = [self._embed_chunk(crops[i : i + self.batch]) for i in range(0, len(crops), self.batch)]
+        return np.concatenate(chunks)
+
+    def _embed_chunk(self, crops: np.ndarray) -> np.ndarray:
+        batch = torch.from_numpy(np.ascontiguousarray(crops)).permute(0, 3, 1, 2).to(self.device)
+        x = standardise(batch, self.spec.standardisation)
+        if self.half:
+            x = x.half().contiguous(memory_format=torch.channels_last)
+        with torch.inference_mode():
+            vectors = self.network(x).float()
+        # Normalise again in fp32: the network's own normalisation ran in fp16 on CUDA.
+        vectors = torch.nn.functional.normalize(vectors, dim=1)
+        return np.asarray(vectors.cpu().numpy(), dtype=np.float32)

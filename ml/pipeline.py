@@ -1,0 +1,77 @@
+"""The face pipeline: bytes -> upright image -> described faces -> embeddings -> Similarity."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ml.align import crop_faces
+from ml.decode import DecodedImage, ImageLimits, decode_image
+from ml.detector import FaceDetector, MtcnnDetector
+from ml.embedder import FaceEmbedder, TorchEmbedder, load_network
+from ml.pose import estimate_pose
+from ml.quality import assess_quality
+from ml.registry import ModelSpec, model_spec
+from ml.similarity import Calibration, load_calibration
+from ml.types import FaceDescription
+from ml.weights import verified_weights_path
+
+
+@dataclass
+class FacePipeline:
+    spec: ModelSpec
+    detector: FaceDetector
+    embedder: FaceEmbedder
+    calibration: Calibration
+    limits: ImageLimits = field(default_factory=ImageLimits)
+
+    def decode(self, data: bytes) -> DecodedImage:
+        return decode_image(data, self.limits)
+
+    def describe(self, image: DecodedImage) -> list[FaceDescription]:
+        """Every face (the 100 largest), largest first, with pose and quality."""
+        return [
+            FaceDescription(
+                detection=detection,
+                pose=estimate_pose(detection.landmarks),
+                quality=assess_quality(image.pixels, detection.box),
+            )
+            for detection in self.detector.detect(image.pixels)
+        ]
+
+    def embed(self, image: DecodedImage, faces: list[FaceDescription]) -> np.ndarray:
+        crops = crop_faces(image.pixels, [face.detection.box for face in faces])
+        return self.embedder.embed(crops)
+
+    def similarity(self, queries: np.ndarray, targets: np.ndarray) -> np.ndarray:
+        """Q x T Similarity (0-100) between unit vectors."""
+        return self.calibration.similarity(queries @ targets.T)
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def load_pipeline(
+    models_dir: Path,
+    model_version: str,
+    device: torch.device,
+    calibration_path: Path | None = None,
+    limits: ImageLimits | None = None,
+) -> FacePipeline:
+    """Load real weights (checked against the manifest) and the model's calibration."""
+    spec = model_spec(model_version)
+    weights = verified_weights_path(models_dir, spec)
+    embedder = TorchEmbedder(spec, load_network(spec, weights), device)
+    return FacePipeline(
+        spec=spec,
+        detector=MtcnnDetector(device),
+        embedder=embedder,
+        calibration=load_calibration(model_version, calibration_path),
+        limits=limits or ImageLimits(),
+    )

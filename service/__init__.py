@@ -1,0 +1,1 @@
+"""The facebank server: settings, operations and the two HTTP surfaces."""

@@ -1,0 +1,92 @@
+"""All server settings, read once from FACEBANK_* environment variables at start-up."""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from ml.registry import DEFAULT_MODEL_VERSION, MODEL_SPECS
+
+LOOPBACK_NAMES = {"localhost"}
+
+
+def default_models_dir() -> Path:
+    """A cache directory outside the data dir, so a fresh FACEBANK_DATA_DIR keeps the weights."""
+    cache = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(cache) / "facebank" / "models"
+
+
+def is_loopback(host: str) -> bool:
+    if host in LOOPBACK_NAMES:
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+class AccessKey:
+    def __init__(self, key_id: str, secret: str) -> None:
+        self.key_id = key_id
+        self.secret = secret
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="FACEBANK_", env_nested_delimiter="__")
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=1, le=65535)
+    data_dir: Path = Path("data")
+    models_dir: Path = Field(default_factory=default_models_dir)
+    model_version: str = DEFAULT_MODEL_VERSION
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    # KEY:SECRET[,KEY:SECRET...]; empty means no authentication (loopback only).
+    access_keys: SecretStr = SecretStr("")
+    region: str = "us-east-1"
+    # How far a SigV4 X-Amz-Date may stray from the server clock, as AWS allows.
+    signature_max_skew_seconds: int = Field(default=300, ge=1)
+    torch_threads: int = Field(default=0, ge=0)  # 0: torch's default
+    detection_max_side: int = Field(default=1920, ge=160)
+    max_image_pixels: int = Field(default=64_000_000, ge=6400)
+    log_level: str = "info"
+
+    @field_validator("model_version")
+    @classmethod
+    def _known_model(cls, value: str) -> str:
+        if value not in MODEL_SPECS:
+            raise ValueError(f"unknown model version {value!r}; known: {sorted(MODEL_SPECS)}")
+        return value
+
+    @field_validator("access_keys")
+    @classmethod
+    def _well_formed_keys(cls, value: SecretStr) -> SecretStr:
+        _parse_keys(value.get_secret_value())
+        return value
+
+    @model_validator(mode="after")
+    def _no_open_server_without_keys(self) -> Settings:
+        if not self.access_keys.get_secret_value() and not is_loopback(self.host):
+            raise ValueError(
+                f"refusing to listen on {self.host} without FACEBANK_ACCESS_KEYS: "
+                "set KEY:SECRET pairs or listen on 127.0.0.1"
+            )
+        return self
+
+    @property
+    def keys(self) -> dict[str, AccessKey]:
+        return {k.key_id: k for k in _parse_keys(self.access_keys.get_secret_value())}
+
+
+def _parse_keys(raw: str) -> list[AccessKey]:
+    keys = []
+    for item in filter(None, (part.strip() for part in raw.split(","))):
+        key_id, sep, secret = item.partition(":")
+        if not sep or not key_id or not secret:
+            raise ValueError("FACEBANK_ACCESS_KEYS must be KEY:SECRET[,KEY:SECRET...]")
+        keys.append(AccessKey(key_id, secret))
+    return keys
