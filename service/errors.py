@@ -1,0 +1,92 @@
+"""Domain errors named as Rekognition names them; each HTTP surface renders them in one place."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+
+class ServiceError(Exception):
+    """An error the client caused or must handle, carrying Rekognition's error name.
+
+    `wire_status` is what AWS answers on the JSON 1.1 protocol (nearly always 400);
+    `rest_status` is the more specific status the REST surface uses.
+    """
+
+    code: ClassVar[str] = "InternalServerError"
+    wire_status: ClassVar[int] = 400
+    rest_status: ClassVar[int] = 400
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class InvalidParameterError(ServiceError):
+    code = "InvalidParameterException"
+
+
+class ImageTooLargeError(ServiceError):
+    code = "ImageTooLargeException"
+    rest_status = 413
+
+
+class InvalidImageFormatError(ServiceError):
+    code = "InvalidImageFormatException"
+    rest_status = 415
+
+
+class InvalidS3ObjectError(ServiceError):
+    code = "InvalidS3ObjectException"
+
+
+class AccessDeniedError(ServiceError):
+    code = "AccessDeniedException"
+    rest_status = 403
+
+
+class ThrottlingError(ServiceError):
+    code = "ThrottlingException"
+    rest_status = 429
+
+
+class ResourceNotFoundError(ServiceError):
+    code = "ResourceNotFoundException"
+    rest_status = 404
+
+
+class InternalServerError(ServiceError):
+    code = "InternalServerError"
+    wire_status = 500
+    rest_status = 500
+
+
+# Protocol-level errors that AWS answers before an operation runs.
+class UnknownOperationError(ServiceError):
+    code = "UnknownOperationException"
+    rest_status = 404
+
+
+class SerializationError(ServiceError):
+    code = "SerializationException"
+
+
+class MissingAuthenticationTokenError(ServiceError):
+    code = "MissingAuthenticationTokenException"
+    wire_status = 403
+    rest_status = 401
+
+
+class UnrecognizedClientError(ServiceError):
+    code = "UnrecognizedClientException"
+    rest_status = 401
+
+
+class InvalidSignatureError(ServiceError):
+    code = "InvalidSignatureException"
+    wire_status = 403
+    rest_status = 401
+
+
+class IncompleteSignatureError(ServiceError):
+    code = "IncompleteSignatureException"
+    rest_status = 401

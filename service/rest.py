@@ -1,0 +1,176 @@
+"""Surface 2: a plain REST API under /v1 with OpenAPI docs and problem+json errors.
+
+Each route names one Rekognition operation. A request body is either the operation's JSON
+request (images as base64 in `Bytes`), or multipart/form-data with one file part per image
+member (`image`, `source_image`, `target_image`) and form fields named after the remaining
+members in snake_case (`similarity_threshold=90`, `attributes=ALL`).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from botocore.model import Shape
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.responses import JSONResponse, Response
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import FormData, UploadFile
+
+from service import errors
+from service.context import MAX_BODY_BYTES, authenticate, new_request_id, read_body
+from service.openapi import shape_schema
+from service.validation import operation_model
+
+PROBLEM_TYPE = "application/problem+json"
+log = logging.getLogger("facebank.rest")
+
+
+@dataclass(frozen=True)
+class RestRoute:
+    operation: str
+    method: str
+    path: str
+    summary: str
+    image_members: tuple[str, ...] = field(default=())
+
+
+ROUTES = (
+    RestRoute("DetectFaces", "POST", "/v1/faces/detect", "Detect faces", ("Image",)),
+    RestRoute(
+        "CompareFaces", "POST", "/v1/faces/compare", "Compare faces",
+        ("SourceImage", "TargetImage"),
+    ),
+)
+
+
+def snake(name: str) -> str:
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
+
+
+def problem(error: errors.ServiceError, request_id: str) -> Response:
+    body = {
+        "type": f"urn:facebank:error:{error.code}",
+        "title": error.code,
+        "status": error.rest_status,
+        "detail": error.message,
+        "code": error.code,
+        "request_id": request_id,
+    }
+    return JSONResponse(body, status_code=error.rest_status, media_type=PROBLEM_TYPE,
+                        headers={"x-request-id": request_id})
+
+
+def _form_value(shape: Shape, raw: str, name: str) -> object:
+    try:
+        if shape.type_name in ("integer", "long"):
+            return int(raw)
+        if shape.type_name in ("float", "double"):
+            return float(raw)
+        if shape.type_name == "boolean":
+            return {"true": True, "false": False}[raw.lower()]
+        if shape.type_name == "list":
+            return [item.strip() for item in raw.split(",") if item.strip()]
+    except (ValueError, KeyError):
+        raise errors.InvalidParameterError(f"Form field {name!r} has an invalid value") from None
+    return raw
+
+
+async def _from_form(route: RestRoute, form: FormData) -> dict[str, Any]:
+    members = operation_model(route.operation).input_shape.members
+    by_field = {snake(name): name for name in members}
+    request: dict[str, Any] = {}
+    for key, value in form.multi_items():
+        member = by_field.get(key)
+        if member is None:
+            raise errors.InvalidParameterError(f"Unknown form field {key!r}")
+        if isinstance(value, UploadFile):
+            if member not in route.image_members:
+                raise errors.InvalidParameterError(f"Form field {key!r} is not an image")
+            request[member] = {"Bytes": await value.read()}
+        else:
+            request[member] = _form_value(members[member], value, key)
+    return request
+
+
+async def _request_body(route: RestRoute, request: Request) -> tuple[object, bytes]:
+    content_type = request.headers.get("content-type", "")
+    if content_type.startswith("multipart/form-data"):
+        declared = request.headers.get("content-length", "0")
+        if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+            raise errors.ImageTooLargeError(f"Request body exceeds {MAX_BODY_BYTES} bytes")
+        async with request.form(max_part_size=MAX_BODY_BYTES) as form:
+            return await _from_form(route, form), b""
+    body = await read_body(request)
+    if not body.strip():
+        return {}, body
+    try:
+        return json.loads(body), body
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise errors.SerializationError(f"Request body is not valid JSON: {exc}") from None
+
+
+def _endpoint(route: RestRoute) -> Any:
+    async def endpoint(request: Request) -> Response:
+        request_id = new_request_id()
+        state = request.app.state
+        try:
+            parsed, raw = await _request_body(route, request)
+            authenticate(state.settings, request, raw, allow_basic=True)
+            params = {**request.path_params, **(parsed if isinstance(parsed, dict) else {})}
+            payload = params if isinstance(parsed, dict) else parsed
+            result = await run_in_threadpool(state.operations.dispatch, route.operation, payload)
+        except errors.ServiceError as error:
+            return problem(error, request_id)
+        except Exception:
+            log.exception("request %s failed", request_id)
+            return problem(errors.InternalServerError("Internal server error"), request_id)
+        return JSONResponse(result, headers={"x-request-id": request_id})
+
+    endpoint.__name__ = snake(route.operation)
+    return endpoint
+
+
+def _openapi_extra(route: RestRoute) -> dict[str, Any]:
+    model = operation_model(route.operation)
+    schema = shape_schema(model.input_shape)
+    form_props = {
+        snake(name): ({"type": "string", "format": "binary"} if name in route.image_members
+                      else {"type": "string"})
+        for name in model.input_shape.members
+    }
+    return {
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/json": {"schema": schema},
+                "multipart/form-data": {"schema": {"type": "object", "properties": form_props}},
+            },
+        },
+        "responses": {
+            "200": {"content": {"application/json": {"schema": shape_schema(model.output_shape)}}},
+            "4XX": {"description": "problem+json with the Rekognition error name in `code`"},
+        },
+    }
+
+
+def build_router() -> APIRouter:
+    router = APIRouter()
+    for route in ROUTES:
+        router.add_api_route(
+            route.path,
+            _endpoint(route),
+            methods=[route.method],
+            summary=route.summary,
+            description=f"Rekognition `{route.operation}`: JSON request body or multipart upload.",
+            openapi_extra=_openapi_extra(route),
+            tags=["faces"],
+        )
+    return router
+
+
+def install(app: FastAPI) -> None:
+    app.include_router(build_router())

@@ -1,0 +1,54 @@
+"""Rendering pipeline results as Rekognition response shapes (ratios of the upright image)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ml.decode import DecodedImage
+from ml.types import LANDMARK_NAMES, Box, FaceDescription
+
+
+def bounding_box(box: Box, image: DecodedImage) -> dict[str, float]:
+    # Rekognition reports boxes unclipped: a face cut by the frame may have Left < 0.
+    return {
+        "Width": box.width / image.width,
+        "Height": box.height / image.height,
+        "Left": box.left / image.width,
+        "Top": box.top / image.height,
+    }
+
+
+def landmarks(face: FaceDescription, image: DecodedImage) -> list[dict[str, Any]]:
+    points = face.detection.landmarks
+    return [
+        {"Type": name, "X": float(points[i, 0]) / image.width, "Y": float(points[i, 1]) / image.height}
+        for i, name in enumerate(LANDMARK_NAMES)
+    ]
+
+
+def confidence(face: FaceDescription) -> float:
+    return min(100.0, face.detection.probability * 100.0)
+
+
+def face_detail(face: FaceDescription, image: DecodedImage) -> dict[str, Any]:
+    """FaceDetail with the DEFAULT attributes. Attributes no model here can give (age, gender,
+    emotions, smile, glasses, beard, eyes/mouth open, occlusion, eye direction) are omitted even
+    when asked for, as Rekognition omits what it cannot say."""
+    return {
+        "BoundingBox": bounding_box(face.detection.box, image),
+        "Landmarks": landmarks(face, image),
+        "Pose": {"Roll": face.pose.roll, "Yaw": face.pose.yaw, "Pitch": face.pose.pitch},
+        "Quality": {"Brightness": face.quality.brightness, "Sharpness": face.quality.sharpness},
+        "Confidence": confidence(face),
+    }
+
+
+def compared_face(face: FaceDescription, image: DecodedImage) -> dict[str, Any]:
+    detail = face_detail(face, image)
+    return {key: detail[key] for key in ("BoundingBox", "Confidence", "Landmarks", "Pose", "Quality")}
+
+
+def with_orientation(response: dict[str, Any], key: str, image: DecodedImage) -> dict[str, Any]:
+    if image.orientation_correction is not None:
+        response[key] = image.orientation_correction
+    return response

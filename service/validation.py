@@ -1,0 +1,205 @@
+"""Request validation against botocore's Rekognition service model.
+
+botocore checks only required members, types and minimum lengths on the client; a server must
+enforce the rest (maximum lengths, ranges, patterns, enums, blob sizes), and REST clients get no
+client-side checks at all. Validating against the same model keeps both surfaces exact.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import math
+from functools import cache
+from typing import Any
+
+import botocore.session
+import regex  # AWS patterns use \p{L}-style classes that `re` lacks
+from botocore.model import OperationModel, ServiceModel, Shape
+
+from service.errors import (
+    ImageTooLargeError,
+    InvalidParameterError,
+    InvalidS3ObjectError,
+    ServiceError,
+)
+
+IMAGE_BLOB_SHAPE = "ImageBlob"
+
+
+@cache
+def rekognition_model() -> ServiceModel:
+    return botocore.session.get_session().get_service_model("rekognition")
+
+
+@cache
+def _compiled(pattern: str) -> regex.Pattern[str]:
+    return regex.compile(pattern)
+
+
+def operation_model(name: str) -> OperationModel:
+    return rekognition_model().operation_model(name)
+
+
+def validate_request(operation: str, body: object) -> dict[str, Any]:
+    """Check `body` (parsed JSON) against the operation's input shape.
+
+    Returns the request with blobs base64-decoded to bytes. Raises InvalidParameterError (or
+    ImageTooLargeError for an oversized image) naming the first offending member.
+    """
+    shape = operation_model(operation).input_shape
+    if shape is None:
+        return {}
+    if body is None:
+        body = {}
+    result = _check(shape, body, "")
+    assert isinstance(result, dict)  # a structure shape always yields a dict
+    return result
+
+
+def _join(path: str, member: str) -> str:
+    """AWS names members in camelCase, dotted from the request root: 'sourceImage.bytes'."""
+    name = member[:1].lower() + member[1:]
+    return f"{path}.{name}" if path else name
+
+
+def _fail(path: str, value: object, constraint: str) -> ServiceError:
+    shown = repr(value) if not isinstance(value, bytes | str) or len(value) < 80 else "(value)"
+    return InvalidParameterError(
+        f"1 validation error detected: Value {shown} at '{path}' failed to satisfy constraint: "
+        f"{constraint}"
+    )
+
+
+def _check(shape: Shape, value: object, path: str) -> object:
+    checker = _CHECKERS.get(shape.type_name)
+    if checker is None:
+        raise _fail(path, value, f"Member type {shape.type_name} is not supported")
+    return checker(shape, value, path)
+
+
+def _check_structure(shape: Shape, value: object, path: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise _fail(path, value, "Member must be an object")
+    unknown = sorted(set(value) - set(shape.members))
+    if unknown:
+        raise _fail(_join(path, unknown[0]), value[unknown[0]], "Member is not a known parameter")
+    for required in shape.required_members:
+        if value.get(required) is None:
+            raise _fail(_join(path, required), None, "Member must not be null")
+    checked = {}
+    for name, member_value in value.items():
+        if member_value is None:
+            continue
+        checked[name] = _check(shape.members[name], member_value, _join(path, name))
+    if shape.name == "Image":
+        _check_image_source(checked, path)
+    return checked
+
+
+def _check_image_source(image: dict[str, Any], path: str) -> None:
+    if "S3Object" in image:
+        raise InvalidS3ObjectError(
+            "S3Object images are not supported by this server: send the image as Image.Bytes"
+        )
+    if "Bytes" not in image:
+        raise _fail(_join(path, "Bytes"), None, "Member must not be null")
+
+
+def _check_length(shape: Shape, length: int, value: object, path: str) -> None:
+    low, high = shape.metadata.get("min"), shape.metadata.get("max")
+    if low is not None and length < low:
+        raise _fail(path, value, f"Member must have length greater than or equal to {low}")
+    if high is not None and length > high:
+        raise _fail(path, value, f"Member must have length less than or equal to {high}")
+
+
+def _check_string(shape: Shape, value: object, path: str) -> str:
+    if not isinstance(value, str):
+        raise _fail(path, value, "Member must be a string")
+    _check_length(shape, len(value), value, path)
+    if shape.enum and value not in shape.enum:
+        raise _fail(path, value, f"Member must satisfy enum value set: [{', '.join(shape.enum)}]")
+    pattern = shape.metadata.get("pattern")
+    if pattern and _compiled(pattern).fullmatch(value) is None:
+        raise _fail(path, value, f"Member must satisfy regular expression pattern: {pattern}")
+    return value
+
+
+def _check_blob(shape: Shape, value: object, path: str) -> bytes:
+    if isinstance(value, bytes):  # the REST surface's multipart uploads arrive as raw bytes
+        return _check_blob_size(shape, value, path)
+    if not isinstance(value, str):
+        raise _fail(path, "(blob)", "Member must be a base64-encoded string")
+    try:
+        data = base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError):
+        raise _fail(path, "(blob)", "Member must be valid base64") from None
+    return _check_blob_size(shape, data, path)
+
+
+def _check_blob_size(shape: Shape, data: bytes, path: str) -> bytes:
+    high = shape.metadata.get("max")
+    if shape.name == IMAGE_BLOB_SHAPE and high is not None and len(data) > high:
+        raise ImageTooLargeError(f"Image is {len(data)} bytes; the limit is {high} bytes")
+    _check_length(shape, len(data), "(blob)", path)
+    return data
+
+
+def _check_integer(shape: Shape, value: object, path: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise _fail(path, value, "Member must be an integer")
+    _check_range(shape, value, path)
+    return value
+
+
+def _check_float(shape: Shape, value: object, path: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise _fail(path, value, "Member must be a finite number")
+    _check_range(shape, value, path)
+    return float(value)
+
+
+def _check_range(shape: Shape, value: float, path: str) -> None:
+    low, high = shape.metadata.get("min"), shape.metadata.get("max")
+    if low is not None and value < low:
+        raise _fail(path, value, f"Member must have value greater than or equal to {low}")
+    if high is not None and value > high:
+        raise _fail(path, value, f"Member must have value less than or equal to {high}")
+
+
+def _check_boolean(shape: Shape, value: object, path: str) -> bool:
+    if not isinstance(value, bool):
+        raise _fail(path, value, "Member must be a boolean")
+    return value
+
+
+def _check_list(shape: Shape, value: object, path: str) -> list[object]:
+    if not isinstance(value, list):
+        raise _fail(path, value, "Member must be a list")
+    _check_length(shape, len(value), value, path)
+    return [_check(shape.member, item, f"{path}.{i + 1}.member") for i, item in enumerate(value)]
+
+
+def _check_map(shape: Shape, value: object, path: str) -> dict[str, object]:
+    if not isinstance(value, dict):
+        raise _fail(path, value, "Member must be a map")
+    _check_length(shape, len(value), value, path)
+    return {
+        _check_string(shape.key, key, f"{path}.key"): _check(shape.value, item, f"{path}.{key}")
+        for key, item in value.items()
+    }
+
+
+_CHECKERS = {
+    "structure": _check_structure,
+    "string": _check_string,
+    "blob": _check_blob,
+    "integer": _check_integer,
+    "long": _check_integer,
+    "float": _check_float,
+    "double": _check_float,
+    "boolean": _check_boolean,
+    "list": _check_list,
+    "map": _check_map,
+}

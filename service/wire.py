@@ -1,0 +1,62 @@
+"""Surface 1: Rekognition's own wire protocol (AWS JSON 1.1 at POST /, X-Amz-Target dispatch)."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse, Response
+from starlette.concurrency import run_in_threadpool
+
+from service import errors
+from service.context import authenticate, new_request_id, read_body
+
+TARGET_PREFIX = "RekognitionService."
+CONTENT_TYPE = "application/x-amz-json-1.1"
+log = logging.getLogger("facebank.wire")
+
+router = APIRouter(include_in_schema=False)
+
+
+def error_response(error: errors.ServiceError, request_id: str) -> Response:
+    return JSONResponse(
+        {"__type": error.code, "message": error.message},
+        status_code=error.wire_status,
+        media_type=CONTENT_TYPE,
+        headers={"x-amzn-RequestId": request_id},
+    )
+
+
+def _operation_name(request: Request) -> str:
+    target = request.headers.get("x-amz-target", "")
+    if not target.startswith(TARGET_PREFIX):
+        raise errors.UnknownOperationError(f"Unknown target {target!r}")
+    return target[len(TARGET_PREFIX) :]
+
+
+def _parse_json(body: bytes) -> object:
+    if not body.strip():
+        return {}
+    try:
+        return json.loads(body)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise errors.SerializationError(f"Request body is not valid JSON: {exc}") from None
+
+
+@router.post("/")
+async def rekognition_endpoint(request: Request) -> Response:
+    request_id = new_request_id()
+    state = request.app.state
+    try:
+        body = await read_body(request)
+        authenticate(state.settings, request, body, allow_basic=False)
+        operation = _operation_name(request)
+        parsed = _parse_json(body)
+        result = await run_in_threadpool(state.operations.dispatch, operation, parsed)
+    except errors.ServiceError as error:
+        return error_response(error, request_id)
+    except Exception:
+        log.exception("request %s failed", request_id)
+        return error_response(errors.InternalServerError("Internal server error"), request_id)
+    return JSONResponse(result, media_type=CONTENT_TYPE, headers={"x-amzn-RequestId": request_id})
