@@ -11,9 +11,9 @@ CROP_SIZE = 160
 CROP_MARGIN = 32  # pixels of margin in the 160-px output, as FaceNet's MTCNN alignment used
 
 
-def crop_face(image: Image.Image, box: Box, size: int = CROP_SIZE, margin: int = CROP_MARGIN) -> (
-    np.ndarray
-):
+def crop_face(
+    image: Image.Image, box: Box, size: int = CROP_SIZE, margin: int = CROP_MARGIN
+) -> np.ndarray:
     """A size x size RGB crop around `box`, with `margin` output pixels of context in total.
 
     The margin is given in output pixels, so it is scaled back to source pixels per axis: a face

@@ -15,8 +15,14 @@ EXIF_ORIENTATION_TAG = 0x0112
 # EXIF orientation -> the rotation facebank applied, in Rekognition's OrientationCorrection terms.
 # Mirrored orientations (2, 4, 5, 7) report the rotation part of their transform.
 _ORIENTATION_CORRECTION = {
-    1: "ROTATE_0", 2: "ROTATE_0", 3: "ROTATE_180", 4: "ROTATE_180",
-    5: "ROTATE_90", 6: "ROTATE_90", 7: "ROTATE_270", 8: "ROTATE_270",
+    1: "ROTATE_0",
+    2: "ROTATE_0",
+    3: "ROTATE_180",
+    4: "ROTATE_180",
+    5: "ROTATE_90",
+    6: "ROTATE_90",
+    7: "ROTATE_270",
+    8: "ROTATE_270",
 }
 
 
@@ -93,8 +99,7 @@ def _open_checked(data: bytes, fmt: str, limits: ImageLimits) -> Image.Image:
         image = Image.open(io.BytesIO(data), formats=[fmt])
         if image.width * image.height > limits.max_pixels:
             raise ImageTooLargeError(
-                f"image is {image.width}x{image.height} px; the limit is "
-                f"{limits.max_pixels} pixels"
+                f"image is {image.width}x{image.height} px; the limit is {limits.max_pixels} pixels"
             )
         image.load()
     except ImageDecodeError:

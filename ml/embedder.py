@@ -23,7 +23,7 @@ class FaceEmbedder(Protocol):
 def build_network(spec: ModelSpec) -> nn.Module:
     from facenet_pytorch import InceptionResnetV1  # heavy import, kept off module import
 
-    network = InceptionResnetV1(pretrained=None, classify=False)
+    network: nn.Module = InceptionResnetV1(pretrained=None, classify=False)
     if spec.embedding_dim != 512:
         # Sandberg's 2017 model ends in a 128-d bottleneck; facenet-pytorch defaults to 512.
         network.last_linear = nn.Linear(1792, spec.embedding_dim, bias=False)
@@ -70,7 +70,9 @@ class TorchEmbedder:
     def embed(self, crops: np.ndarray) -> np.ndarray:
         if len(crops) == 0:
             return np.zeros((0, self.dim), dtype=np.float32)
-        chunks = [self._embed_chunk(crops[i : i + self.batch]) for i in range(0, len(crops), self.batch)]
+        chunks = [
+            self._embed_chunk(crops[i : i + self.batch]) for i in range(0, len(crops), self.batch)
+        ]
         return np.concatenate(chunks)
 
     def _embed_chunk(self, crops: np.ndarray) -> np.ndarray:

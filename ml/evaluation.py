@@ -22,7 +22,8 @@ def labelled_images(root: Path) -> list[tuple[str, Path]]:
 def pair_scores(vectors: np.ndarray, labels: list[str]) -> tuple[np.ndarray, np.ndarray]:
     """Cosine of every unordered pair, split into genuine (same label) and impostor pairs."""
     cosines = vectors @ vectors.T
-    genuine, impostor = [], []
+    genuine: list[float] = []
+    impostor: list[float] = []
     for i, j in combinations(range(len(labels)), 2):
         (genuine if labels[i] == labels[j] else impostor).append(float(cosines[i, j]))
     return np.asarray(genuine), np.asarray(impostor)

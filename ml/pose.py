@@ -25,7 +25,7 @@ MOUTH_DEPTH_RATIO = 0.9  # eye-to-mouth distance over inter-ocular distance, ave
 
 
 def estimate_pose(landmarks: np.ndarray) -> Pose:
-    eye_left, eye_right, nose, mouth_left, mouth_right = (landmarks[i] for i in range(5))
+    eye_left, eye_right = landmarks[0], landmarks[1]
     eye_vector = eye_right - eye_left
     roll = math.degrees(math.atan2(float(eye_vector[1]), float(eye_vector[0])))
     centre = (eye_left + eye_right) / 2.0

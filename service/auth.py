@@ -55,9 +55,7 @@ def _parse_authorization(header: str) -> _Authorization:
     algorithm, _, rest = header.partition(" ")
     if algorithm != ALGORITHM:
         raise IncompleteSignatureError(f"Authorization header requires the {ALGORITHM} algorithm")
-    fields = dict(
-        part.strip().partition("=")[::2] for part in rest.split(",") if "=" in part
-    )
+    fields = dict(part.strip().partition("=")[::2] for part in rest.split(",") if "=" in part)
     try:
         key_id, date, region, service, terminator = fields["Credential"].split("/")
         signed_headers = fields["SignedHeaders"].split(";")

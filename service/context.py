@@ -38,7 +38,9 @@ async def read_body(request: Request) -> bytes:
     return b"".join(chunks)
 
 
-def authenticate(settings: Settings, request: Request, body: bytes, allow_basic: bool) -> str | None:
+def authenticate(
+    settings: Settings, request: Request, body: bytes, allow_basic: bool
+) -> str | None:
     """The caller's key id; None when the server runs without keys (loopback only)."""
     keys = settings.keys
     if not keys:

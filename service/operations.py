@@ -13,7 +13,7 @@ from ml.pipeline import FacePipeline
 from ml.types import FaceDescription
 from service import errors
 from service.quality_filter import passes
-from service.shapes import compared_face, confidence, face_detail, bounding_box, with_orientation
+from service.shapes import bounding_box, compared_face, confidence, face_detail, with_orientation
 from service.validation import validate_request
 
 Request = dict[str, Any]
@@ -44,7 +44,9 @@ class FaceOperations:
         except decode.ImageTooLargeError as exc:
             raise errors.ImageTooLargeError(str(exc)) from exc
         except decode.UnsupportedImageError as exc:
-            raise errors.InvalidImageFormatError(f"Request has invalid image format: {exc}") from exc
+            raise errors.InvalidImageFormatError(
+                f"Request has invalid image format: {exc}"
+            ) from exc
         except decode.ImageTooSmallError as exc:
             raise errors.InvalidParameterError(f"Request has invalid parameters: {exc}") from exc
 
@@ -76,9 +78,7 @@ class FaceOperations:
                 {"Similarity": float(s), "Face": compared_face(f, target)} for s, f in matched
             ],
             "UnmatchedFaces": [
-                compared_face(f, target)
-                for s, f in zip(scores, kept, strict=True)
-                if s < threshold
+                compared_face(f, target) for s, f in zip(scores, kept, strict=True) if s < threshold
             ],
         }
         with_orientation(response, "SourceImageOrientationCorrection", source)
@@ -101,4 +101,4 @@ class FaceOperations:
             return np.zeros(0)
         query = self.pipeline.embed(source, [source_face])
         vectors = self.pipeline.embed(target, target_faces)
-        return self.pipeline.similarity(query, vectors)[0]
+        return np.asarray(self.pipeline.similarity(query, vectors)[0])

@@ -2,12 +2,13 @@
 
 Cut-offs per level (a face must meet every one of its level's bars):
 
-| level  | Confidence >= | shorter box side >= px | Sharpness >= | Brightness >= | abs(Yaw), abs(Pitch) <= |
-| ------ | ------------- | ---------------------- | ------------ | ------------- | ----------------------- |
-| LOW    | 90            | 20                     | 4            | 8             | 75                      |
-| MEDIUM | 97            | 32                     | 10           | 15            | 60                      |
-| HIGH   | 99.5          | 48                     | 25           | 25            | 40                      |
+| level  | Confidence >= | box side >= px | Sharpness >= | Brightness >= | abs Yaw, Pitch <= |
+| ------ | ------------- | -------------- | ------------ | ------------- | ----------------- |
+| LOW    | 90            | 20             | 4            | 8             | 75                |
+| MEDIUM | 97            | 32             | 10           | 15            | 60                |
+| HIGH   | 99.5          | 48             | 25           | 25            | 40                |
 
+(box side: the shorter side of the face box in pixels.)
 AUTO is MEDIUM; NONE keeps every face. Reasons use Rekognition's names.
 """
 

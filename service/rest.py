@@ -41,7 +41,10 @@ class RestRoute:
 ROUTES = (
     RestRoute("DetectFaces", "POST", "/v1/faces/detect", "Detect faces", ("Image",)),
     RestRoute(
-        "CompareFaces", "POST", "/v1/faces/compare", "Compare faces",
+        "CompareFaces",
+        "POST",
+        "/v1/faces/compare",
+        "Compare faces",
         ("SourceImage", "TargetImage"),
     ),
 )
@@ -60,8 +63,12 @@ def problem(error: errors.ServiceError, request_id: str) -> Response:
         "code": error.code,
         "request_id": request_id,
     }
-    return JSONResponse(body, status_code=error.rest_status, media_type=PROBLEM_TYPE,
-                        headers={"x-request-id": request_id})
+    return JSONResponse(
+        body,
+        status_code=error.rest_status,
+        media_type=PROBLEM_TYPE,
+        headers={"x-request-id": request_id},
+    )
 
 
 def _form_value(shape: Shape, raw: str, name: str) -> object:
@@ -138,8 +145,11 @@ def _openapi_extra(route: RestRoute) -> dict[str, Any]:
     model = operation_model(route.operation)
     schema = shape_schema(model.input_shape)
     form_props = {
-        snake(name): ({"type": "string", "format": "binary"} if name in route.image_members
-                      else {"type": "string"})
+        snake(name): (
+            {"type": "string", "format": "binary"}
+            if name in route.image_members
+            else {"type": "string"}
+        )
         for name in model.input_shape.members
     }
     return {

@@ -21,7 +21,11 @@ def bounding_box(box: Box, image: DecodedImage) -> dict[str, float]:
 def landmarks(face: FaceDescription, image: DecodedImage) -> list[dict[str, Any]]:
     points = face.detection.landmarks
     return [
-        {"Type": name, "X": float(points[i, 0]) / image.width, "Y": float(points[i, 1]) / image.height}
+        {
+            "Type": name,
+            "X": float(points[i, 0]) / image.width,
+            "Y": float(points[i, 1]) / image.height,
+        }
         for i, name in enumerate(LANDMARK_NAMES)
     ]
 
@@ -45,7 +49,9 @@ def face_detail(face: FaceDescription, image: DecodedImage) -> dict[str, Any]:
 
 def compared_face(face: FaceDescription, image: DecodedImage) -> dict[str, Any]:
     detail = face_detail(face, image)
-    return {key: detail[key] for key in ("BoundingBox", "Confidence", "Landmarks", "Pose", "Quality")}
+    return {
+        key: detail[key] for key in ("BoundingBox", "Confidence", "Landmarks", "Pose", "Quality")
+    }
 
 
 def with_orientation(response: dict[str, Any], key: str, image: DecodedImage) -> dict[str, Any]:

@@ -1,0 +1,45 @@
+# One target per habit. `make run` and `make test` are the only set-up a fresh machine needs.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: install models run test lint format bench-latency calibrate clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	# facenet-pytorch 2.6.0 pins torch<2.3, torchvision<0.18, numpy<2 and Pillow<10.3, which
+	# would downgrade the whole stack; it runs fine on current releases, so skip its pins.
+	$(BIN)/python -m pip install --quiet --no-deps facenet-pytorch==2.6.0
+	touch $@
+
+install: $(STAMP)
+
+models: install
+	$(BIN)/facebank models fetch
+
+run: models
+	$(BIN)/facebank serve
+
+test: models
+	$(BIN)/pytest
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+format: install
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+bench-latency: models
+	$(BIN)/python -m benchmarks.latency
+
+calibrate: models
+	$(BIN)/python -m benchmarks.calibrate
+
+clean:
+	rm -rf $(VENV) benchmarks/.cache .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,193 @@
+"""Rekognition's wire protocol, driven by a stock boto3 client against a live server."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+import pytest
+from botocore.exceptions import ClientError
+from PIL import Image
+
+from tests.api.photos import first_photo, multiface
+from tests.conftest import LiveServer, blank_jpeg
+
+pytestmark = pytest.mark.slow
+
+
+def test_detect_faces_on_group_photo(rekognition: Any, faces_dir: Path) -> None:
+    response = rekognition.detect_faces(Image={"Bytes": multiface(faces_dir)}, Attributes=["ALL"])
+    details = response["FaceDetails"]
+    assert len(details) == 6
+    assert response["ResponseMetadata"]["HTTPStatusCode"] == 200
+    assert len(response["ResponseMetadata"]["RequestId"]) == 36
+    for detail in details:
+        box = detail["BoundingBox"]
+        assert 0 < box["Width"] < 1 and 0 < box["Height"] < 1
+        assert {mark["Type"] for mark in detail["Landmarks"]} == {
+            "eyeLeft",
+            "eyeRight",
+            "nose",
+            "mouthLeft",
+            "mouthRight",
+        }
+        for mark in detail["Landmarks"]:
+            assert box["Left"] <= mark["X"] <= box["Left"] + box["Width"]
+        assert 90 < detail["Confidence"] <= 100
+        assert set(detail["Pose"]) == {"Roll", "Yaw", "Pitch"}
+        assert 0 <= detail["Quality"]["Sharpness"] <= 100
+        assert "AgeRange" not in detail and "Emotions" not in detail
+
+
+def test_detect_faces_rgba_png(rekognition: Any, faces_dir: Path) -> None:
+    data = (faces_dir / "face-recognition-examples/test_images/32bit.png").read_bytes()
+    assert len(rekognition.detect_faces(Image={"Bytes": data})["FaceDetails"]) == 1
+
+
+def test_detect_faces_without_faces_is_empty(rekognition: Any) -> None:
+    assert rekognition.detect_faces(Image={"Bytes": blank_jpeg()})["FaceDetails"] == []
+
+
+def test_compare_same_person_matches(rekognition: Any, faces_dir: Path) -> None:
+    response = rekognition.compare_faces(
+        SourceImage={"Bytes": first_photo(faces_dir, "ben_afflek")},
+        TargetImage={"Bytes": first_photo(faces_dir, "ben_afflek", "val")},
+    )
+    assert len(response["FaceMatches"]) == 1
+    assert response["FaceMatches"][0]["Similarity"] >= 80
+    assert response["UnmatchedFaces"] == []
+    assert response["SourceImageFace"]["Confidence"] > 90
+
+
+def test_compare_different_people_does_not_match(rekognition: Any, faces_dir: Path) -> None:
+    response = rekognition.compare_faces(
+        SourceImage={"Bytes": first_photo(faces_dir, "ben_afflek")},
+        TargetImage={"Bytes": first_photo(faces_dir, "madonna", "val")},
+    )
+    assert response["FaceMatches"] == []
+    assert len(response["UnmatchedFaces"]) == 1
+
+
+def test_compare_against_group_orders_and_thresholds(rekognition: Any, faces_dir: Path) -> None:
+    source = {"Bytes": first_photo(faces_dir, "mindy_kaling")}
+    everyone = rekognition.compare_faces(
+        SourceImage=source, TargetImage={"Bytes": multiface(faces_dir)}, SimilarityThreshold=0
+    )
+    scores = [match["Similarity"] for match in everyone["FaceMatches"]]
+    assert len(scores) == 6 and scores == sorted(scores, reverse=True)
+    cut = (scores[1] + scores[2]) / 2
+    some = rekognition.compare_faces(
+        SourceImage=source, TargetImage={"Bytes": multiface(faces_dir)}, SimilarityThreshold=cut
+    )
+    assert len(some["FaceMatches"]) == 2 and len(some["UnmatchedFaces"]) == 4
+
+
+def test_quality_filter_high_drops_a_soft_face_none_keeps_it(
+    rekognition: Any, faces_dir: Path
+) -> None:
+    # This Elton John photo is soft (Sharpness about 12): below HIGH's bar of 25.
+    common = {
+        "SourceImage": {"Bytes": multiface(faces_dir)},
+        "TargetImage": {"Bytes": first_photo(faces_dir, "elton_john")},
+        "SimilarityThreshold": 0.0,
+    }
+    none = rekognition.compare_faces(QualityFilter="NONE", **common)
+    high = rekognition.compare_faces(QualityFilter="HIGH", **common)
+    compared_high = len(high["FaceMatches"]) + len(high["UnmatchedFaces"])
+    assert len(none["FaceMatches"]) >= 1 and none["UnmatchedFaces"] == []
+    assert compared_high < len(none["FaceMatches"])
+
+
+def error_code(call: Any, **kwargs: Any) -> str:
+    with pytest.raises(ClientError) as caught:
+        call(**kwargs)
+    return str(caught.value.response["Error"]["Code"])
+
+
+def test_no_face_in_source_is_invalid_parameter(rekognition: Any, faces_dir: Path) -> None:
+    with pytest.raises(rekognition.exceptions.InvalidParameterException, match="source"):
+        rekognition.compare_faces(
+            SourceImage={"Bytes": blank_jpeg()}, TargetImage={"Bytes": multiface(faces_dir)}
+        )
+
+
+def test_too_large_image(rekognition: Any) -> None:
+    with pytest.raises(rekognition.exceptions.ImageTooLargeException):
+        rekognition.detect_faces(Image={"Bytes": b"\xff\xd8\xff" + b"\0" * (5 * 1024 * 1024)})
+
+
+def test_not_an_image(rekognition: Any) -> None:
+    with pytest.raises(rekognition.exceptions.InvalidImageFormatException):
+        rekognition.detect_faces(Image={"Bytes": b"this is not an image at all" * 10})
+
+
+def test_gif(rekognition: Any) -> None:
+    buffer = io.BytesIO()
+    Image.fromarray(np.zeros((100, 100, 3), dtype=np.uint8)).save(buffer, format="GIF")
+    with pytest.raises(rekognition.exceptions.InvalidImageFormatException):
+        rekognition.detect_faces(Image={"Bytes": buffer.getvalue()})
+
+
+def test_tiny_image(rekognition: Any) -> None:
+    with pytest.raises(rekognition.exceptions.InvalidParameterException, match="80"):
+        rekognition.detect_faces(Image={"Bytes": blank_jpeg(79, 200)})
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"SimilarityThreshold": 101.0},
+        {"QualityFilter": "EXTREME"},
+    ],
+)
+def test_bad_compare_parameters(rekognition: Any, kwargs: dict[str, Any]) -> None:
+    image = {"Bytes": blank_jpeg()}
+    with pytest.raises(rekognition.exceptions.InvalidParameterException):
+        rekognition.compare_faces(SourceImage=image, TargetImage=image, **kwargs)
+
+
+def test_bad_attribute(rekognition: Any) -> None:
+    with pytest.raises(rekognition.exceptions.InvalidParameterException, match="enum"):
+        rekognition.detect_faces(Image={"Bytes": blank_jpeg()}, Attributes=["WRINKLES"])
+
+
+def test_s3_object_is_refused_with_typed_error(rekognition: Any) -> None:
+    with pytest.raises(rekognition.exceptions.InvalidS3ObjectException):
+        rekognition.detect_faces(Image={"S3Object": {"Bucket": "photos", "Name": "a.jpg"}})
+
+
+def test_unsupported_operation_answers_like_aws(rekognition: Any) -> None:
+    assert error_code(rekognition.detect_labels, Image={"Bytes": blank_jpeg()}) == (
+        "UnknownOperationException"
+    )
+
+
+def raw_post(server: LiveServer, body: bytes, target: str) -> httpx.Response:
+    return httpx.post(
+        server.url + "/",
+        content=body,
+        headers={"Content-Type": "application/x-amz-json-1.1", "X-Amz-Target": target},
+    )
+
+
+def test_unknown_target_and_malformed_json(server: LiveServer) -> None:
+    unknown = raw_post(server, b"{}", "RekognitionService.MakeCoffee")
+    assert unknown.status_code == 400
+    assert unknown.json()["__type"] == "UnknownOperationException"
+    assert unknown.headers["x-amzn-RequestId"]
+    broken = raw_post(server, b"{not json", "RekognitionService.DetectFaces")
+    assert broken.status_code == 400 and broken.json()["__type"] == "SerializationException"
+    missing = raw_post(server, b"{}", "RekognitionService.DetectFaces")
+    assert missing.json()["__type"] == "InvalidParameterException"
+    # botocore refuses a negative threshold itself; other clients reach the server with it.
+    negative = raw_post(
+        server,
+        b'{"SourceImage": {"Bytes": "AA=="}, "TargetImage": '
+        b'{"Bytes": "AA=="}, "SimilarityThreshold": -1}',
+        "RekognitionService.CompareFaces",
+    )
+    assert negative.status_code == 400
+    assert negative.json()["__type"] == "InvalidParameterException"

@@ -1,0 +1,119 @@
+"""The real weights on real photos: detection counts, embedding quality, device agreement."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from ml.align import crop_faces
+from ml.decode import decode_image
+from ml.embedder import TorchEmbedder, build_network
+from ml.evaluation import labelled_images, pair_scores, roc_auc
+from ml.pipeline import FacePipeline
+from tests.conftest import jpeg_bytes
+
+pytestmark = pytest.mark.slow
+
+
+def test_multiface_finds_six_faces_largest_first(pipeline: FacePipeline, faces_dir: Path) -> None:
+    image = decode_image((faces_dir / "facenet-pytorch/multiface.jpg").read_bytes())
+    faces = pipeline.describe(image)
+    assert len(faces) == 6
+    areas = [face.detection.box.area for face in faces]
+    assert areas == sorted(areas, reverse=True)
+    for face in faces:
+        box, marks = face.detection.box, face.detection.landmarks
+        assert face.detection.probability > 0.9
+        assert np.all((marks[:, 0] >= box.left) & (marks[:, 0] <= box.right))
+        assert np.all((marks[:, 1] >= box.top) & (marks[:, 1] <= box.bottom))
+        assert marks[0, 0] < marks[1, 0]  # eyeLeft is left of eyeRight in the image
+
+
+def test_rgba_png_has_one_face(pipeline: FacePipeline, faces_dir: Path) -> None:
+    image = decode_image(
+        (faces_dir / "face-recognition-examples/test_images/32bit.png").read_bytes()
+    )
+    assert len(pipeline.describe(image)) == 1
+
+
+def test_group_photo_finds_both_adults(pipeline: FacePipeline, faces_dir: Path) -> None:
+    path = faces_dir / "face-recognition-examples/test/obama_and_biden.jpg"
+    image = decode_image(path.read_bytes())
+    faces = pipeline.describe(image)
+    assert len(faces) >= 2
+    assert all(face.detection.probability > 0.99 for face in faces[:2])
+
+
+def test_exif_rotated_photo_gives_the_same_face_rotated(
+    pipeline: FacePipeline, faces_dir: Path
+) -> None:
+    path = faces_dir / "facenet-pytorch/test_images/angelina_jolie/1.jpg"
+    upright = decode_image(path.read_bytes())
+    stored = np.ascontiguousarray(np.rot90(upright.pixels, k=1))  # stored 90 degrees turned left
+    from PIL import Image
+
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    rotated = decode_image(jpeg_bytes(stored, exif=exif.tobytes()))
+    assert rotated.pixels.shape == upright.pixels.shape
+    a = pipeline.describe(upright)[0].detection.box
+    b = pipeline.describe(rotated)[0].detection.box
+    assert abs(a.left - b.left) < 6 and abs(a.top - b.top) < 6
+
+
+@pytest.fixture(scope="module")
+def celebrity_crops(pipeline: FacePipeline, faces_dir: Path) -> tuple[np.ndarray, list[str]]:
+    crops, labels = [], []
+    for label, path in labelled_images(faces_dir / "five-celebrities"):
+        image = decode_image(path.read_bytes())
+        faces = pipeline.describe(image)
+        assert faces, f"no face in {path}"
+        crops.append(crop_faces(image.pixels, [faces[0].detection.box])[0])
+        labels.append(label)
+    return np.stack(crops), labels
+
+
+def test_real_weights_separate_identities(
+    pipeline: FacePipeline, celebrity_crops: tuple[np.ndarray, list[str]]
+) -> None:
+    crops, labels = celebrity_crops
+    genuine, impostor = pair_scores(pipeline.embedder.embed(crops), labels)
+    assert len(genuine) + len(impostor) == len(labels) * (len(labels) - 1) // 2
+    assert roc_auc(genuine, impostor) >= 0.98
+
+
+def test_random_weights_do_not(
+    pipeline: FacePipeline, celebrity_crops: tuple[np.ndarray, list[str]]
+) -> None:
+    torch.manual_seed(0)
+    random_net = TorchEmbedder(pipeline.spec, build_network(pipeline.spec), torch.device("cpu"))
+    crops, labels = celebrity_crops
+    genuine, impostor = pair_scores(random_net.embed(crops), labels)
+    assert roc_auc(genuine, impostor) < 0.8
+
+
+def test_identical_crop_scores_about_100_and_strangers_low(
+    pipeline: FacePipeline, celebrity_crops: tuple[np.ndarray, list[str]]
+) -> None:
+    crops, labels = celebrity_crops
+    vectors = pipeline.embedder.embed(crops)
+    assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
+    self_scores = pipeline.similarity(vectors[:5], vectors[:5]).diagonal()
+    assert np.all(self_scores > 99.9)
+    stranger = next(i for i, label in enumerate(labels) if label != labels[0])
+    assert pipeline.similarity(vectors[:1], vectors[stranger : stranger + 1])[0, 0] < 50
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_cuda_fp16_matches_cpu(
+    pipeline: FacePipeline, celebrity_crops: tuple[np.ndarray, list[str]]
+) -> None:
+    crops, _ = celebrity_crops
+    cpu = pipeline.embedder.embed(crops)
+    network = build_network(pipeline.spec)
+    network.load_state_dict(pipeline.embedder.network.state_dict())  # type: ignore[attr-defined]
+    gpu = TorchEmbedder(pipeline.spec, network, torch.device("cuda")).embed(crops)
+    assert np.min(np.sum(cpu * gpu, axis=1)) > 0.999

@@ -1,0 +1,36 @@
+from __future__ import annotations
+
+import pytest
+from pydantic import ValidationError
+
+from service.settings import Settings
+
+
+def test_defaults_listen_on_loopback_8080(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("FACEBANK_HOST", "FACEBANK_PORT", "FACEBANK_ACCESS_KEYS"):
+        monkeypatch.delenv(name, raising=False)
+    settings = Settings()
+    assert (settings.host, settings.port) == ("127.0.0.1", 8080)
+    assert settings.keys == {}
+
+
+def test_environment_prefix(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FACEBANK_PORT", "9001")
+    monkeypatch.setenv("FACEBANK_ACCESS_KEYS", "K1:S1, K2:S2")
+    settings = Settings()
+    assert settings.port == 9001
+    assert {k: v.secret for k, v in settings.keys.items()} == {"K1": "S1", "K2": "S2"}
+
+
+def test_refuses_public_interface_without_keys() -> None:
+    with pytest.raises(ValidationError, match="FACEBANK_ACCESS_KEYS"):
+        Settings(host="0.0.0.0", access_keys="")
+    assert Settings(host="0.0.0.0", access_keys="K:S").host == "0.0.0.0"
+    assert Settings(host="::1", access_keys="").host == "::1"
+
+
+def test_malformed_keys_and_unknown_model() -> None:
+    with pytest.raises(ValidationError):
+        Settings(access_keys="no-secret-here")
+    with pytest.raises(ValidationError):
+        Settings(model_version="nonexistent")
