@@ -54,8 +54,12 @@ def summary(samples: list[float]) -> dict[str, float]:
 
 
 def measure(url: str, faces_dir: Path, repeats: int) -> dict[str, dict[str, float]]:
-    client = boto3.client("rekognition", endpoint_url=url, region_name="us-east-1",
-                          config=Config(signature_version=UNSIGNED))
+    client = boto3.client(
+        "rekognition",
+        endpoint_url=url,
+        region_name="us-east-1",
+        config=Config(signature_version=UNSIGNED),
+    )
     photos = celebrity_photos(faces_dir)
     scene = compose_scene(photos, seed=1, faces=2)
     other = compose_scene(photos, seed=2, faces=3)
@@ -65,13 +69,16 @@ def measure(url: str, faces_dir: Path, repeats: int) -> dict[str, dict[str, floa
         lambda: client.compare_faces(SourceImage={"Bytes": scene}, TargetImage={"Bytes": other}),
         repeats,
     )
-    return {"DetectFaces": {**summary(detect), "faces": float(found)},
-            "CompareFaces": summary(compare)}
+    return {
+        "DetectFaces": {**summary(detect), "faces": float(found)},
+        "CompareFaces": summary(compare),
+    }
 
 
 def commit() -> str:
-    result = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
-                            text=True, check=False)
+    result = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=False
+    )
     return result.stdout.strip()
 
 
@@ -91,9 +98,15 @@ def main() -> None:
     finally:
         if server is not None:
             stop_server(server)
-    report = {"device": "cpu", "cpu_count": os.cpu_count(), "machine": platform.machine(),
-              "torch": torch.__version__, "commit": commit(), "image": "1280x720 JPEG",
-              "results": results}
+    report = {
+        "device": "cpu",
+        "cpu_count": os.cpu_count(),
+        "machine": platform.machine(),
+        "torch": torch.__version__,
+        "commit": commit(),
+        "image": "1280x720 JPEG",
+        "results": results,
+    }
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "latency-cpu.json").write_text(json.dumps(report, indent=2) + "\n")
     print(f"{'operation':<14} {'p50 ms':>8} {'p95 ms':>8} {'n':>4}")

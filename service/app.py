@@ -10,12 +10,23 @@ import numpy as np
 import torch
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
+from sqlalchemy import Engine, select
 
 from ml.decode import ImageLimits
 from ml.pipeline import FacePipeline, load_pipeline, resolve_device
 from service import rest, wire
-from service.operations import FaceOperations
+from service.index.registry import IndexRegistry
+from service.operations import Operations
+from service.ops.context import Services
+from service.pagination import PageTokens, load_or_create_secret
 from service.settings import Settings
+from service.storage.database import (
+    default_database_url,
+    make_engine,
+    session_factories,
+    upgrade_schema,
+)
+from service.storage.schema import CollectionRow
 
 log = logging.getLogger("facebank")
 
@@ -38,16 +49,55 @@ def warm_up(pipeline: FacePipeline) -> None:
     pipeline.embedder.embed(noise[None])
 
 
+def build_services(settings: Settings, pipeline: FacePipeline) -> tuple[Services, Engine]:
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    engine = make_engine(settings.database_url or default_database_url(settings.data_dir))
+    upgrade_schema(engine)
+    reader, writer = session_factories(engine)
+    secret = settings.token_secret.get_secret_value().encode() or load_or_create_secret(
+        settings.data_dir / "token.key"
+    )
+    indexes = IndexRegistry(
+        settings.data_dir / "indexes",
+        pipeline.spec.embedding_dim,
+        pipeline.spec.version,
+        settings.snapshot_every,
+    )
+    services = Services(
+        pipeline=pipeline,
+        reader=reader,
+        writer=writer,
+        indexes=indexes,
+        tokens=PageTokens(secret),
+        region=settings.region,
+        account_id=settings.account_id,
+        max_faces_per_collection=settings.max_faces_per_collection,
+    )
+    return services, engine
+
+
+def load_indexes(services: Services) -> None:
+    """Bring every collection's index up to date before readiness says yes."""
+    with services.read() as session:
+        pks = session.scalars(select(CollectionRow.pk)).all()
+        for pk in pks:
+            services.indexes.synced(session, pk)
+
+
 def create_app(settings: Settings, pipeline: FacePipeline | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         loaded = pipeline or load_face_pipeline(settings)
         warm_up(loaded)
-        app.state.operations = FaceOperations(loaded)
+        services, engine = build_services(settings, loaded)
+        load_indexes(services)
+        app.state.operations = Operations(services)
         app.state.ready = True
         log.info("facebank ready: model %s on %s", loaded.spec.version, settings.device)
         yield
         app.state.ready = False
+        services.indexes.save_all()
+        engine.dispose()
 
     app = FastAPI(
         title="facebank",

@@ -90,3 +90,27 @@ class InvalidSignatureError(ServiceError):
 class IncompleteSignatureError(ServiceError):
     code = "IncompleteSignatureException"
     rest_status = 401
+
+
+class ResourceAlreadyExistsError(ServiceError):
+    code = "ResourceAlreadyExistsException"
+    rest_status = 409
+
+
+class ServiceQuotaExceededError(ServiceError):
+    code = "ServiceQuotaExceededException"
+    rest_status = 409
+
+
+class ConflictError(ServiceError):
+    code = "ConflictException"
+    rest_status = 409
+
+
+class IdempotentParameterMismatchError(ServiceError):
+    code = "IdempotentParameterMismatchException"
+    rest_status = 409
+
+
+class InvalidPaginationTokenError(ServiceError):
+    code = "InvalidPaginationTokenException"

@@ -54,6 +54,14 @@ class Settings(BaseSettings):
     detection_max_side: int = Field(default=1920, ge=160)
     max_image_pixels: int = Field(default=64_000_000, ge=6400)
     log_level: str = "info"
+    # Empty: SQLite at <data_dir>/facebank.db. PostgreSQL: postgresql+psycopg://user:pw@host/db
+    database_url: str = ""
+    account_id: str = Field(default="000000000000", pattern=r"^\d{12}$")
+    # Signs NextToken values; empty: a random key kept in the data dir (set it for replicas).
+    token_secret: SecretStr = SecretStr("")
+    # Write an index snapshot after this many applied changes (and at shutdown).
+    snapshot_every: int = Field(default=10_000, ge=1)
+    max_faces_per_collection: int = Field(default=20_000_000, ge=1)
 
     @field_validator("model_version")
     @classmethod

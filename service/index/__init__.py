@@ -1,0 +1,1 @@
+"""Vector indexes: FAISS caches of the database's face and user vectors, one pair per collection."""

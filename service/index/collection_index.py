@@ -1,0 +1,153 @@
+"""Per-collection face and user indexes that catch up from the database's event log.
+
+The database is the source of truth. An index holds a watermark: the last `index_events` id it
+has applied. `sync` applies newer events (reading embeddings from the faces table), so calling
+it before every search makes search reflect every committed write, including writes committed
+just before a crash, or by another replica sharing the database. Snapshots (index plus
+watermark, written atomically) make a restart read only the events since the last snapshot; a
+missing or unreadable snapshot is rebuilt by replaying the whole log.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+from pathlib import Path
+
+import numpy as np
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from service.index.vectors import VectorSet
+from service.storage.schema import FaceRow, IndexEventRow
+
+log = logging.getLogger("facebank.index")
+EVENT_BATCH = 50_000
+
+
+def user_vector(embeddings: list[bytes]) -> np.ndarray | None:
+    """The user's vector: the normalised mean of its faces' unit vectors."""
+    if not embeddings:
+        return None
+    mean = np.mean([np.frombuffer(e, dtype=np.float32) for e in embeddings], axis=0)
+    norm = float(np.linalg.norm(mean))
+    return (mean / norm).astype(np.float32) if norm > 0 else None
+
+
+class CollectionIndex:
+    def __init__(self, collection_pk: int, dim: int, model_version: str) -> None:
+        self.collection_pk = collection_pk
+        self.dim = dim
+        self.model_version = model_version
+        self.faces = VectorSet(dim)
+        self.users = VectorSet(dim)
+        self.watermark = 0
+        self.applied_since_snapshot = 0
+        self.lock = threading.RLock()
+
+    # --- catching up --------------------------------------------------------------------
+    def sync(self, session: Session) -> int:
+        """Apply every committed event above the watermark; returns how many were applied."""
+        applied = 0
+        with self.lock:
+            while True:
+                events = session.execute(
+                    select(IndexEventRow.pk, IndexEventRow.kind, IndexEventRow.target_pk)
+                    .where(IndexEventRow.collection_pk == self.collection_pk)
+                    .where(IndexEventRow.pk > self.watermark)
+                    .order_by(IndexEventRow.pk)
+                    .limit(EVENT_BATCH)
+                ).all()
+                if not events:
+                    break
+                self._apply(session, [(kind, target) for _, kind, target in events])
+                self.watermark = int(events[-1][0])
+                applied += len(events)
+            self.applied_since_snapshot += applied
+        return applied
+
+    def _apply(self, session: Session, events: list[tuple[str, int]]) -> None:
+        # Consecutive events of one kind are applied together; order across kinds is kept.
+        run: list[int] = []
+        kind_of_run = ""
+        for kind, target in [*events, ("", 0)]:
+            if kind != kind_of_run and run:
+                self._apply_run(session, kind_of_run, run)
+                run = []
+            kind_of_run = kind
+            run.append(target)
+
+    def _apply_run(self, session: Session, kind: str, targets: list[int]) -> None:
+        if kind == "face_add":
+            rows = session.execute(
+                select(FaceRow.pk, FaceRow.embedding).where(FaceRow.pk.in_(targets))
+            ).all()  # faces deleted since are absent: their removal event follows
+            if rows:
+                ids = np.array([row[0] for row in rows], dtype=np.int64)
+                vectors = np.stack([np.frombuffer(row[1], dtype=np.float32) for row in rows])
+                self.faces.upsert(ids, vectors)
+        elif kind == "face_remove":
+            self.faces.remove(np.array(targets, dtype=np.int64))
+        elif kind == "user_update":
+            for user_pk in dict.fromkeys(targets):
+                self._refresh_user(session, user_pk)
+
+    def _refresh_user(self, session: Session, user_pk: int) -> None:
+        embeddings = session.scalars(
+            select(FaceRow.embedding).where(FaceRow.user_pk == user_pk)
+        ).all()
+        vector = user_vector(list(embeddings))
+        ids = np.array([user_pk], dtype=np.int64)
+        if vector is None:
+            self.users.remove(ids)
+        else:
+            self.users.upsert(ids, vector[None])
+
+    # --- snapshots ----------------------------------------------------------------------
+    def save(self, path: Path) -> None:
+        with self.lock:
+            meta = {
+                "watermark": self.watermark,
+                "dim": self.dim,
+                "model_version": self.model_version,
+                "collection_pk": self.collection_pk,
+            }
+            faces, users = self.faces.serialize(), self.users.serialize()
+            self.applied_since_snapshot = 0
+        path.parent.mkdir(parents=True, exist_ok=True)
+        staging = path.with_suffix(".tmp")
+        with staging.open("wb") as handle:
+            np.savez(
+                handle,
+                meta=np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8),
+                faces=faces,
+                users=users,
+            )
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(staging, path)
+
+    @classmethod
+    def load(cls, path: Path, collection_pk: int, dim: int, model_version: str) -> CollectionIndex:
+        """The snapshot at `path`, or an empty index (watermark 0) if it is missing or unusable."""
+        index = cls(collection_pk, dim, model_version)
+        if not path.exists():
+            return index
+        try:
+            with np.load(path) as archive:
+                meta = json.loads(archive["meta"].tobytes())
+                if (meta["dim"], meta["model_version"], meta["collection_pk"]) != (
+                    dim,
+                    model_version,
+                    collection_pk,
+                ):
+                    raise ValueError(f"snapshot describes another index: {meta}")
+                index.faces = VectorSet.deserialize(dim, archive["faces"])
+                index.users = VectorSet.deserialize(dim, archive["users"])
+                index.watermark = int(meta["watermark"])
+        except Exception as exc:  # any unreadable snapshot is rebuilt from the database
+            log.warning("snapshot %s unusable (%s); rebuilding from the database", path, exc)
+            return cls(collection_pk, dim, model_version)
+        return index

@@ -1,0 +1,1 @@
+"""Rekognition operations as plain functions of (Services, validated request) -> response."""

@@ -1,0 +1,93 @@
+"""CreateCollection, DescribeCollection, ListCollections, DeleteCollection."""
+
+from __future__ import annotations
+
+import json
+import time
+
+from sqlalchemy import delete, select
+from sqlalchemy.exc import IntegrityError
+
+from service import errors
+from service.ops.context import Request, Response, Services, find_collection
+from service.storage.schema import (
+    CollectionRow,
+    FaceRow,
+    ImageRow,
+    IndexEventRow,
+    UserRow,
+)
+
+DEFAULT_LIST_COLLECTIONS = 1000
+
+
+def create_collection(services: Services, request: Request) -> Response:
+    collection_id = request["CollectionId"]
+    row = CollectionRow(
+        collection_id=collection_id,
+        face_model_version=services.pipeline.spec.version,
+        created_at=time.time(),
+        face_count=0,
+        user_count=0,
+        tags=json.dumps(request.get("Tags", {})),
+    )
+    try:
+        with services.write() as session:
+            session.add(row)
+    except IntegrityError:
+        raise errors.ResourceAlreadyExistsError(
+            f"The collection id: {collection_id} already exists"
+        ) from None
+    return {
+        "StatusCode": 200,
+        "CollectionArn": services.collection_arn(collection_id),
+        "FaceModelVersion": row.face_model_version,
+    }
+
+
+def describe_collection(services: Services, request: Request) -> Response:
+    with services.read() as session:
+        row = find_collection(session, request["CollectionId"])
+    return {
+        "FaceCount": row.face_count,
+        "FaceModelVersion": row.face_model_version,
+        "CollectionARN": services.collection_arn(row.collection_id),
+        "CreationTimestamp": row.created_at,
+        "UserCount": row.user_count,
+    }
+
+
+def list_collections(services: Services, request: Request) -> Response:
+    limit = request.get("MaxResults", DEFAULT_LIST_COLLECTIONS)
+    after = 0
+    if "NextToken" in request:
+        after = services.tokens.decode(request["NextToken"], "ListCollections")
+    with services.read() as session:
+        rows = session.execute(
+            select(CollectionRow.pk, CollectionRow.collection_id, CollectionRow.face_model_version)
+            .where(CollectionRow.pk > after)
+            .order_by(CollectionRow.pk)
+            .limit(limit + 1)
+        ).all()
+    page = rows[:limit]
+    response: Response = {
+        "CollectionIds": [row.collection_id for row in page],
+        "FaceModelVersions": [row.face_model_version for row in page],
+    }
+    if len(rows) > limit and page:
+        response["NextToken"] = services.tokens.encode("ListCollections", page[-1].pk)
+    return response
+
+
+def delete_collection(services: Services, request: Request) -> Response:
+    with services.write() as session:
+        row = find_collection(session, request["CollectionId"], lock=True)
+        pk = row.pk
+        # Children first, explicitly: SQLite and PostgreSQL then agree without relying on
+        # cascade settings, and the event log of a deleted collection goes with it.
+        for table in (FaceRow, ImageRow, UserRow):
+            session.execute(delete(table).where(table.collection_pk == pk))
+        session.execute(delete(IndexEventRow).where(IndexEventRow.collection_pk == pk))
+        session.delete(row)
+    services.indexes.drop(pk)
+    return {"StatusCode": 200}

@@ -1,0 +1,104 @@
+"""What operations run against: the face pipeline, the database, the vector indexes."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from ml import decode
+from ml.decode import DecodedImage
+from ml.pipeline import FacePipeline
+from service import errors
+from service.index.registry import IndexRegistry
+from service.pagination import PageTokens
+from service.storage.schema import CollectionRow, FaceRow, IndexEventRow
+
+Request = dict[str, Any]
+Response = dict[str, Any]
+
+
+@dataclass
+class Services:
+    pipeline: FacePipeline
+    reader: sessionmaker[Session]
+    writer: sessionmaker[Session]
+    indexes: IndexRegistry
+    tokens: PageTokens
+    region: str = "us-east-1"
+    account_id: str = "000000000000"
+    max_faces_per_collection: int = 20_000_000
+
+    @contextmanager
+    def write(self) -> Iterator[Session]:
+        """One write transaction: committed on success, rolled back on any exception."""
+        with self.writer.begin() as session:
+            yield session
+
+    @contextmanager
+    def read(self) -> Iterator[Session]:
+        with self.reader() as session:
+            yield session
+
+    def collection_arn(self, collection_id: str) -> str:
+        return f"aws:rekognition:{self.region}:{self.account_id}:collection/{collection_id}"
+
+    def decode(self, image: Request) -> DecodedImage:
+        try:
+            return self.pipeline.decode(image["Bytes"])
+        except decode.ImageTooLargeError as exc:
+            raise errors.ImageTooLargeError(str(exc)) from exc
+        except decode.UnsupportedImageError as exc:
+            raise errors.InvalidImageFormatError(
+                f"Request has invalid image format: {exc}"
+            ) from exc
+        except decode.ImageTooSmallError as exc:
+            raise errors.InvalidParameterError(f"Request has invalid parameters: {exc}") from exc
+
+
+def find_collection(session: Session, collection_id: str, lock: bool = False) -> CollectionRow:
+    """The collection row; `lock` takes its row lock, which orders a collection's writes."""
+    query = select(CollectionRow).where(CollectionRow.collection_id == collection_id)
+    if lock:
+        query = query.with_for_update()
+    row = session.scalars(query).one_or_none()
+    if row is None:
+        raise errors.ResourceNotFoundError(f"The collection id: {collection_id} does not exist")
+    return row
+
+
+def require_model(services: Services, collection: CollectionRow) -> None:
+    if collection.face_model_version != services.pipeline.spec.version:
+        raise errors.InvalidParameterError(
+            f"Collection {collection.collection_id} holds vectors of face model "
+            f"{collection.face_model_version}; this server runs {services.pipeline.spec.version}. "
+            "Vectors of different models are never compared."
+        )
+
+
+def record_event(session: Session, collection_pk: int, kind: str, target_pk: int) -> None:
+    session.add(IndexEventRow(collection_pk=collection_pk, kind=kind, target_pk=target_pk))
+
+
+def face_json(face: FaceRow, user_id: str | None) -> Response:
+    body: Response = {
+        "FaceId": face.face_id,
+        "BoundingBox": {
+            "Width": face.width,
+            "Height": face.height,
+            "Left": face.left,
+            "Top": face.top,
+        },
+        "ImageId": face.image_id,
+        "Confidence": face.confidence,
+        "IndexFacesModelVersion": face.model_version,
+    }
+    if face.external_image_id is not None:
+        body["ExternalImageId"] = face.external_image_id
+    if user_id is not None:
+        body["UserId"] = user_id
+    return body

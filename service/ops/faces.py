@@ -1,0 +1,250 @@
+"""IndexFaces, ListFaces, DeleteFaces."""
+
+from __future__ import annotations
+
+import hashlib
+import time
+import uuid
+from dataclasses import dataclass
+
+import numpy as np
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from ml.decode import DecodedImage
+from ml.types import Box, FaceDescription
+from service import errors
+from service.ops.context import (
+    Request,
+    Response,
+    Services,
+    face_json,
+    find_collection,
+    record_event,
+    require_model,
+)
+from service.quality_filter import quality_rank, rejection_reasons
+from service.shapes import bounding_box, confidence, face_detail, with_orientation
+from service.storage.schema import CollectionRow, FaceRow, ImageRow, UserRow
+
+DEFAULT_LIST_FACES = 1000
+SAME_FACE_IOU = 0.5
+
+
+@dataclass
+class Selection:
+    indexed: list[FaceDescription]
+    unindexed: list[tuple[FaceDescription, list[str]]]
+
+
+def select_faces(faces: list[FaceDescription], max_faces: int | None, level: str) -> Selection:
+    """Quality filter first; above MaxFaces drop the lowest quality rank, then the smallest."""
+    reasons = [rejection_reasons(face, level) for face in faces]
+    passing = [i for i, why in enumerate(reasons) if not why]
+    unindexed = [(faces[i], why) for i, why in enumerate(reasons) if why]
+    if max_faces is not None and len(passing) > max_faces:
+        ranked = sorted(
+            passing,
+            key=lambda i: (quality_rank(faces[i]), faces[i].detection.box.area),
+            reverse=True,
+        )
+        unindexed += [(faces[i], ["EXCEEDS_MAX_FACES"]) for i in ranked[max_faces:]]
+        passing = ranked[:max_faces]
+    kept = sorted((faces[i] for i in passing), key=lambda f: f.detection.box.area, reverse=True)
+    return Selection(kept, unindexed)
+
+
+def _iou(a: Box, b: Box) -> float:
+    inter = Box(
+        max(a.left, b.left), max(a.top, b.top), min(a.right, b.right), min(a.bottom, b.bottom)
+    ).area
+    union = a.area + b.area - inter
+    return inter / union if union > 0 else 0.0
+
+
+def _stored_box(row: FaceRow, image: DecodedImage) -> Box:
+    left, top = row.left * image.width, row.top * image.height
+    return Box(left, top, left + row.width * image.width, top + row.height * image.height)
+
+
+def _image_row(session: Session, collection: CollectionRow, digest: str, external: str) -> ImageRow:
+    row = session.scalars(
+        select(ImageRow).where(
+            ImageRow.collection_pk == collection.pk,
+            ImageRow.image_sha256 == digest,
+            ImageRow.external_key == external,
+        )
+    ).one_or_none()
+    if row is None:
+        row = ImageRow(
+            collection_pk=collection.pk,
+            image_sha256=digest,
+            external_key=external,
+            image_id=str(uuid.uuid4()),
+        )
+        session.add(row)
+        session.flush()
+    return row
+
+
+def _new_face(
+    collection: CollectionRow,
+    image_row: ImageRow,
+    external: str | None,
+    face: FaceDescription,
+    vector: np.ndarray,
+    image: DecodedImage,
+) -> FaceRow:
+    box = bounding_box(face.detection.box, image)
+    return FaceRow(
+        face_id=str(uuid.uuid4()),
+        collection_pk=collection.pk,
+        image_pk=image_row.pk,
+        image_id=image_row.image_id,
+        external_image_id=external,
+        user_pk=None,
+        left=box["Left"],
+        top=box["Top"],
+        width=box["Width"],
+        height=box["Height"],
+        confidence=confidence(face),
+        model_version=collection.face_model_version,
+        embedding=np.ascontiguousarray(vector, dtype=np.float32).tobytes(),
+        created_at=time.time(),
+    )
+
+
+def _store_faces(
+    services: Services,
+    session: Session,
+    request: Request,
+    image: DecodedImage,
+    faces: list[FaceDescription],
+    vectors: np.ndarray,
+) -> list[FaceRow]:
+    """Rows for `faces`: existing ones when this image was indexed before, new ones otherwise."""
+    collection = find_collection(session, request["CollectionId"], lock=True)
+    require_model(services, collection)
+    external = request.get("ExternalImageId")
+    digest = hashlib.sha256(request["Image"]["Bytes"]).hexdigest()
+    image_row = _image_row(session, collection, digest, external or "")
+    existing = list(session.scalars(select(FaceRow).where(FaceRow.image_pk == image_row.pk)))
+    rows, new = [], []
+    for face, vector in zip(faces, vectors, strict=True):
+        match = next(
+            (
+                r
+                for r in existing
+                if _iou(_stored_box(r, image), face.detection.box) >= SAME_FACE_IOU
+            ),
+            None,
+        )
+        if match is None:
+            match = _new_face(collection, image_row, external, face, vector, image)
+            new.append(match)
+        rows.append(match)
+    if collection.face_count + len(new) > services.max_faces_per_collection:
+        raise errors.ServiceQuotaExceededError(
+            f"Collection {collection.collection_id} would exceed "
+            f"{services.max_faces_per_collection} faces"
+        )
+    session.add_all(new)
+    session.flush()
+    for row in new:
+        record_event(session, collection.pk, "face_add", row.pk)
+    collection.face_count += len(new)
+    return rows
+
+
+def index_faces(services: Services, request: Request) -> Response:
+    image = services.decode(request["Image"])
+    with services.read() as session:  # fail fast, before running the models
+        require_model(services, find_collection(session, request["CollectionId"]))
+    described = services.pipeline.describe(image)
+    selection = select_faces(
+        described, request.get("MaxFaces"), request.get("QualityFilter", "AUTO")
+    )
+    vectors = services.pipeline.embed(image, selection.indexed)
+    with services.write() as session:
+        rows = _store_faces(services, session, request, image, selection.indexed, vectors)
+        collection_pk = rows[0].collection_pk if rows else None
+    if collection_pk is not None:
+        with services.read() as session:
+            services.indexes.synced(session, collection_pk)
+    response = {
+        "FaceRecords": [
+            {"Face": face_json(row, None), "FaceDetail": face_detail(face, image)}
+            for row, face in zip(rows, selection.indexed, strict=True)
+        ],
+        "UnindexedFaces": [
+            {"Reasons": reasons, "FaceDetail": face_detail(face, image)}
+            for face, reasons in selection.unindexed
+        ],
+        "FaceModelVersion": services.pipeline.spec.version,
+    }
+    return with_orientation(response, "OrientationCorrection", image)
+
+
+def list_faces(services: Services, request: Request) -> Response:
+    limit = request.get("MaxResults", DEFAULT_LIST_FACES)
+    user_id, face_ids = request.get("UserId"), sorted(request.get("FaceIds", []))
+    scope = f"ListFaces|{request['CollectionId']}|{user_id}|{','.join(face_ids)}"
+    after = services.tokens.decode(request["NextToken"], scope) if "NextToken" in request else 0
+    with services.read() as session:
+        collection = find_collection(session, request["CollectionId"])
+        query = (
+            select(FaceRow, UserRow.user_id)
+            .outerjoin(UserRow, FaceRow.user_pk == UserRow.pk)
+            .where(FaceRow.collection_pk == collection.pk, FaceRow.pk > after)
+            .order_by(FaceRow.pk)
+            .limit(limit + 1)
+        )
+        if user_id is not None:
+            query = query.where(UserRow.user_id == user_id)
+        if face_ids:
+            query = query.where(FaceRow.face_id.in_(face_ids))
+        rows = session.execute(query).all()
+    page = rows[:limit]
+    response: Response = {
+        "Faces": [face_json(face, owner) for face, owner in page],
+        "FaceModelVersion": collection.face_model_version,
+    }
+    if len(rows) > limit and page:
+        response["NextToken"] = services.tokens.encode(scope, page[-1][0].pk)
+    return response
+
+
+def delete_faces(services: Services, request: Request) -> Response:
+    requested = list(dict.fromkeys(request["FaceIds"]))
+    deleted, refused = [], []
+    with services.write() as session:
+        collection = find_collection(session, request["CollectionId"], lock=True)
+        found = {
+            face.face_id: (face, owner)
+            for face, owner in session.execute(
+                select(FaceRow, UserRow.user_id)
+                .outerjoin(UserRow, FaceRow.user_pk == UserRow.pk)
+                .where(FaceRow.collection_pk == collection.pk, FaceRow.face_id.in_(requested))
+            )
+        }
+        for face_id in requested:
+            face, owner = found.get(face_id, (None, None))
+            if face is None:
+                refused.append({"FaceId": face_id, "Reasons": ["FACE_NOT_FOUND"]})
+            elif owner is not None:
+                refused.append(
+                    {
+                        "FaceId": face_id,
+                        "UserId": owner,
+                        "Reasons": ["ASSOCIATED_TO_AN_EXISTING_USER"],
+                    }
+                )
+            else:
+                record_event(session, collection.pk, "face_remove", face.pk)
+                session.delete(face)
+                deleted.append(face_id)
+        collection.face_count -= len(deleted)
+        collection_pk = collection.pk
+    with services.read() as session:
+        services.indexes.synced(session, collection_pk)
+    return {"DeletedFaces": deleted, "UnsuccessfulFaceDeletions": refused}

@@ -1,0 +1,1 @@
+"""Durable storage: SQLAlchemy models over SQLite (embedded default) or PostgreSQL."""
