@@ -38,14 +38,40 @@ class RestRoute:
     image_members: tuple[str, ...] = field(default=())
 
 
+C = "/v1/collections/{CollectionId}"
 ROUTES = (
     RestRoute("DetectFaces", "POST", "/v1/faces/detect", "Detect faces", ("Image",)),
     RestRoute(
-        "CompareFaces",
+        "CompareFaces", "POST", "/v1/faces/compare", "Compare faces", ("SourceImage", "TargetImage")
+    ),
+    RestRoute("CreateCollection", "POST", "/v1/collections", "Create a collection"),
+    RestRoute("ListCollections", "GET", "/v1/collections", "List collections"),
+    RestRoute("DescribeCollection", "GET", C, "Describe a collection"),
+    RestRoute("DeleteCollection", "DELETE", C, "Delete a collection and everything in it"),
+    RestRoute("IndexFaces", "POST", f"{C}/faces", "Index the faces of an image", ("Image",)),
+    RestRoute("ListFaces", "GET", f"{C}/faces", "List faces"),
+    RestRoute("DeleteFaces", "POST", f"{C}/faces/delete", "Delete faces"),
+    RestRoute("SearchFaces", "POST", f"{C}/faces/{{FaceId}}/search", "Search by a stored face"),
+    RestRoute(
+        "SearchFacesByImage", "POST", f"{C}/faces/search", "Search faces by image", ("Image",)
+    ),
+    RestRoute("CreateUser", "POST", f"{C}/users", "Create a user"),
+    RestRoute("ListUsers", "GET", f"{C}/users", "List users"),
+    RestRoute("DeleteUser", "DELETE", f"{C}/users/{{UserId}}", "Delete a user"),
+    RestRoute("AssociateFaces", "POST", f"{C}/users/{{UserId}}/faces", "Associate faces"),
+    RestRoute(
+        "DisassociateFaces",
         "POST",
-        "/v1/faces/compare",
-        "Compare faces",
-        ("SourceImage", "TargetImage"),
+        f"{C}/users/{{UserId}}/faces/disassociate",
+        "Disassociate faces",
+    ),
+    RestRoute("SearchUsers", "POST", f"{C}/users/search", "Search users by user or face"),
+    RestRoute(
+        "SearchUsersByImage",
+        "POST",
+        f"{C}/users/search-by-image",
+        "Search users by image",
+        ("Image",),
     ),
 )
 
@@ -86,38 +112,63 @@ def _form_value(shape: Shape, raw: str, name: str) -> object:
     return raw
 
 
-async def _from_form(route: RestRoute, form: FormData) -> dict[str, Any]:
+def _from_fields(route: RestRoute, fields: list[tuple[str, str]]) -> dict[str, Any]:
+    """Form fields or query parameters (snake_case, strings) as typed request members."""
     members = operation_model(route.operation).input_shape.members
     by_field = {snake(name): name for name in members}
     request: dict[str, Any] = {}
-    for key, value in form.multi_items():
+    for key, value in fields:
         member = by_field.get(key)
-        if member is None:
-            raise errors.InvalidParameterError(f"Unknown form field {key!r}")
-        if isinstance(value, UploadFile):
-            if member not in route.image_members:
-                raise errors.InvalidParameterError(f"Form field {key!r} is not an image")
-            request[member] = {"Bytes": await value.read()}
-        else:
-            request[member] = _form_value(members[member], value, key)
+        if member is None or member in route.image_members:
+            raise errors.InvalidParameterError(f"Unknown parameter {key!r}")
+        request[member] = _form_value(members[member], value, key)
     return request
 
 
-async def _request_body(route: RestRoute, request: Request) -> tuple[object, bytes]:
-    content_type = request.headers.get("content-type", "")
-    if content_type.startswith("multipart/form-data"):
+async def _from_form(route: RestRoute, form: FormData) -> dict[str, Any]:
+    members = operation_model(route.operation).input_shape.members
+    by_field = {snake(name): name for name in members}
+    images: dict[str, Any] = {}
+    fields: list[tuple[str, str]] = []
+    for key, value in form.multi_items():
+        if isinstance(value, UploadFile):
+            member = by_field.get(key)
+            if member not in route.image_members:
+                raise errors.InvalidParameterError(f"Form field {key!r} is not an image")
+            images[member] = {"Bytes": await value.read()}
+        else:
+            fields.append((key, value))
+    return {**_from_fields(route, fields), **images}
+
+
+async def _authenticated_body(route: RestRoute, request: Request) -> object:
+    """Authenticate, then parse. SigV4 signs the raw body, so it covers JSON bodies; multipart
+    uploads authenticate with the Basic header (or SigV4 over an empty payload hash)."""
+    settings = request.app.state.settings
+    if request.headers.get("content-type", "").startswith("multipart/form-data"):
+        authenticate(settings, request, b"", allow_basic=True)
         declared = request.headers.get("content-length", "0")
         if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
             raise errors.ImageTooLargeError(f"Request body exceeds {MAX_BODY_BYTES} bytes")
         async with request.form(max_part_size=MAX_BODY_BYTES) as form:
-            return await _from_form(route, form), b""
+            return await _from_form(route, form)
     body = await read_body(request)
+    authenticate(settings, request, body, allow_basic=True)
     if not body.strip():
-        return {}, body
+        return {}
     try:
-        return json.loads(body), body
+        return json.loads(body)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise errors.SerializationError(f"Request body is not valid JSON: {exc}") from None
+
+
+async def _parameters(route: RestRoute, request: Request) -> object:
+    """The operation's request: path parameters, query parameters and body, merged."""
+    parsed = await _authenticated_body(route, request)
+    if not isinstance(parsed, dict):
+        return parsed  # validation reports the wrong type
+    query = _from_fields(route, list(request.query_params.multi_items()))
+    return {**query, **parsed, **request.path_params}
 
 
 def _endpoint(route: RestRoute) -> Any:
@@ -125,10 +176,7 @@ def _endpoint(route: RestRoute) -> Any:
         request_id = new_request_id()
         state = request.app.state
         try:
-            parsed, raw = await _request_body(route, request)
-            authenticate(state.settings, request, raw, allow_basic=True)
-            params = {**request.path_params, **(parsed if isinstance(parsed, dict) else {})}
-            payload = params if isinstance(parsed, dict) else parsed
+            payload = await _parameters(route, request)
             result = await run_in_threadpool(state.operations.dispatch, route.operation, payload)
         except errors.ServiceError as error:
             return problem(error, request_id)
@@ -144,6 +192,23 @@ def _endpoint(route: RestRoute) -> Any:
 def _openapi_extra(route: RestRoute) -> dict[str, Any]:
     model = operation_model(route.operation)
     schema = shape_schema(model.input_shape)
+    path_members = set(re.findall(r"{(\w+)}", route.path))
+    parameters = [
+        {
+            "name": name,
+            "in": "path",
+            "required": True,
+            "schema": shape_schema(model.input_shape.members[name]),
+        }
+        for name in sorted(path_members)
+    ]
+    if route.method in ("GET", "DELETE"):
+        parameters += [
+            {"name": snake(name), "in": "query", "required": False, "schema": shape_schema(shape)}
+            for name, shape in model.input_shape.members.items()
+            if name not in path_members
+        ]
+        return {"parameters": parameters, "responses": _responses(model)}
     form_props = {
         snake(name): (
             {"type": "string", "format": "binary"}
@@ -153,6 +218,7 @@ def _openapi_extra(route: RestRoute) -> dict[str, Any]:
         for name in model.input_shape.members
     }
     return {
+        "parameters": parameters,
         "requestBody": {
             "required": True,
             "content": {
@@ -160,10 +226,14 @@ def _openapi_extra(route: RestRoute) -> dict[str, Any]:
                 "multipart/form-data": {"schema": {"type": "object", "properties": form_props}},
             },
         },
-        "responses": {
-            "200": {"content": {"application/json": {"schema": shape_schema(model.output_shape)}}},
-            "4XX": {"description": "problem+json with the Rekognition error name in `code`"},
-        },
+        "responses": _responses(model),
+    }
+
+
+def _responses(model: Any) -> dict[str, Any]:
+    return {
+        "200": {"content": {"application/json": {"schema": shape_schema(model.output_shape)}}},
+        "4XX": {"description": "problem+json with the Rekognition error name in `code`"},
     }
 
 
@@ -177,7 +247,11 @@ def build_router() -> APIRouter:
             summary=route.summary,
             description=f"Rekognition `{route.operation}`: JSON request body or multipart upload.",
             openapi_extra=_openapi_extra(route),
-            tags=["faces"],
+            tags=[
+                "collections"
+                if "{CollectionId}" in route.path or route.path.endswith("collections")
+                else "faces"
+            ],
         )
     return router
 

@@ -152,3 +152,26 @@ def rekognition_client(url: str, key: str | None = None, secret: str | None = No
 @pytest.fixture(scope="session")
 def rekognition(server: LiveServer) -> Any:
     return rekognition_client(server.url)
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    from tests.postgres import INSTALL_HINT, find_bindir, postgres_server
+
+    bindir = find_bindir()
+    if bindir is None:
+        if os.environ.get("CI"):
+            pytest.fail(INSTALL_HINT)  # CI must run the PostgreSQL tests, never skip them
+        pytest.skip(INSTALL_HINT)
+    with postgres_server(bindir, free_port()) as url:
+        yield url
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A fresh, empty database on each backend."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'facebank.db'}"
+    from tests.postgres import fresh_database
+
+    return fresh_database(request.getfixturevalue("postgres_url"))

@@ -1,0 +1,111 @@
+"""Services over a real database with a stub face pipeline, and direct seeding of face vectors.
+
+The storage operations under test (ListFaces, DeleteFaces, SearchFaces, users...) only read the
+pipeline's model spec and calibration, so no model weights are loaded here.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from ml.registry import FACENET_2017, ModelSpec
+from ml.similarity import Calibration, load_calibration
+from service.index.registry import IndexRegistry
+from service.operations import Operations
+from service.ops.context import Services, find_collection, record_event
+from service.pagination import PageTokens
+from service.storage.database import make_engine, session_factories, upgrade_schema
+from service.storage.schema import FaceRow, ImageRow
+
+
+@dataclass
+class StubPipeline:
+    spec: ModelSpec
+    calibration: Calibration
+
+
+def make_operations(database_url: str, data_dir: Path, snapshot_every: int = 10_000) -> Operations:
+    engine = make_engine(database_url)
+    upgrade_schema(engine)
+    reader, writer = session_factories(engine)
+    pipeline = StubPipeline(FACENET_2017, load_calibration(FACENET_2017.version))
+    indexes = IndexRegistry(data_dir / "indexes", 128, FACENET_2017.version, snapshot_every)
+    services = Services(
+        pipeline=pipeline,
+        reader=reader,
+        writer=writer,  # type: ignore[arg-type]
+        indexes=indexes,
+        tokens=PageTokens(b"test-secret"),
+    )
+    return Operations(services)
+
+
+def unit_vectors(count: int, seed: int, dim: int = 128) -> np.ndarray:
+    vectors = np.random.default_rng(seed).normal(size=(count, dim)).astype(np.float32)
+    return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+
+
+def near(vector: np.ndarray, noise: float, seed: int) -> np.ndarray:
+    """A unit vector close to `vector` (cosine about 1 - noise**2 * dim / 2)."""
+    jitter = np.random.default_rng(seed).normal(scale=noise, size=vector.shape)
+    moved = vector + jitter
+    return (moved / np.linalg.norm(moved)).astype(np.float32)
+
+
+def insert_faces(session: Session, collection_id: str, vectors: np.ndarray) -> list[str]:
+    """Add faces with the given vectors inside an open write transaction, as IndexFaces does."""
+    collection = find_collection(session, collection_id, lock=True)
+    image = ImageRow(
+        collection_pk=collection.pk,
+        image_sha256=uuid.uuid4().hex,
+        external_key="seeded",
+        image_id=str(uuid.uuid4()),
+    )
+    session.add(image)
+    session.flush()
+    rows = [
+        FaceRow(
+            face_id=str(uuid.uuid4()),
+            collection_pk=collection.pk,
+            image_pk=image.pk,
+            image_id=image.image_id,
+            external_image_id="seeded",
+            user_pk=None,
+            left=0.1,
+            top=0.1,
+            width=0.2,
+            height=0.3,
+            confidence=99.9,
+            model_version=collection.face_model_version,
+            embedding=vector.astype(np.float32).tobytes(),
+            created_at=time.time(),
+        )
+        for vector in vectors
+    ]
+    session.add_all(rows)
+    session.flush()
+    for row in rows:
+        record_event(session, collection.pk, "face_add", row.pk)
+    collection.face_count += len(rows)
+    return [row.face_id for row in rows]
+
+
+def seed_faces(operations: Operations, collection_id: str, vectors: np.ndarray) -> list[str]:
+    """Commit faces with the given vectors; returns their FaceIds."""
+    with operations.services.write() as session:
+        return insert_faces(session, collection_id, vectors)
+
+
+def face_count_in_db(operations: Operations, collection_id: str) -> int:
+    with operations.services.read() as session:
+        collection = find_collection(session, collection_id)
+        return len(
+            session.scalars(select(FaceRow.pk).where(FaceRow.collection_pk == collection.pk)).all()
+        )
