@@ -73,14 +73,14 @@ def test_deletes_show_in_search_at_once(ops: Operations) -> None:
 
 
 def test_failed_write_leaves_no_trace(ops: Operations) -> None:
-    class Fault(Exception):
+    class FaultError(Exception):
         pass
 
     anchor = unit_vectors(1, seed=4)[0]
     kept = seed_faces(ops, "c1", anchor[None])
-    with pytest.raises(Fault), ops.services.write() as session:
+    with pytest.raises(FaultError), ops.services.write() as session:
         insert_faces(session, "c1", np.stack([near(anchor, 0.02, 1), near(anchor, 0.02, 2)]))
-        raise Fault  # after the rows and their index events were written, before commit
+        raise FaultError  # after the rows and their index events were written, before commit
     assert face_count_in_db(ops, "c1") == 1
     assert ops.dispatch("DescribeCollection", {"CollectionId": "c1"})["FaceCount"] == 1
     assert search(ops, kept[0], FaceMatchThreshold=0.0) == []

@@ -1,0 +1,218 @@
+"""Collections through a stock boto3 client on real photos, on SQLite and PostgreSQL:
+identification accuracy, restart, deletion, a SIGKILL mid-stream, paginators under inserts."""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from botocore.exceptions import ClientError, EndpointConnectionError
+from urllib3.exceptions import ProtocolError
+
+from tests.api.backends import Deployment, deployment_for, stop_server
+from tests.conftest import rekognition_client
+from tests.storage.helpers import make_operations, seed_faces, unit_vectors
+
+pytestmark = pytest.mark.slow
+BACKENDS = ["sqlite", "postgresql"]
+
+
+@pytest.fixture(params=BACKENDS)
+def deployment(request: pytest.FixtureRequest, tmp_path: Path) -> Deployment:
+    return deployment_for(request.param, request, tmp_path)
+
+
+def celebrity_photos(faces_dir: Path, split: str) -> list[tuple[str, Path]]:
+    root = faces_dir / "five-celebrities" / split
+    return [
+        (person.name, photo)
+        for person in sorted(root.iterdir())
+        for photo in sorted(person.iterdir())
+    ]
+
+
+def enrol(client: Any, faces_dir: Path) -> dict[str, list[str]]:
+    client.create_collection(CollectionId="celebs")
+    enrolled: dict[str, list[str]] = {}
+    for i, (person, photo) in enumerate(celebrity_photos(faces_dir, "train")):
+        response = client.index_faces(
+            CollectionId="celebs",
+            Image={"Bytes": photo.read_bytes()},
+            ExternalImageId=f"{person}.{i}",
+            MaxFaces=1,
+        )
+        enrolled.setdefault(person, []).extend(r["Face"]["FaceId"] for r in response["FaceRecords"])
+    for person, face_ids in enrolled.items():
+        client.create_user(CollectionId="celebs", UserId=person)
+        client.associate_faces(
+            CollectionId="celebs", UserId=person, FaceIds=face_ids, UserMatchThreshold=0.0
+        )
+    return enrolled
+
+
+def top1_answers(client: Any, faces_dir: Path) -> list[tuple[str, str | None, str | None]]:
+    """(person, top face's person, top user) for every validation photo."""
+    answers = []
+    for person, photo in celebrity_photos(faces_dir, "val"):
+        image = {"Bytes": photo.read_bytes()}
+        faces = client.search_faces_by_image(
+            CollectionId="celebs", Image=image, MaxFaces=1, FaceMatchThreshold=0.0
+        )["FaceMatches"]
+        users = client.search_users_by_image(
+            CollectionId="celebs", Image=image, MaxUsers=1, UserMatchThreshold=0.0
+        )["UserMatches"]
+        answers.append(
+            (
+                person,
+                faces[0]["Face"]["ExternalImageId"].split(".")[0] if faces else None,
+                users[0]["User"]["UserId"] if users else None,
+            )
+        )
+    return answers
+
+
+def accuracy(answers: list[tuple[str, str | None, str | None]], column: int) -> float:
+    return sum(answer[0] == answer[column] for answer in answers) / len(answers)
+
+
+def test_identify_restart_and_delete(deployment: Deployment, faces_dir: Path) -> None:
+    server = deployment.start()
+    try:
+        client = rekognition_client(server.url)
+        enrolled = enrol(client, faces_dir)
+        answers = top1_answers(client, faces_dir)
+    finally:
+        stop_server(server)
+    faces_top1, users_top1 = accuracy(answers, 1), accuracy(answers, 2)
+    print(
+        f"\n{deployment.database_url.split(':')[0]}: top-1 SearchFacesByImage "
+        f"{faces_top1:.3f}, SearchUsersByImage {users_top1:.3f} over {len(answers)} photos"
+    )
+    assert faces_top1 >= 0.9 and users_top1 >= 0.9
+
+    server = deployment.start()
+    try:
+        client = rekognition_client(server.url)
+        assert top1_answers(client, faces_dir) == answers
+        described = client.describe_collection(CollectionId="celebs")
+        assert described["FaceCount"] == sum(len(ids) for ids in enrolled.values())
+        assert described["UserCount"] == 5
+        gone = "madonna"
+        client.delete_user(CollectionId="celebs", UserId=gone)
+        client.delete_faces(CollectionId="celebs", FaceIds=enrolled[gone])
+        after = top1_answers(client, faces_dir)
+        assert all(gone not in (face, user) for _, face, user in after)
+        client.delete_collection(CollectionId="celebs")
+        with pytest.raises(client.exceptions.ResourceNotFoundException):
+            client.describe_collection(CollectionId="celebs")
+    finally:
+        stop_server(server)
+
+
+def test_sigkill_mid_stream_loses_nothing_acknowledged(
+    deployment: Deployment, faces_dir: Path
+) -> None:
+    photos = [photo for _, photo in celebrity_photos(faces_dir, "train")]
+    server = deployment.start()
+    client = rekognition_client(server.url)
+    client.create_collection(CollectionId="crash")
+    acknowledged: dict[str, Path] = {}
+    killer = threading.Timer(6.0, lambda: os.kill(server.process.pid, signal.SIGKILL))
+    killer.start()
+    try:
+        for i, photo in enumerate(photos * 3):
+            response = client.index_faces(
+                CollectionId="crash",
+                MaxFaces=1,
+                Image={"Bytes": photo.read_bytes()},
+                ExternalImageId=f"p{i}",
+            )
+            acknowledged.update({r["Face"]["FaceId"]: photo for r in response["FaceRecords"]})
+    except (EndpointConnectionError, ConnectionError, ProtocolError, ClientError):
+        pass  # the server died under the stream, as intended
+    finally:
+        killer.cancel()
+        server.process.wait(timeout=30)
+    assert server.process.returncode == -signal.SIGKILL and acknowledged
+
+    server = deployment.start()
+    try:
+        client = rekognition_client(server.url)
+        listed = {
+            f["FaceId"]
+            for page in client.get_paginator("list_faces").paginate(CollectionId="crash")
+            for f in page["Faces"]
+        }
+        count = client.describe_collection(CollectionId="crash")["FaceCount"]
+        assert set(acknowledged) <= listed
+        assert count == len(listed)  # an unacknowledged write may have landed; counts agree
+        probe = next(iter(acknowledged.values()))
+        everything = client.search_faces_by_image(
+            CollectionId="crash",
+            Image={"Bytes": probe.read_bytes()},
+            FaceMatchThreshold=0.0,
+            MaxFaces=4096,
+        )["FaceMatches"]
+        assert {m["Face"]["FaceId"] for m in everything} == listed
+        for face_id, photo in list(acknowledged.items())[:5]:
+            matches = client.search_faces_by_image(
+                CollectionId="crash", Image={"Bytes": photo.read_bytes()}
+            )
+            assert face_id in {m["Face"]["FaceId"] for m in matches["FaceMatches"]}
+    finally:
+        stop_server(server)
+
+
+def test_paginators_walk_1000_faces_while_another_client_inserts(
+    deployment: Deployment, faces_dir: Path
+) -> None:
+    server = deployment.start()
+    try:
+        client = rekognition_client(server.url)
+        client.create_collection(CollectionId="pages")
+        seeded = seed_faces(
+            make_operations(deployment.database_url, deployment.data_dir.parent / "seed"),
+            "pages",
+            unit_vectors(1200, seed=3),
+        )
+        inserted: list[str] = []
+        stop = threading.Event()
+
+        def insert_continuously() -> None:
+            writer = rekognition_client(server.url)
+            photos = [photo for _, photo in celebrity_photos(faces_dir, "val")]
+            for i, photo in enumerate(photos):
+                if stop.is_set():
+                    return
+                response = writer.index_faces(
+                    CollectionId="pages",
+                    MaxFaces=1,
+                    Image={"Bytes": photo.read_bytes()},
+                    ExternalImageId=f"late{i}",
+                    QualityFilter="NONE",
+                )
+                inserted.extend(r["Face"]["FaceId"] for r in response["FaceRecords"])
+
+        thread = threading.Thread(target=insert_continuously)
+        thread.start()
+        walked = []
+        for page in client.get_paginator("list_faces").paginate(
+            CollectionId="pages", PaginationConfig={"PageSize": 50}
+        ):
+            walked.extend(face["FaceId"] for face in page["Faces"])
+            time.sleep(0.05)  # let the inserter interleave with the walk
+        stop.set()
+        thread.join()
+        assert inserted, "the concurrent client inserted nothing"
+        assert len(walked) == len(set(walked))
+        assert walked[: len(seeded)] == seeded
+        assert set(walked) <= set(seeded) | set(inserted)
+        users = client.get_paginator("list_collections").paginate(PaginationConfig={"PageSize": 1})
+        assert [cid for page in users for cid in page["CollectionIds"]] == ["pages"]
+    finally:
+        stop_server(server)
