@@ -25,6 +25,8 @@ from service.storage.schema import FaceRow, IndexEventRow
 
 log = logging.getLogger("facebank.index")
 EVENT_BATCH = 50_000
+# SQLite binds at most 32,766 parameters per statement (PostgreSQL 65,535): fetch in chunks.
+IN_CHUNK = 10_000
 
 
 def user_vector(embeddings: list[bytes]) -> np.ndarray | None:
@@ -81,18 +83,22 @@ class CollectionIndex:
 
     def _apply_run(self, session: Session, kind: str, targets: list[int]) -> None:
         if kind == "face_add":
-            rows = session.execute(
-                select(FaceRow.pk, FaceRow.embedding).where(FaceRow.pk.in_(targets))
-            ).all()  # faces deleted since are absent: their removal event follows
-            if rows:
-                ids = np.array([row[0] for row in rows], dtype=np.int64)
-                vectors = np.stack([np.frombuffer(row[1], dtype=np.float32) for row in rows])
-                self.faces.upsert(ids, vectors)
+            for start in range(0, len(targets), IN_CHUNK):
+                self._add_faces(session, targets[start : start + IN_CHUNK])
         elif kind == "face_remove":
             self.faces.remove(np.array(targets, dtype=np.int64))
         elif kind == "user_update":
             for user_pk in dict.fromkeys(targets):
                 self._refresh_user(session, user_pk)
+
+    def _add_faces(self, session: Session, face_pks: list[int]) -> None:
+        rows = session.execute(
+            select(FaceRow.pk, FaceRow.embedding).where(FaceRow.pk.in_(face_pks))
+        ).all()  # faces deleted since are absent: their removal event follows
+        if rows:
+            ids = np.array([row[0] for row in rows], dtype=np.int64)
+            vectors = np.frombuffer(b"".join(row[1] for row in rows), dtype=np.float32)
+            self.faces.upsert(ids, vectors.reshape(len(rows), self.dim))
 
     def _refresh_user(self, session: Session, user_pk: int) -> None:
         embeddings = session.scalars(
