@@ -4,6 +4,8 @@
 
 Without --endpoint it starts a server on a free loopback port (FACEBANK_DEVICE=cpu). Requests
 are sequential from one boto3 client; the first WARMUP calls of each operation are discarded.
+IndexFaces (2 faces a call) and SearchFacesByImage run on a collection holding the 118
+five-celebrities faces plus the scenes indexed meanwhile.
 Writes benchmarks/results/latency-<device>.json and prints a table.
 """
 
@@ -72,6 +74,38 @@ def measure(url: str, faces_dir: Path, repeats: int) -> dict[str, dict[str, floa
     return {
         "DetectFaces": {**summary(detect), "faces": float(found)},
         "CompareFaces": summary(compare),
+        **collection_latencies(client, photos, scene, repeats),
+    }
+
+
+def collection_latencies(
+    client: Any, photos: list[Path], scene: bytes, repeats: int
+) -> dict[str, dict[str, float]]:
+    """IndexFaces and SearchFacesByImage on a collection holding every five-celebrities face."""
+    client.create_collection(CollectionId="latency")
+    for i, photo in enumerate(photos):
+        client.index_faces(
+            CollectionId="latency",
+            Image={"Bytes": photo.read_bytes()},
+            ExternalImageId=f"enrol-{i}",
+            MaxFaces=1,
+        )
+    counter = iter(range(10**6))
+    index = timed(
+        lambda: client.index_faces(
+            CollectionId="latency", Image={"Bytes": scene}, ExternalImageId=f"scene-{next(counter)}"
+        ),
+        repeats,
+    )
+    search = timed(
+        lambda: client.search_faces_by_image(CollectionId="latency", Image={"Bytes": scene}),
+        repeats,
+    )
+    size = client.describe_collection(CollectionId="latency")["FaceCount"]
+    client.delete_collection(CollectionId="latency")
+    return {
+        "IndexFaces": summary(index),
+        "SearchFacesByImage": {**summary(search), "collection_faces": float(size)},
     }
 
 

@@ -34,34 +34,68 @@ def seed(database_url: str, count: int, rng: np.random.Generator) -> None:
     engine = make_engine(database_url)
     upgrade_schema(engine)
     with engine.begin() as connection:
-        collection_pk = connection.scalar(select(CollectionRow.pk)) or connection.execute(
-            insert(CollectionRow).values(collection_id="big", face_model_version="facenet-20170512",
-                                         created_at=time.time(), face_count=0, user_count=0,
-                                         tags="{}")).inserted_primary_key[0]
-        image_pk = connection.execute(insert(ImageRow).values(
-            collection_pk=collection_pk, image_sha256=uuid.uuid4().hex, external_key="",
-            image_id=str(uuid.uuid4()))).inserted_primary_key[0]
+        collection_pk = (
+            connection.scalar(select(CollectionRow.pk))
+            or connection.execute(
+                insert(CollectionRow).values(
+                    collection_id="big",
+                    face_model_version="facenet-20170512",
+                    created_at=time.time(),
+                    face_count=0,
+                    user_count=0,
+                    tags="{}",
+                )
+            ).inserted_primary_key[0]
+        )
+        image_pk = connection.execute(
+            insert(ImageRow).values(
+                collection_pk=collection_pk,
+                image_sha256=uuid.uuid4().hex,
+                external_key="",
+                image_id=str(uuid.uuid4()),
+            )
+        ).inserted_primary_key[0]
     for start in range(0, count, CHUNK):
-        _seed_chunk(engine, collection_pk, image_pk, random_units(min(CHUNK, count - start), 128,
-                                                                  rng))
+        _seed_chunk(
+            engine, collection_pk, image_pk, random_units(min(CHUNK, count - start), 128, rng)
+        )
     engine.dispose()
 
 
 def _seed_chunk(engine: object, collection_pk: int, image_pk: int, vectors: np.ndarray) -> None:
     now = time.time()
-    rows = [{"face_id": str(uuid.uuid4()), "collection_pk": collection_pk, "image_pk": image_pk,
-             "image_id": "00000000-0000-0000-0000-000000000000", "external_image_id": None,
-             "user_pk": None, "left": 0.1, "top": 0.1, "width": 0.2, "height": 0.2,
-             "confidence": 99.0, "model_version": "facenet-20170512",
-             "embedding": vector.tobytes(), "created_at": now} for vector in vectors]
+    rows = [
+        {
+            "face_id": str(uuid.uuid4()),
+            "collection_pk": collection_pk,
+            "image_pk": image_pk,
+            "image_id": "00000000-0000-0000-0000-000000000000",
+            "external_image_id": None,
+            "user_pk": None,
+            "left": 0.1,
+            "top": 0.1,
+            "width": 0.2,
+            "height": 0.2,
+            "confidence": 99.0,
+            "model_version": "facenet-20170512",
+            "embedding": vector.tobytes(),
+            "created_at": now,
+        }
+        for vector in vectors
+    ]
     with engine.begin() as connection:  # type: ignore[attr-defined]
         first = (connection.scalar(select(func.max(FaceRow.pk))) or 0) + 1
         connection.execute(insert(FaceRow), rows)
-        connection.execute(insert(IndexEventRow), [
-            {"collection_pk": collection_pk, "kind": "face_add", "target_pk": pk}
-            for pk in range(first, first + len(rows))])
-        connection.execute(CollectionRow.__table__.update().values(
-            face_count=CollectionRow.face_count + len(rows)))
+        connection.execute(
+            insert(IndexEventRow),
+            [
+                {"collection_pk": collection_pk, "kind": "face_add", "target_pk": pk}
+                for pk in range(first, first + len(rows))
+            ],
+        )
+        connection.execute(
+            CollectionRow.__table__.update().values(face_count=CollectionRow.face_count + len(rows))
+        )
 
 
 def timed_start(work: Path, data_dir: Path) -> float:
@@ -90,9 +124,16 @@ def main() -> None:
     snapshot = timed_start(args.work, data_dir)
     seed(url, 10_000, rng)
     catch_up = timed_start(args.work, data_dir)
-    report = {"faces": args.faces, "seconds": {"empty_database": empty, "seeding": seeding,
-              "rebuild_without_snapshot": rebuild, "from_snapshot": snapshot,
-              "snapshot_plus_10k_catch_up": catch_up}}
+    report = {
+        "faces": args.faces,
+        "seconds": {
+            "empty_database": empty,
+            "seeding": seeding,
+            "rebuild_without_snapshot": rebuild,
+            "from_snapshot": snapshot,
+            "snapshot_plus_10k_catch_up": catch_up,
+        },
+    }
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "restart-cpu.json").write_text(json.dumps(report, indent=2) + "\n")
     print(json.dumps(report, indent=2))

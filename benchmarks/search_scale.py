@@ -46,9 +46,13 @@ def measure(size: int, dim: int, rng: np.random.Generator) -> dict[str, float]:
     for batch in range(4):
         vectors.search(queries[batch * 64 : (batch + 1) * 64], 80)
     batched_qps = 256 / (time.perf_counter() - start)
-    return {"vectors": float(size), "single_p50_ms": float(np.percentile(single, 50)),
-            "single_p95_ms": float(np.percentile(single, 95)), "batched_qps": batched_qps,
-            "scan_bytes": float(size * dim * 4)}
+    return {
+        "vectors": float(size),
+        "single_p50_ms": float(np.percentile(single, 50)),
+        "single_p95_ms": float(np.percentile(single, 95)),
+        "batched_qps": batched_qps,
+        "scan_bytes": float(size * dim * 4),
+    }
 
 
 def main() -> None:
@@ -58,15 +62,23 @@ def main() -> None:
     args = parser.parse_args()
     rng = np.random.default_rng(0)
     rows = [measure(size, args.dim, rng) for size in args.sizes]
-    report = {"device": "cpu", "cpu_count": os.cpu_count(), "faiss": faiss.__version__,
-              "faiss_threads": faiss.omp_get_max_threads(), "dim": args.dim, "k": 80,
-              "results": rows}
+    report = {
+        "device": "cpu",
+        "cpu_count": os.cpu_count(),
+        "faiss": faiss.__version__,
+        "faiss_threads": faiss.omp_get_max_threads(),
+        "dim": args.dim,
+        "k": 80,
+        "results": rows,
+    }
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "search-scale-cpu.json").write_text(json.dumps(report, indent=2) + "\n")
     print(f"{'vectors':>10} {'p50 ms':>8} {'p95 ms':>8} {'batched q/s':>12} {'GB/scan':>8}")
     for row in rows:
-        print(f"{int(row['vectors']):>10} {row['single_p50_ms']:8.2f} {row['single_p95_ms']:8.2f} "
-              f"{row['batched_qps']:12.0f} {row['scan_bytes'] / 1e9:8.3f}")
+        print(
+            f"{int(row['vectors']):>10} {row['single_p50_ms']:8.2f} {row['single_p95_ms']:8.2f} "
+            f"{row['batched_qps']:12.0f} {row['scan_bytes'] / 1e9:8.3f}"
+        )
 
 
 if __name__ == "__main__":

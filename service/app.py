@@ -15,6 +15,7 @@ from sqlalchemy import Engine, select
 from ml.decode import ImageLimits
 from ml.pipeline import FacePipeline, load_pipeline, resolve_device
 from service import rest, wire
+from service.index.collection_index import IndexOptions
 from service.index.registry import IndexRegistry
 from service.operations import Operations
 from service.ops.context import Services
@@ -57,11 +58,13 @@ def build_services(settings: Settings, pipeline: FacePipeline) -> tuple[Services
     secret = settings.token_secret.get_secret_value().encode() or load_or_create_secret(
         settings.data_dir / "token.key"
     )
+    options = IndexOptions(settings.index_kind, settings.ivf_min_vectors, settings.ivf_nprobe)
     indexes = IndexRegistry(
         settings.data_dir / "indexes",
         pipeline.spec.embedding_dim,
         pipeline.spec.version,
         settings.snapshot_every,
+        options,
     )
     services = Services(
         pipeline=pipeline,

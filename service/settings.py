@@ -62,6 +62,11 @@ class Settings(BaseSettings):
     # Write an index snapshot after this many applied changes (and at shutdown).
     snapshot_every: int = Field(default=10_000, ge=1)
     max_faces_per_collection: int = Field(default=20_000_000, ge=1)
+    # "flat": exact search. "ivf": approximate search for collections of ivf_min_vectors faces
+    # or more (see benchmarks/ivf_recall.py for the recall it costs).
+    index_kind: Literal["flat", "ivf"] = "flat"
+    ivf_min_vectors: int = Field(default=200_000, ge=1_000)
+    ivf_nprobe: int = Field(default=512, ge=1)
 
     @field_validator("model_version")
     @classmethod

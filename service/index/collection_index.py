@@ -14,19 +14,30 @@ import json
 import logging
 import os
 import threading
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from service.index.vectors import VectorSet
+from service.index.vectors import FlatVectors, IvfVectors, VectorSet, deserialize
 from service.storage.schema import FaceRow, IndexEventRow
 
 log = logging.getLogger("facebank.index")
 EVENT_BATCH = 50_000
 # SQLite binds at most 32,766 parameters per statement (PostgreSQL 65,535): fetch in chunks.
 IN_CHUNK = 10_000
+
+
+@dataclass(frozen=True)
+class IndexOptions:
+    """`kind` "flat" is exact; "ivf" switches a collection's faces to IVF once it holds
+    `ivf_min_vectors` faces (user vectors stay exact: there are far fewer of them)."""
+
+    kind: str = "flat"
+    ivf_min_vectors: int = 200_000
+    ivf_nprobe: int = 512
 
 
 def user_vector(embeddings: list[bytes]) -> np.ndarray | None:
@@ -39,12 +50,15 @@ def user_vector(embeddings: list[bytes]) -> np.ndarray | None:
 
 
 class CollectionIndex:
-    def __init__(self, collection_pk: int, dim: int, model_version: str) -> None:
+    def __init__(
+        self, collection_pk: int, dim: int, model_version: str, options: IndexOptions | None = None
+    ) -> None:
         self.collection_pk = collection_pk
         self.dim = dim
         self.model_version = model_version
-        self.faces = VectorSet(dim)
-        self.users = VectorSet(dim)
+        self.options = options or IndexOptions()
+        self.faces: VectorSet = FlatVectors(dim)
+        self.users: VectorSet = FlatVectors(dim)
         self.watermark = 0
         self.applied_since_snapshot = 0
         self.lock = threading.RLock()
@@ -68,7 +82,21 @@ class CollectionIndex:
                 self.watermark = int(events[-1][0])
                 applied += len(events)
             self.applied_since_snapshot += applied
+            self._maybe_switch_to_ivf()
         return applied
+
+    def _maybe_switch_to_ivf(self) -> None:
+        options = self.options
+        if (
+            options.kind == "ivf"
+            and not isinstance(self.faces, IvfVectors)
+            and len(self.faces) >= options.ivf_min_vectors
+        ):
+            log.info(
+                "collection %s: training IVF over %d faces", self.collection_pk, len(self.faces)
+            )
+            self.faces = IvfVectors.train_from(self.faces, options.ivf_nprobe)
+            self.applied_since_snapshot += 1  # make the next snapshot keep the trained index
 
     def _apply(self, session: Session, events: list[tuple[str, int]]) -> None:
         # Consecutive events of one kind are applied together; order across kinds is kept.
@@ -136,9 +164,16 @@ class CollectionIndex:
         os.replace(staging, path)
 
     @classmethod
-    def load(cls, path: Path, collection_pk: int, dim: int, model_version: str) -> CollectionIndex:
+    def load(
+        cls,
+        path: Path,
+        collection_pk: int,
+        dim: int,
+        model_version: str,
+        options: IndexOptions | None = None,
+    ) -> CollectionIndex:
         """The snapshot at `path`, or an empty index (watermark 0) if it is missing or unusable."""
-        index = cls(collection_pk, dim, model_version)
+        index = cls(collection_pk, dim, model_version, options)
         if not path.exists():
             return index
         try:
@@ -150,10 +185,11 @@ class CollectionIndex:
                     collection_pk,
                 ):
                     raise ValueError(f"snapshot describes another index: {meta}")
-                index.faces = VectorSet.deserialize(dim, archive["faces"])
-                index.users = VectorSet.deserialize(dim, archive["users"])
+                nprobe = index.options.ivf_nprobe
+                index.faces = deserialize(dim, archive["faces"], nprobe)
+                index.users = deserialize(dim, archive["users"], nprobe)
                 index.watermark = int(meta["watermark"])
         except Exception as exc:  # any unreadable snapshot is rebuilt from the database
             log.warning("snapshot %s unusable (%s); rebuilding from the database", path, exc)
-            return cls(collection_pk, dim, model_version)
+            return cls(collection_pk, dim, model_version, options)
         return index

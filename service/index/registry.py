@@ -8,14 +8,22 @@ from pathlib import Path
 
 from sqlalchemy.orm import Session
 
-from service.index.collection_index import CollectionIndex
+from service.index.collection_index import CollectionIndex, IndexOptions
 
 log = logging.getLogger("facebank.index")
 
 
 class IndexRegistry:
-    def __init__(self, directory: Path, dim: int, model_version: str, snapshot_every: int) -> None:
+    def __init__(
+        self,
+        directory: Path,
+        dim: int,
+        model_version: str,
+        snapshot_every: int,
+        options: IndexOptions | None = None,
+    ) -> None:
         self.directory = directory
+        self.options = options or IndexOptions()
         self.dim = dim
         self.model_version = model_version
         self.snapshot_every = snapshot_every
@@ -30,7 +38,9 @@ class IndexRegistry:
             index = self._indexes.get(collection_pk)
             if index is None:
                 path = self.snapshot_path(collection_pk)
-                index = CollectionIndex.load(path, collection_pk, self.dim, self.model_version)
+                index = CollectionIndex.load(
+                    path, collection_pk, self.dim, self.model_version, self.options
+                )
                 self._indexes[collection_pk] = index
             return index
 

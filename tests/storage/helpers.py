@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from ml.registry import FACENET_2017, ModelSpec
 from ml.similarity import Calibration, load_calibration
+from service.index.collection_index import IndexOptions
 from service.index.registry import IndexRegistry
 from service.operations import Operations
 from service.ops.context import Services, find_collection, record_event
@@ -31,12 +32,19 @@ class StubPipeline:
     calibration: Calibration
 
 
-def make_operations(database_url: str, data_dir: Path, snapshot_every: int = 10_000) -> Operations:
+def make_operations(
+    database_url: str,
+    data_dir: Path,
+    snapshot_every: int = 10_000,
+    options: IndexOptions | None = None,
+) -> Operations:
     engine = make_engine(database_url)
     upgrade_schema(engine)
     reader, writer = session_factories(engine)
     pipeline = StubPipeline(FACENET_2017, load_calibration(FACENET_2017.version))
-    indexes = IndexRegistry(data_dir / "indexes", 128, FACENET_2017.version, snapshot_every)
+    indexes = IndexRegistry(
+        data_dir / "indexes", 128, FACENET_2017.version, snapshot_every, options
+    )
     services = Services(
         pipeline=pipeline,
         reader=reader,

@@ -8,6 +8,8 @@ import numpy as np
 import pytest
 
 from service import errors
+from service.index.collection_index import IndexOptions
+from service.index.vectors import IvfVectors
 from service.operations import Operations
 from tests.storage.helpers import (
     face_count_in_db,
@@ -142,3 +144,25 @@ def test_list_collections_pages(ops: Operations) -> None:
     assert page["CollectionIds"] + rest["CollectionIds"] == ["c1", "c2", "c3", "c4", "c5"]
     assert "NextToken" not in rest
     assert rest["FaceModelVersions"] == ["facenet-20170512"] * 2
+
+
+def test_ivf_option_switches_large_collections_and_survives_restart(
+    database_url: str, tmp_path: Path
+) -> None:
+    options = IndexOptions(kind="ivf", ivf_min_vectors=1000, ivf_nprobe=10_000)
+    first = make_operations(database_url, tmp_path, snapshot_every=100, options=options)
+    first.dispatch("CreateCollection", {"CollectionId": "c1"})
+    anchor = unit_vectors(1, seed=8)[0]
+    ids = seed_faces(
+        first,
+        "c1",
+        np.vstack([anchor[None], near(anchor, 0.02, 1)[None], unit_vectors(1500, seed=9)]),
+    )
+    assert search(first, ids[0]) == [ids[1]]
+    assert isinstance(first.services.indexes._get(1).faces, IvfVectors)
+    first.dispatch("DeleteFaces", {"CollectionId": "c1", "FaceIds": [ids[1]]})
+    assert search(first, ids[0]) == []
+    first.services.indexes.save_all()
+    again = make_operations(database_url, tmp_path, options=options)
+    assert isinstance(again.services.indexes._get(1).faces, IvfVectors)
+    assert search(again, ids[0], FaceMatchThreshold=0.0, MaxFaces=3)[0] in ids[2:]
