@@ -26,6 +26,9 @@ class FlatVectors:
         self.dim = dim
         # faiss's SWIG classes are typed loosely: their methods take numpy arrays.
         self.index: Any = index if index is not None else faiss.IndexIDMap2(faiss.IndexFlatIP(dim))
+        # Database ids only grow, so new faces sort above every indexed id and need no
+        # duplicate check; only replays (after a rebuild or restart) pay for one.
+        self.max_id = int(self.ids().max(initial=-1)) if len(self) else -1
 
     def __len__(self) -> int:
         return int(self.index.ntotal)
@@ -41,10 +44,12 @@ class FlatVectors:
         if len(ids) == 0:
             return
         ids = np.asarray(ids, dtype=np.int64)
-        present = ids[np.isin(ids, self.ids())]
-        if len(present):
-            self.remove(present)
+        if ids.min() <= self.max_id:
+            present = ids[np.isin(ids, self.ids())]
+            if len(present):
+                self.remove(present)
         self.index.add_with_ids(_as_f32(vectors), ids)
+        self.max_id = max(self.max_id, int(ids.max()))
 
     def remove(self, ids: np.ndarray) -> None:
         if len(ids):
@@ -93,8 +98,11 @@ class IvfVectors(FlatVectors):
     def upsert(self, ids: np.ndarray, vectors: np.ndarray) -> None:
         if len(ids) == 0:
             return
-        self.remove(np.asarray(ids, dtype=np.int64))  # removal of absent ids is a no-op
-        self.index.add_with_ids(_as_f32(vectors), np.asarray(ids, dtype=np.int64))
+        ids = np.asarray(ids, dtype=np.int64)
+        if ids.min() <= self.max_id:
+            self.remove(ids)  # removal of absent ids is a no-op
+        self.index.add_with_ids(_as_f32(vectors), ids)
+        self.max_id = max(self.max_id, int(ids.max()))
 
     def remove(self, ids: np.ndarray) -> None:
         if len(ids):
