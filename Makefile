@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install models run test lint format bench-latency calibrate clean
+.PHONY: install models run test lint format bench-latency bench-accuracy calibrate clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -38,8 +38,15 @@ format: install
 bench-latency: models
 	$(BIN)/python -m benchmarks.latency
 
+# Verification tables, threshold table and plot on held-out people, then identification
+# through a live server; embeddings are cached under benchmarks/.cache.
+bench-accuracy: models
+	$(BIN)/python -m benchmarks.verification
+	$(BIN)/python -m benchmarks.identification
+
+# Refit the Similarity calibration the server loads (ml/calibration/<model>.json).
 calibrate: models
-	$(BIN)/python -m benchmarks.calibrate
+	$(BIN)/python -m benchmarks.verification --write-calibration
 
 clean:
 	rm -rf $(VENV) benchmarks/.cache .pytest_cache .mypy_cache .ruff_cache

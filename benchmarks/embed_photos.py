@@ -1,39 +1,95 @@
-"""Embed the largest face of each labelled photo with the real pipeline, with an on-disk cache."""
+"""Describe and embed one face per photo with the real pipeline, cached on disk.
+
+Which face: "largest" (what Rekognition's search operations use) or "centre" (the face nearest
+the image centre: LFW-style crops centre the labelled person, while a half-visible bystander at
+the border is often larger). The cache key is the photo's bytes, the model version and the rule,
+so a re-run only reads .npz files.
+"""
 
 from __future__ import annotations
 
 import hashlib
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from ml.decode import decode_image
 from ml.pipeline import FacePipeline
+from ml.types import Box, Detection, FaceDescription, Pose, Quality
 
 CACHE_DIR = Path(__file__).parent / ".cache"
+
+
+@dataclass(frozen=True)
+class PhotoFace:
+    path: Path
+    vector: np.ndarray
+    face: FaceDescription
+
+
+Subject = str  # "largest" or "centre"
 
 
 def embed_largest_faces(pipeline: FacePipeline, paths: list[Path]) -> tuple[np.ndarray, np.ndarray]:
     """(vectors, found): unit vectors for each path; `found` False where no face was detected."""
     vectors = np.zeros((len(paths), pipeline.spec.embedding_dim), dtype=np.float32)
     found = np.zeros(len(paths), dtype=bool)
-    for i, path in enumerate(paths):
-        vector = _cached_vector(pipeline, path)
-        if vector is not None:
-            vectors[i], found[i] = vector, True
+    for i, photo in enumerate(describe_photos(pipeline, paths)):
+        if photo is not None:
+            vectors[i], found[i] = photo.vector, True
     return vectors, found
 
 
-def _cached_vector(pipeline: FacePipeline, path: Path) -> np.ndarray | None:
+def describe_photos(
+    pipeline: FacePipeline, paths: list[Path], subject: Subject = "largest"
+) -> list[PhotoFace | None]:
+    return [_cached(pipeline, path, subject) for path in paths]
+
+
+def _cached(pipeline: FacePipeline, path: Path, subject: Subject) -> PhotoFace | None:
     data = path.read_bytes()
-    key = hashlib.sha256(data + pipeline.spec.version.encode()).hexdigest()[:32]
-    cached = CACHE_DIR / f"{key}.npy"
-    if cached.exists():
-        stored = np.load(cached)
-        return None if stored.size == 0 else stored
+    key = hashlib.sha256(data + f"{pipeline.spec.version}/{subject}".encode()).hexdigest()[:32]
+    cached = CACHE_DIR / f"{key}.npz"
+    if not cached.exists():
+        CACHE_DIR.mkdir(exist_ok=True)
+        _store(cached, pipeline, data, subject)
+    with np.load(cached) as stored:
+        if stored["vector"].size == 0:
+            return None
+        face = FaceDescription(
+            detection=Detection(
+                Box(*stored["box"]), float(stored["probability"]), stored["landmarks"]
+            ),
+            pose=Pose(*stored["pose"]),
+            quality=Quality(*stored["quality"]),
+        )
+        return PhotoFace(path, stored["vector"], face)
+
+
+def _store(target: Path, pipeline: FacePipeline, data: bytes, subject: Subject) -> None:
     image = decode_image(data, pipeline.limits)
     faces = pipeline.describe(image)
-    vector = pipeline.embed(image, faces[:1])[0] if faces else np.zeros(0, dtype=np.float32)
-    CACHE_DIR.mkdir(exist_ok=True)
-    np.save(cached, vector)
-    return None if vector.size == 0 else vector
+    if subject == "centre":
+        centre_x, centre_y = image.width / 2, image.height / 2
+        faces.sort(
+            key=lambda f: (
+                (f.detection.box.left + f.detection.box.right - 2 * centre_x) ** 2
+                + (f.detection.box.top + f.detection.box.bottom - 2 * centre_y) ** 2
+            )
+        )
+    faces = faces[:1]
+    if not faces:
+        np.savez(target, vector=np.zeros(0, dtype=np.float32))
+        return
+    face = faces[0]
+    box = face.detection.box
+    np.savez(
+        target,
+        vector=pipeline.embed(image, faces)[0],
+        box=np.array([box.left, box.top, box.right, box.bottom]),
+        probability=np.array(face.detection.probability),
+        landmarks=face.detection.landmarks,
+        pose=np.array([face.pose.roll, face.pose.yaw, face.pose.pitch]),
+        quality=np.array([face.quality.brightness, face.quality.sharpness]),
+    )

@@ -1,0 +1,95 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from ml.evaluation import (
+    bootstrap_interval,
+    error_rates,
+    interpolated_tar,
+    labelled_images,
+    lfw_pairs,
+    min_claimable_far,
+    roc_auc,
+    roc_curve,
+    split_by_identity,
+)
+
+
+def test_roc_curve_known_points() -> None:
+    far, tar = roc_curve(np.array([0.9, 0.7]), np.array([0.8, 0.1]))
+    # thresholds 0.9, 0.8, 0.7, 0.1 -> (FAR, TAR) = (0,.5), (.5,.5), (.5,1), (1,1)
+    assert far.tolist() == [0.0, 0.0, 0.5, 0.5, 1.0]
+    assert tar.tolist() == [0.0, 0.5, 0.5, 1.0, 1.0]
+    assert np.trapezoid(tar, far) == pytest.approx(
+        roc_auc(np.array([0.9, 0.7]), np.array([0.8, 0.1]))
+    )
+
+
+def test_interpolated_tar_between_roc_points() -> None:
+    genuine = np.array([0.9, 0.7])
+    impostor = np.array([0.8, 0.1])
+    assert interpolated_tar(genuine, impostor, 0.0) == pytest.approx(0.5)
+    assert interpolated_tar(genuine, impostor, 0.75) == pytest.approx(1.0)
+    separable = interpolated_tar(np.array([0.9, 0.8]), np.array([0.1, 0.2]), 0.01)
+    assert separable == pytest.approx(1.0)
+
+
+def test_error_rates_count_ties_as_matches() -> None:
+    rows = error_rates(
+        np.array([50.0, 80.0, 99.0]), np.array([10.0, 80.0, 85.0, 20.0]), [80.0, 90.0]
+    )
+    assert rows[0] == {
+        "threshold": 80.0,
+        "fmr": 0.5,
+        "false_matches": 2.0,
+        "fnmr": 1 / 3,
+        "false_non_matches": 1.0,
+    }
+    assert rows[1]["fmr"] == 0.0 and rows[1]["fnmr"] == pytest.approx(2 / 3)
+
+
+def test_bootstrap_interval_brackets_the_statistic_and_narrows_with_data() -> None:
+    rng = np.random.default_rng(0)
+    small = bootstrap_interval(roc_auc, rng.normal(1, 1, 50), rng.normal(0, 1, 50), rounds=300)
+    large = bootstrap_interval(roc_auc, rng.normal(1, 1, 5000), rng.normal(0, 1, 5000), rounds=100)
+    true_auc = 0.7602  # P(N(1,1) > N(0,1)) = Phi(1 / sqrt(2))
+    assert small[0] < true_auc < small[1]
+    assert large[0] < true_auc < large[1]
+    assert large[1] - large[0] < small[1] - small[0]
+
+
+def test_bootstrap_of_a_perfect_separation_is_degenerate() -> None:
+    low, high = bootstrap_interval(roc_auc, np.array([0.9, 0.95]), np.array([0.1, 0.2]))
+    assert low == high == 1.0
+
+
+def test_min_claimable_far() -> None:
+    assert min_claimable_far(5549) == pytest.approx(1.8e-4, rel=0.01)
+    assert min_claimable_far(0) == 1.0
+
+
+def test_split_by_identity_never_shares_a_person() -> None:
+    labels = ["a", "b", "a", "c", "b"]
+    fit, held = split_by_identity(labels, {"a", "c"})
+    assert fit.tolist() == [True, False, True, True, False]
+    assert not set(np.array(labels)[fit]) & set(np.array(labels)[held])
+
+
+def test_lfw_pairs_protocol(tmp_path: Path) -> None:
+    pairs = tmp_path / "pairs.txt"
+    pairs.write_text("2\t1\nAlice\t1\t3\nAlice\t2\tBob\t12\n")
+    parsed = lfw_pairs(pairs, tmp_path / "lfw")
+    assert parsed == [
+        (tmp_path / "lfw/Alice/Alice_0001.jpg", tmp_path / "lfw/Alice/Alice_0003.jpg", True),
+        (tmp_path / "lfw/Alice/Alice_0002.jpg", tmp_path / "lfw/Bob/Bob_0012.jpg", False),
+    ]
+
+
+def test_labelled_images_use_folder_names(tmp_path: Path) -> None:
+    for name in ("x/alice/1.jpg", "x/alice/2.png", "x/bob/1.jpeg", "x/bob/notes.txt"):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_bytes(b"")
+    assert [label for label, _ in labelled_images(tmp_path / "x")] == ["alice", "alice", "bob"]
