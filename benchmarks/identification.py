@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,9 +24,9 @@ import numpy as np
 from botocore import UNSIGNED
 from botocore.config import Config
 
+from benchmarks.live_server import endpoint
 from benchmarks.search_scale import RESULTS
 from ml.evaluation import labelled_images
-from tests.conftest import start_server, stop_server
 
 ENROLMENTS = (1, 3, None)  # None: every train photo
 
@@ -157,23 +156,14 @@ def main() -> None:
     parser.add_argument("--endpoint")
     parser.add_argument("--faces", type=Path, default=Path("../shared/faces"))
     args = parser.parse_args()
-    server = None
-    if args.endpoint is None:
-        tmp = Path(os.environ.get("TMPDIR", "/tmp")) / "facebank-ident"
-        tmp.mkdir(exist_ok=True)
-        server = start_server(tmp, {"FACEBANK_DATA_DIR": str(tmp / f"data-{os.getpid()}")})
-    url = args.endpoint or server.url  # type: ignore[union-attr]
-    client = boto3.client(
-        "rekognition",
-        endpoint_url=url,
-        region_name="us-east-1",
-        config=Config(signature_version=UNSIGNED),
-    )
-    try:
+    with endpoint(args.endpoint, "facebank-ident") as url:
+        client = boto3.client(
+            "rekognition",
+            endpoint_url=url,
+            region_name="us-east-1",
+            config=Config(signature_version=UNSIGNED),
+        )
         rows = evaluate(client, args.faces)
-    finally:
-        if server is not None:
-            stop_server(server)
     _, known, unknown = people(args.faces)
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "identification.json").write_text(json.dumps(rows, indent=2) + "\n")

@@ -28,8 +28,8 @@ import torch
 from botocore import UNSIGNED
 from botocore.config import Config
 
+from benchmarks.live_server import endpoint
 from benchmarks.scenes import celebrity_photos, compose_scene
-from tests.conftest import start_server, stop_server
 
 WARMUP = 3
 RESULTS = Path(__file__).parent / "results"
@@ -122,16 +122,8 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=30)
     parser.add_argument("--faces", type=Path, default=Path("../shared/faces"))
     args = parser.parse_args()
-    server = None
-    if args.endpoint is None:
-        tmp = Path(os.environ.get("TMPDIR", "/tmp")) / "facebank-bench"
-        tmp.mkdir(exist_ok=True)
-        server = start_server(tmp)
-    try:
-        results = measure(args.endpoint or server.url, args.faces, args.repeats)  # type: ignore[union-attr]
-    finally:
-        if server is not None:
-            stop_server(server)
+    with endpoint(args.endpoint, "facebank-bench") as url:
+        results = measure(url, args.faces, args.repeats)
     report = {
         "device": "cpu",
         "cpu_count": os.cpu_count(),

@@ -22,10 +22,10 @@ from pathlib import Path
 import numpy as np
 from sqlalchemy import func, insert, select
 
+from benchmarks.live_server import start_server, stop_server
 from benchmarks.search_scale import RESULTS, random_units
 from service.storage.database import make_engine, upgrade_schema
 from service.storage.schema import CollectionRow, FaceRow, ImageRow, IndexEventRow
-from tests.conftest import start_server, stop_server
 
 CHUNK = 20_000
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from dataclasses import dataclass
 
@@ -36,6 +37,16 @@ async def read_body(request: Request) -> bytes:
             raise errors.ImageTooLargeError(f"Request body exceeds {MAX_BODY_BYTES} bytes")
         chunks.append(chunk)
     return b"".join(chunks)
+
+
+def parse_json_body(body: bytes) -> object:
+    """The parsed body; an empty body is an empty request, as AWS treats it."""
+    if not body.strip():
+        return {}
+    try:
+        return json.loads(body)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise errors.SerializationError(f"Request body is not valid JSON: {exc}") from None
 
 
 def authenticate(

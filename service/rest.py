@@ -8,7 +8,6 @@ members in snake_case (`similarity_threshold=90`, `attributes=ALL`).
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 from dataclasses import dataclass, field
@@ -21,7 +20,13 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData, UploadFile
 
 from service import errors
-from service.context import MAX_BODY_BYTES, authenticate, new_request_id, read_body
+from service.context import (
+    MAX_BODY_BYTES,
+    authenticate,
+    new_request_id,
+    parse_json_body,
+    read_body,
+)
 from service.openapi import shape_schema
 from service.validation import operation_model
 
@@ -154,12 +159,7 @@ async def _authenticated_body(route: RestRoute, request: Request) -> object:
             return await _from_form(route, form)
     body = await read_body(request)
     authenticate(settings, request, body, allow_basic=True)
-    if not body.strip():
-        return {}
-    try:
-        return json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise errors.SerializationError(f"Request body is not valid JSON: {exc}") from None
+    return parse_json_body(body)
 
 
 async def _parameters(route: RestRoute, request: Request) -> object:

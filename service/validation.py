@@ -106,12 +106,17 @@ def _check_image_source(image: dict[str, Any], path: str) -> None:
         raise _fail(_join(path, "Bytes"), None, "Member must not be null")
 
 
-def _check_length(shape: Shape, length: int, value: object, path: str) -> None:
+def _check_bounds(shape: Shape, measured: float, value: object, path: str, what: str) -> None:
+    """The model's min/max on a length or on a value ("length" or "value" in the message)."""
     low, high = shape.metadata.get("min"), shape.metadata.get("max")
-    if low is not None and length < low:
-        raise _fail(path, value, f"Member must have length greater than or equal to {low}")
-    if high is not None and length > high:
-        raise _fail(path, value, f"Member must have length less than or equal to {high}")
+    if low is not None and measured < low:
+        raise _fail(path, value, f"Member must have {what} greater than or equal to {low}")
+    if high is not None and measured > high:
+        raise _fail(path, value, f"Member must have {what} less than or equal to {high}")
+
+
+def _check_length(shape: Shape, length: int, value: object, path: str) -> None:
+    _check_bounds(shape, length, value, path, "length")
 
 
 def _check_string(shape: Shape, value: object, path: str) -> str:
@@ -161,11 +166,7 @@ def _check_float(shape: Shape, value: object, path: str) -> float:
 
 
 def _check_range(shape: Shape, value: float, path: str) -> None:
-    low, high = shape.metadata.get("min"), shape.metadata.get("max")
-    if low is not None and value < low:
-        raise _fail(path, value, f"Member must have value greater than or equal to {low}")
-    if high is not None and value > high:
-        raise _fail(path, value, f"Member must have value less than or equal to {high}")
+    _check_bounds(shape, value, value, path, "value")
 
 
 def _check_boolean(shape: Shape, value: object, path: str) -> bool:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 
 from fastapi import APIRouter, Request
@@ -10,7 +9,7 @@ from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from service import errors
-from service.context import authenticate, new_request_id, read_body
+from service.context import authenticate, new_request_id, parse_json_body, read_body
 
 TARGET_PREFIX = "RekognitionService."
 CONTENT_TYPE = "application/x-amz-json-1.1"
@@ -35,15 +34,6 @@ def _operation_name(request: Request) -> str:
     return target[len(TARGET_PREFIX) :]
 
 
-def _parse_json(body: bytes) -> object:
-    if not body.strip():
-        return {}
-    try:
-        return json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise errors.SerializationError(f"Request body is not valid JSON: {exc}") from None
-
-
 @router.post("/")
 async def rekognition_endpoint(request: Request) -> Response:
     request_id = new_request_id()
@@ -52,7 +42,7 @@ async def rekognition_endpoint(request: Request) -> Response:
         body = await read_body(request)
         authenticate(state.settings, request, body, allow_basic=False)
         operation = _operation_name(request)
-        parsed = _parse_json(body)
+        parsed = parse_json_body(body)
         result = await run_in_threadpool(state.operations.dispatch, operation, parsed)
     except errors.ServiceError as error:
         return error_response(error, request_id)

@@ -4,28 +4,24 @@ from __future__ import annotations
 
 import io
 import os
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import boto3
-import httpx
 import numpy as np
 import pytest
 from botocore import UNSIGNED
 from botocore.config import Config
 from PIL import Image
 
+from benchmarks import live_server
+from benchmarks.live_server import LiveServer, free_port, stop_server
 from ml.pipeline import FacePipeline, load_pipeline, resolve_device
 from ml.registry import DEFAULT_MODEL_VERSION
 from service.settings import default_models_dir
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = live_server.ROOT
 ACCESS_KEY, SECRET_KEY = "AKIDFACEBANKTEST", "facebank-test-secret"
 
 
@@ -57,64 +53,11 @@ def blank_jpeg(width: int = 320, height: int = 240, value: int = 128) -> bytes:
     return jpeg_bytes(np.full((height, width, 3), value, dtype=np.uint8))
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@dataclass
-class LiveServer:
-    url: str
-    process: subprocess.Popen[bytes]
-    log: Path
-
-
 def start_server(tmp: Path, extra_env: dict[str, str] | None = None) -> LiveServer:
-    port = free_port()
-    log = tmp / f"server-{port}.log"
-    env = {
-        **os.environ,
-        "FACEBANK_PORT": str(port),
-        "FACEBANK_DATA_DIR": str(tmp / f"data-{port}"),
-        "FACEBANK_DEVICE": "cpu",
-        "FACEBANK_TORCH_THREADS": "2",
-        **(extra_env or {}),
-    }
-    with log.open("wb") as sink:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "service.cli", "serve"],
-            env=env,
-            cwd=ROOT,
-            stdout=sink,
-            stderr=subprocess.STDOUT,
-        )
-    server = LiveServer(f"http://127.0.0.1:{port}", process, log)
-    _wait_ready(server)
-    return server
-
-
-def _wait_ready(server: LiveServer, timeout: float = 120.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if server.process.poll() is not None:
-            pytest.fail(f"server exited early:\n{server.log.read_text()}")
-        try:
-            if httpx.get(f"{server.url}/readyz", timeout=2).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.3)
-    server.process.kill()
-    pytest.fail(f"server not ready after {timeout}s:\n{server.log.read_text()}")
-
-
-def stop_server(server: LiveServer) -> None:
-    server.process.terminate()
     try:
-        server.process.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        server.process.kill()
+        return live_server.start_server(tmp, extra_env)
+    except live_server.ServerStartError as exc:
+        pytest.fail(str(exc))
 
 
 @pytest.fixture(scope="session")

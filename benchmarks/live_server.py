@@ -1,0 +1,99 @@
+"""Start `facebank serve` as a subprocess on a free loopback port, for tests and benchmarks."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+class ServerStartError(RuntimeError):
+    """The server exited or never became ready; the message holds its log."""
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class LiveServer:
+    url: str
+    process: subprocess.Popen[bytes]
+    log: Path
+
+
+def start_server(
+    tmp: Path, extra_env: dict[str, str] | None = None, timeout: float = 120.0
+) -> LiveServer:
+    """A server on CPU with its data under `tmp` (unless extra_env names a data dir), ready."""
+    port = free_port()
+    log = tmp / f"server-{port}.log"
+    env = {
+        **os.environ,
+        "FACEBANK_PORT": str(port),
+        "FACEBANK_DATA_DIR": str(tmp / f"data-{port}"),
+        "FACEBANK_DEVICE": "cpu",
+        "FACEBANK_TORCH_THREADS": "2",
+        **(extra_env or {}),
+    }
+    with log.open("wb") as sink:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "service.cli", "serve"],
+            env=env,
+            cwd=ROOT,
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+        )
+    server = LiveServer(f"http://127.0.0.1:{port}", process, log)
+    _wait_ready(server, timeout)
+    return server
+
+
+def _wait_ready(server: LiveServer, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if server.process.poll() is not None:
+            raise ServerStartError(f"server exited early:\n{server.log.read_text()}")
+        try:
+            if httpx.get(f"{server.url}/readyz", timeout=2).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.3)
+    server.process.kill()
+    raise ServerStartError(f"server not ready after {timeout}s:\n{server.log.read_text()}")
+
+
+def stop_server(server: LiveServer) -> None:
+    server.process.terminate()
+    try:
+        server.process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        server.process.kill()
+
+
+@contextmanager
+def endpoint(given: str | None, work: str) -> Iterator[str]:
+    """`given` if set; otherwise a fresh server's URL for the duration of the block."""
+    if given is not None:
+        yield given
+        return
+    tmp = Path(os.environ.get("TMPDIR", "/tmp")) / work
+    tmp.mkdir(exist_ok=True)
+    server = start_server(tmp, {"FACEBANK_DATA_DIR": str(tmp / f"data-{os.getpid()}")})
+    try:
+        yield server.url
+    finally:
+        stop_server(server)
