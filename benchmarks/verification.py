@@ -169,7 +169,9 @@ def lfw_protocol(
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
-    pipeline = load_pipeline(args.models_dir, args.model_version, resolve_device("cpu"))
+    pipeline = load_pipeline(
+        args.models_dir, args.model_version, resolve_device("cpu"), allow_uncalibrated=True
+    )
     items = collect(args.faces, args.extra, args.extra_subject, args.fit_on == HELD_OUT_BY_DEFAULT)
     described = describe_items(pipeline, items)
     found = [(item, photo) for item, photo in zip(items, described, strict=True) if photo]

@@ -15,7 +15,7 @@ from ml.embedder import FaceEmbedder, TorchEmbedder, load_network
 from ml.pose import estimate_pose
 from ml.quality import assess_quality
 from ml.registry import ModelSpec, model_spec
-from ml.similarity import Calibration, load_calibration
+from ml.similarity import Calibration, CalibrationError, load_calibration
 from ml.types import FaceDescription
 from ml.weights import verified_weights_path
 
@@ -57,21 +57,33 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
+def uncalibrated(model_version: str) -> Calibration:
+    """A linear placeholder map, for fitting a model's first calibration; never for serving."""
+    return Calibration(model_version, "uncalibrated", (-1.0, 1.0), (0.0, 100.0))
+
+
 def load_pipeline(
     models_dir: Path,
     model_version: str,
     device: torch.device,
     calibration_path: Path | None = None,
     limits: ImageLimits | None = None,
+    allow_uncalibrated: bool = False,
 ) -> FacePipeline:
     """Load real weights (checked against the manifest) and the model's calibration."""
     spec = model_spec(model_version)
     weights = verified_weights_path(models_dir, spec)
+    try:
+        calibration = load_calibration(model_version, calibration_path)
+    except CalibrationError:
+        if not allow_uncalibrated:
+            raise
+        calibration = uncalibrated(model_version)
     embedder = TorchEmbedder(spec, load_network(spec, weights), device)
     return FacePipeline(
         spec=spec,
         detector=MtcnnDetector(device),
         embedder=embedder,
-        calibration=load_calibration(model_version, calibration_path),
+        calibration=calibration,
         limits=limits or ImageLimits(),
     )

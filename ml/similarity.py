@@ -73,8 +73,9 @@ def load_calibration(model_version: str, path: Path | None = None) -> Calibratio
     path = path or bundled_calibration_path(model_version)
     if not path.exists():
         raise CalibrationError(
-            f"no calibration for face model {model_version} at {path}; "
-            "fit one with `python benchmarks/calibrate.py`"
+            f"no calibration for face model {model_version} at {path}; fit one with "
+            f"`python -m benchmarks.verification --model-version {model_version} "
+            "--write-calibration`"
         )
     calibration = calibration_from_json(json.loads(path.read_text()))
     if calibration.model_version != model_version:

@@ -10,6 +10,7 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from ml.registry import VGGFACE2_2018, model_spec
+from ml.similarity import CalibrationError, load_calibration
 from ml.weights import WeightsError, fetch_facenet, install_vggface2, verified_weights_path
 from service.settings import Settings, default_models_dir
 
@@ -35,7 +36,8 @@ def serve(_: argparse.Namespace) -> None:
     )
     try:
         verified_weights_path(settings.models_dir, model_spec(settings.model_version))
-    except WeightsError as exc:
+        load_calibration(settings.model_version)
+    except (WeightsError, CalibrationError) as exc:
         sys.exit(f"facebank: cannot start: {exc}")
     if not settings.keys:
         log.warning(
