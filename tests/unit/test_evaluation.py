@@ -93,3 +93,15 @@ def test_labelled_images_use_folder_names(tmp_path: Path) -> None:
         (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / name).write_bytes(b"")
     assert [label for label, _ in labelled_images(tmp_path / "x")] == ["alice", "alice", "bob"]
+
+
+def test_verification_benchmark_split_shares_no_person(faces_dir: Path) -> None:
+    from benchmarks.verification import collect
+
+    for fit_on_celebrities in (False, True):
+        items = collect(faces_dir, [], "largest", fit_on_celebrities)
+        fit_people = {item.label for item in items if item.fit}
+        held_people = {item.label for item in items if not item.fit}
+        assert fit_people and held_people
+        assert not fit_people & held_people
+        assert len(fit_people | held_people) == 15
