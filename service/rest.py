@@ -155,8 +155,13 @@ async def _authenticated_body(route: RestRoute, request: Request) -> object:
         declared = request.headers.get("content-length", "0")
         if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
             raise errors.ImageTooLargeError(f"Request body exceeds {MAX_BODY_BYTES} bytes")
-        async with request.form(max_part_size=MAX_BODY_BYTES) as form:
-            return await _from_form(route, form)
+        try:
+            async with request.form(max_part_size=MAX_BODY_BYTES) as form:
+                return await _from_form(route, form)
+        except errors.ServiceError:
+            raise
+        except Exception as exc:  # the multipart parsers raise several types for bad input
+            raise errors.SerializationError(f"Malformed multipart body: {exc!r}") from None
     body = await read_body(request)
     authenticate(settings, request, body, allow_basic=True)
     return parse_json_body(body)

@@ -104,3 +104,20 @@ def test_openapi_documents_both_body_kinds(server: LiveServer) -> None:
 def test_health_endpoints(server: LiveServer) -> None:
     assert httpx.get(f"{server.url}/healthz").json() == {"status": "ok"}
     assert httpx.get(f"{server.url}/readyz").json() == {"ready": True}
+
+
+@pytest.mark.parametrize(
+    ("content_type", "body"),
+    [
+        ("multipart/form-data", b"--x\r\n\r\n"),  # no boundary parameter
+        ("multipart/form-data; boundary=x", b"--x\r\nContent-Disposition: (\r\n\r\nv\r\n--x--"),
+    ],
+)
+def test_malformed_multipart_is_a_client_error(
+    server: LiveServer, content_type: str, body: bytes
+) -> None:
+    response = httpx.post(
+        f"{server.url}/v1/faces/detect", content=body, headers={"content-type": content_type}
+    )
+    assert response.status_code == 400
+    assert response.json()["code"] == "SerializationException"
