@@ -12,6 +12,7 @@ from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 from sqlalchemy import Engine, select
 
+from ml.batching import BatchedEmbedder
 from ml.decode import ImageLimits
 from ml.pipeline import FacePipeline, load_pipeline, resolve_device
 from service import rest, wire
@@ -43,11 +44,24 @@ def load_face_pipeline(settings: Settings) -> FacePipeline:
     return pipeline
 
 
-def warm_up(pipeline: FacePipeline) -> None:
-    """Run each model once so the first request does not pay for lazy initialisation."""
+def warm_up(pipeline: FacePipeline, batch_size: int) -> None:
+    """Run each model once (the embedder at the largest batch it will see) so the first
+    requests do not pay for lazy initialisation."""
     noise = np.random.default_rng(0).integers(0, 256, (160, 160, 3), dtype=np.uint8)
     pipeline.detector.detect(noise)
     pipeline.embedder.embed(noise[None])
+    pipeline.embedder.embed(np.repeat(noise[None], batch_size, axis=0))
+
+
+def batch_embedder(pipeline: FacePipeline, settings: Settings) -> BatchedEmbedder:
+    batched = BatchedEmbedder(
+        pipeline.embedder,
+        max_batch=settings.embed_batch_size,
+        max_wait_s=settings.embed_batch_wait_ms / 1000.0,
+        max_queue=settings.embed_queue_size,
+    )
+    pipeline.embedder = batched
+    return batched
 
 
 def build_services(settings: Settings, pipeline: FacePipeline) -> tuple[Services, Engine]:
@@ -91,15 +105,17 @@ def create_app(settings: Settings, pipeline: FacePipeline | None = None) -> Fast
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         loaded = pipeline or load_face_pipeline(settings)
-        warm_up(loaded)
+        batched = batch_embedder(loaded, settings)
+        warm_up(loaded, settings.embed_batch_size)
         services, engine = build_services(settings, loaded)
         load_indexes(services)
-        app.state.operations = Operations(services)
+        app.state.operations = Operations(services, settings.max_inflight)
         app.state.ready = True
         log.info("facebank ready: model %s on %s", loaded.spec.version, settings.device)
         yield
         app.state.ready = False
         services.indexes.save_all()
+        batched.close()
         engine.dispose()
 
     app = FastAPI(

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 
+from ml.batching import QueueFullError
 from service import errors
 from service.ops import analysis, collections, faces, search, user_search, users
 from service.ops.context import Request, Response, Services
@@ -34,11 +36,22 @@ HANDLERS: dict[str, Handler] = {
 
 
 class Operations:
-    def __init__(self, services: Services) -> None:
+    def __init__(self, services: Services, max_inflight: int = 32) -> None:
         self.services = services
+        self._slots = threading.BoundedSemaphore(max_inflight)
 
     def dispatch(self, operation: str, body: object) -> Response:
         handler = HANDLERS.get(operation)
         if handler is None:
             raise errors.UnknownOperationError(f"Operation {operation} is not supported")
-        return handler(self.services, validate_request(operation, body))
+        request = validate_request(operation, body)
+        # Admit at most max_inflight operations; refuse the rest at once so latency stays
+        # bounded and clients back off (botocore retries ThrottlingException by itself).
+        if not self._slots.acquire(blocking=False):
+            raise errors.ThrottlingError("Rate exceeded")
+        try:
+            return handler(self.services, request)
+        except QueueFullError:
+            raise errors.ThrottlingError("Rate exceeded") from None
+        finally:
+            self._slots.release()

@@ -1,0 +1,120 @@
+"""Cross-request dynamic batching: one worker thread per model, fed by a bounded queue.
+
+Callers submit an item and get a Future. The worker takes the first waiting item, then keeps
+collecting until it has `max_batch` items or `max_wait_s` has passed since the first, runs the
+model once on the whole batch and resolves every future. A full queue refuses at once
+(`QueueFullError`) rather than letting latency grow without bound.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import Future
+from typing import Generic, TypeVar
+
+import numpy as np
+
+In = TypeVar("In")
+Out = TypeVar("Out")
+
+
+class QueueFullError(RuntimeError):
+    """The model's queue is full: the caller should back off and retry."""
+
+
+class BatchQueue(Generic[In, Out]):
+    def __init__(
+        self,
+        name: str,
+        run: Callable[[list[In]], list[Out]],
+        max_batch: int,
+        max_wait_s: float,
+        max_queue: int,
+    ) -> None:
+        self.name = name
+        self._run = run
+        self.max_batch = max_batch
+        self.max_wait_s = max_wait_s
+        self._queue: queue.Queue[tuple[In, Future[Out]]] = queue.Queue(maxsize=max_queue)
+        self._stopped = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name=f"batch-{name}", daemon=True)
+        self._thread.start()
+
+    def submit(self, item: In) -> Future[Out]:
+        future: Future[Out] = Future()
+        try:
+            self._queue.put_nowait((item, future))
+        except queue.Full:
+            raise QueueFullError(f"the {self.name} queue is full") from None
+        return future
+
+    def close(self) -> None:
+        self._stopped.set()
+        self._thread.join(timeout=5)
+
+    def _collect(self) -> list[tuple[In, Future[Out]]]:
+        try:
+            batch = [self._queue.get(timeout=0.1)]
+        except queue.Empty:
+            return []
+        deadline = time.monotonic() + self.max_wait_s
+        while len(batch) < self.max_batch:
+            remaining = deadline - time.monotonic()
+            try:
+                batch.append(
+                    self._queue.get(timeout=remaining)
+                    if remaining > 0
+                    else self._queue.get_nowait()
+                )
+            except queue.Empty:
+                break
+        return batch
+
+    def _loop(self) -> None:
+        while not self._stopped.is_set():
+            batch = self._collect()
+            if not batch:
+                continue
+            try:
+                results = self._run([item for item, _ in batch])
+            except Exception as exc:  # every waiting caller learns of the failure
+                for _, future in batch:
+                    future.set_exception(exc)
+                continue
+            for (_, future), result in zip(batch, results, strict=True):
+                future.set_result(result)
+
+
+class BatchedEmbedder:
+    """A FaceEmbedder whose calls from concurrent requests share one forward pass."""
+
+    def __init__(
+        self,
+        inner: object,
+        max_batch: int,
+        max_wait_s: float,
+        max_queue: int,
+        timeout_s: float = 120.0,
+    ) -> None:
+        self._inner = inner
+        self.dim: int = inner.dim  # type: ignore[attr-defined]
+        self._timeout_s = timeout_s
+        self.queue: BatchQueue[np.ndarray, np.ndarray] = BatchQueue(
+            "embedder", self._embed_many, max_batch, max_wait_s, max_queue
+        )
+
+    def _embed_many(self, requests: list[np.ndarray]) -> list[np.ndarray]:
+        vectors = self._inner.embed(np.concatenate(requests))  # type: ignore[attr-defined]
+        bounds = np.cumsum([len(crops) for crops in requests])[:-1]
+        return list(np.split(vectors, bounds))
+
+    def embed(self, crops: np.ndarray) -> np.ndarray:
+        if len(crops) == 0:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        return self.queue.submit(crops).result(timeout=self._timeout_s)
+
+    def close(self) -> None:
+        self.queue.close()

@@ -1,0 +1,59 @@
+"""Overload is refused at once with ThrottlingException (REST 429), never queued without bound."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import httpx
+import pytest
+from botocore.exceptions import ClientError
+
+from tests.api.photos import multiface
+from tests.conftest import LiveServer, rekognition_client, start_server, stop_server
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def one_slot_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    live = start_server(tmp_path_factory.mktemp("one-slot"), {"FACEBANK_MAX_INFLIGHT": "1"})
+    yield live
+    stop_server(live)
+
+
+def test_wire_overload_is_throttling_exception(
+    one_slot_server: LiveServer, faces_dir: Path
+) -> None:
+    client = rekognition_client(one_slot_server.url)  # retries off: see every refusal
+    image = {"Bytes": multiface(faces_dir)}
+
+    def call(_: int) -> str:
+        try:
+            client.detect_faces(Image=image)
+        except ClientError as error:
+            return str(error.response["Error"]["Code"])
+        return "ok"
+
+    with ThreadPoolExecutor(8) as pool:
+        outcomes = list(pool.map(call, range(16)))
+    assert set(outcomes) == {"ok", "ThrottlingException"}
+    assert call(0) == "ok"  # the server recovers once the burst is over
+
+
+def test_rest_overload_is_429(one_slot_server: LiveServer, faces_dir: Path) -> None:
+    data = multiface(faces_dir)
+
+    def call(_: int) -> httpx.Response:
+        return httpx.post(
+            f"{one_slot_server.url}/v1/faces/detect",
+            timeout=60,
+            files={"image": ("m.jpg", data, "image/jpeg")},
+        )
+
+    with ThreadPoolExecutor(8) as pool:
+        responses = list(pool.map(call, range(16)))
+    assert {response.status_code for response in responses} == {200, 429}
+    refused = next(response for response in responses if response.status_code == 429)
+    assert refused.json()["code"] == "ThrottlingException"

@@ -1,0 +1,87 @@
+from __future__ import annotations
+
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import pytest
+
+from ml.batching import BatchedEmbedder, BatchQueue, QueueFullError
+
+
+def test_concurrent_submissions_share_batches_and_get_their_own_results() -> None:
+    sizes: list[int] = []
+
+    def run(items: list[int]) -> list[int]:
+        sizes.append(len(items))
+        return [item * 10 for item in items]
+
+    batches = BatchQueue("double", run, max_batch=8, max_wait_s=0.2, max_queue=64)
+    try:
+        with ThreadPoolExecutor(16) as pool:
+            futures = list(pool.map(batches.submit, range(16)))
+        assert [future.result(timeout=5) for future in futures] == [i * 10 for i in range(16)]
+    finally:
+        batches.close()
+    assert max(sizes) > 1 and max(sizes) <= 8 and sum(sizes) == 16
+
+
+def test_a_failing_batch_fails_every_caller() -> None:
+    def run(items: list[int]) -> list[int]:
+        raise ValueError("model broke")
+
+    batches = BatchQueue("broken", run, max_batch=4, max_wait_s=0.01, max_queue=4)
+    try:
+        with pytest.raises(ValueError, match="model broke"):
+            batches.submit(1).result(timeout=5)
+    finally:
+        batches.close()
+
+
+def test_full_queue_refuses_at_once() -> None:
+    release = threading.Event()
+
+    def run(items: list[int]) -> list[int]:
+        release.wait(timeout=5)
+        return items
+
+    batches = BatchQueue("slow", run, max_batch=1, max_wait_s=0.0, max_queue=2)
+    try:
+        first = batches.submit(0)
+        while batches._queue.qsize():  # wait until the worker holds the first item
+            pass
+        batches.submit(1)
+        batches.submit(2)
+        with pytest.raises(QueueFullError):
+            batches.submit(3)
+        release.set()
+        assert first.result(timeout=5) == 0
+    finally:
+        release.set()
+        batches.close()
+
+
+class DoublingEmbedder:
+    dim = 3
+
+    def __init__(self) -> None:
+        self.calls: list[int] = []
+
+    def embed(self, crops: np.ndarray) -> np.ndarray:
+        self.calls.append(len(crops))
+        return np.repeat(crops[:, :1, 0, 0].astype(np.float32), 3, axis=1)
+
+
+def test_batched_embedder_splits_results_back_per_request() -> None:
+    inner = DoublingEmbedder()
+    embedder = BatchedEmbedder(inner, max_batch=16, max_wait_s=0.2, max_queue=16)
+    requests = [np.full((n, 2, 2, 3), n, dtype=np.uint8) for n in (1, 3, 2, 4)]
+    try:
+        with ThreadPoolExecutor(4) as pool:
+            outputs = list(pool.map(embedder.embed, requests))
+        assert [out.shape for out in outputs] == [(1, 3), (3, 3), (2, 3), (4, 3)]
+        assert all(np.all(out == n) for out, n in zip(outputs, (1, 3, 2, 4), strict=True))
+        assert embedder.embed(np.zeros((0, 2, 2, 3), dtype=np.uint8)).shape == (0, 3)
+    finally:
+        embedder.close()
+    assert sum(inner.calls) == 10 and len(inner.calls) < 4
