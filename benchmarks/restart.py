@@ -20,7 +20,7 @@ import uuid
 from pathlib import Path
 
 import numpy as np
-from sqlalchemy import func, insert, select
+from sqlalchemy import Engine, func, insert, select
 
 from benchmarks.live_server import start_server, stop_server
 from benchmarks.search_scale import RESULTS, random_units
@@ -62,7 +62,7 @@ def seed(database_url: str, count: int, rng: np.random.Generator) -> None:
     engine.dispose()
 
 
-def _seed_chunk(engine: object, collection_pk: int, image_pk: int, vectors: np.ndarray) -> None:
+def _seed_chunk(engine: Engine, collection_pk: int, image_pk: int, vectors: np.ndarray) -> None:
     now = time.time()
     rows = [
         {
@@ -83,7 +83,7 @@ def _seed_chunk(engine: object, collection_pk: int, image_pk: int, vectors: np.n
         }
         for vector in vectors
     ]
-    with engine.begin() as connection:  # type: ignore[attr-defined]
+    with engine.begin() as connection:
         first = (connection.scalar(select(func.max(FaceRow.pk))) or 0) + 1
         connection.execute(insert(FaceRow), rows)
         connection.execute(

@@ -17,6 +17,8 @@ from typing import Generic, TypeVar
 
 import numpy as np
 
+from ml.embedder import FaceEmbedder
+
 In = TypeVar("In")
 Out = TypeVar("Out")
 
@@ -93,21 +95,21 @@ class BatchedEmbedder:
 
     def __init__(
         self,
-        inner: object,
+        inner: FaceEmbedder,
         max_batch: int,
         max_wait_s: float,
         max_queue: int,
         timeout_s: float = 120.0,
     ) -> None:
         self._inner = inner
-        self.dim: int = inner.dim  # type: ignore[attr-defined]
+        self.dim = inner.dim
         self._timeout_s = timeout_s
         self.queue: BatchQueue[np.ndarray, np.ndarray] = BatchQueue(
             "embedder", self._embed_many, max_batch, max_wait_s, max_queue
         )
 
     def _embed_many(self, requests: list[np.ndarray]) -> list[np.ndarray]:
-        vectors = self._inner.embed(np.concatenate(requests))  # type: ignore[attr-defined]
+        vectors = self._inner.embed(np.concatenate(requests))
         bounds = np.cumsum([len(crops) for crops in requests])[:-1]
         return list(np.split(vectors, bounds))
 

@@ -69,6 +69,7 @@ def load_pipeline(
     calibration_path: Path | None = None,
     limits: ImageLimits | None = None,
     allow_uncalibrated: bool = False,
+    detection_max_side: int = 1920,
 ) -> FacePipeline:
     """Load real weights (checked against the manifest) and the model's calibration."""
     spec = model_spec(model_version)
@@ -82,7 +83,7 @@ def load_pipeline(
     embedder = TorchEmbedder(spec, load_network(spec, weights), device)
     return FacePipeline(
         spec=spec,
-        detector=MtcnnDetector(device),
+        detector=MtcnnDetector(device, max_side=detection_max_side),
         embedder=embedder,
         calibration=calibration,
         limits=limits or ImageLimits(),

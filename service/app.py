@@ -37,11 +37,13 @@ def load_face_pipeline(settings: Settings) -> FacePipeline:
     if settings.torch_threads:
         torch.set_num_threads(settings.torch_threads)
     limits = ImageLimits(max_pixels=settings.max_image_pixels)
-    pipeline = load_pipeline(
-        settings.models_dir, settings.model_version, resolve_device(settings.device), limits=limits
+    return load_pipeline(
+        settings.models_dir,
+        settings.model_version,
+        resolve_device(settings.device),
+        limits=limits,
+        detection_max_side=settings.detection_max_side,
     )
-    pipeline.detector.max_side = settings.detection_max_side  # type: ignore[attr-defined]
-    return pipeline
 
 
 def warm_up(pipeline: FacePipeline, batch_size: int) -> None:
