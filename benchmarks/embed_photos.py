@@ -31,16 +31,6 @@ class PhotoFace:
 Subject = str  # "largest" or "centre"
 
 
-def embed_largest_faces(pipeline: FacePipeline, paths: list[Path]) -> tuple[np.ndarray, np.ndarray]:
-    """(vectors, found): unit vectors for each path; `found` False where no face was detected."""
-    vectors = np.zeros((len(paths), pipeline.spec.embedding_dim), dtype=np.float32)
-    found = np.zeros(len(paths), dtype=bool)
-    for i, photo in enumerate(describe_photos(pipeline, paths)):
-        if photo is not None:
-            vectors[i], found[i] = photo.vector, True
-    return vectors, found
-
-
 def describe_photos(
     pipeline: FacePipeline, paths: list[Path], subject: Subject = "largest"
 ) -> list[PhotoFace | None]:

@@ -24,8 +24,8 @@ import numpy as np
 from botocore import UNSIGNED
 from botocore.config import Config
 
+from benchmarks import RESULTS
 from benchmarks.live_server import endpoint
-from benchmarks.search_scale import RESULTS
 from ml.evaluation import labelled_images
 
 ENROLMENTS = (1, 3, None)  # None: every train photo

@@ -17,7 +17,8 @@ import time
 
 import numpy as np
 
-from benchmarks.search_scale import RESULTS, random_units
+from benchmarks import RESULTS
+from benchmarks.search_scale import random_units
 from service.index.vectors import FlatVectors, IvfVectors
 
 DIM = 128

@@ -28,11 +28,11 @@ import torch
 from botocore import UNSIGNED
 from botocore.config import Config
 
+from benchmarks import RESULTS
 from benchmarks.live_server import endpoint
 from benchmarks.scenes import celebrity_photos, compose_scene
 
 WARMUP = 3
-RESULTS = Path(__file__).parent / "results"
 
 
 def timed(call: Callable[[], Any], repeats: int) -> list[float]:

@@ -22,8 +22,9 @@ from pathlib import Path
 import numpy as np
 from sqlalchemy import Engine, func, insert, select
 
+from benchmarks import RESULTS
 from benchmarks.live_server import start_server, stop_server
-from benchmarks.search_scale import RESULTS, random_units
+from benchmarks.search_scale import random_units
 from service.storage.database import make_engine, upgrade_schema
 from service.storage.schema import CollectionRow, FaceRow, ImageRow, IndexEventRow
 

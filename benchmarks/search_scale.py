@@ -13,14 +13,12 @@ import argparse
 import json
 import os
 import time
-from pathlib import Path
 
 import faiss
 import numpy as np
 
+from benchmarks import RESULTS
 from service.index.vectors import VectorSet
-
-RESULTS = Path(__file__).parent / "results"
 
 
 def random_units(count: int, dim: int, rng: np.random.Generator) -> np.ndarray:

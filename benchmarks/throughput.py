@@ -24,8 +24,8 @@ import numpy as np
 import torch
 from PIL import Image
 
+from benchmarks import RESULTS
 from benchmarks.scenes import celebrity_photos, compose_scene
-from benchmarks.search_scale import RESULTS
 from ml.decode import DecodedImage, decode_image
 from ml.detector import MtcnnDetector
 from ml.embedder import TorchEmbedder, build_network

@@ -22,9 +22,9 @@ from typing import Any
 
 import numpy as np
 
+from benchmarks import RESULTS
 from benchmarks.calibrate import fit_knots
 from benchmarks.embed_photos import PhotoFace, describe_photos
-from benchmarks.search_scale import RESULTS
 from benchmarks.verification_report import markdown, plot
 from ml.evaluation import (
     bootstrap_interval,

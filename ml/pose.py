@@ -8,7 +8,8 @@ depth*sin(yaw) while the eyes' projected distance shrinks by cos(yaw), so
 yaw = atan(dx / (NOSE_DEPTH * IOD_projected)); pitch follows the same way from the nose's vertical
 offset against its frontal position, measured in eye-to-mouth distances. Positive yaw: the face
 turns towards the image's right; positive pitch: the face tilts up; positive roll: clockwise in
-the image. These are geometric estimates (about +-10 degrees), not a trained pose regressor.
+the image. These are geometric estimates, not a trained pose regressor; their error against
+ground-truth head poses has not been measured.
 """
 
 from __future__ import annotations

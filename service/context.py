@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import uuid
-from dataclasses import dataclass
 
 from fastapi import Request
 
@@ -14,12 +13,6 @@ from service.settings import Settings
 
 # Two base64 images of 5 MiB each plus JSON framing; anything larger cannot be a valid request.
 MAX_BODY_BYTES = 16 * 1024 * 1024
-
-
-@dataclass(frozen=True)
-class Caller:
-    request_id: str
-    key_id: str | None
 
 
 def new_request_id() -> str:

@@ -12,11 +12,14 @@ import hashlib
 import hmac
 import json
 import secrets
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any, TypeVar
 
 from service.errors import InvalidPaginationTokenError
 
 MAC_BYTES = 16
+Row = TypeVar("Row")
 
 
 def _b64(data: bytes) -> str:
@@ -55,6 +58,19 @@ class PageTokens:
         payload = json.dumps({"s": self._scope_hash(scope), "a": after}, separators=(",", ":"))
         raw = payload.encode()
         return f"{_b64(raw)}.{_b64(self._mac(raw))}"
+
+    def start(self, request: dict[str, Any], scope: str) -> int:
+        """The primary key to list after: 0 without a NextToken, else the token's cursor."""
+        token = request.get("NextToken")
+        return 0 if token is None else self.decode(token, scope)
+
+    def page(
+        self, rows: Sequence[Row], limit: int, scope: str, key: Callable[[Row], int]
+    ) -> tuple[Sequence[Row], str | None]:
+        """The first `limit` of `limit + 1` fetched rows, and a NextToken if more remain."""
+        page = rows[:limit]
+        more = len(rows) > limit and len(page) > 0
+        return page, self.encode(scope, key(page[-1])) if more else None
 
     def decode(self, token: str, scope: str) -> int:
         try:

@@ -59,7 +59,7 @@ class Settings(BaseSettings):
     account_id: str = Field(default="000000000000", pattern=r"^\d{12}$")
     # Signs NextToken values; empty: a random key kept in the data dir (set it for replicas).
     token_secret: SecretStr = SecretStr("")
-    # Write an index snapshot after this many applied changes (and at shutdown).
+    # Write an index snapshot once catch-ups have applied this many changes (and at shutdown).
     snapshot_every: int = Field(default=10_000, ge=1)
     max_faces_per_collection: int = Field(default=20_000_000, ge=1)
     # "flat": exact search. "ivf": approximate search for collections of ivf_min_vectors faces

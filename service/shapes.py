@@ -37,20 +37,14 @@ def confidence(face: FaceDescription) -> float:
 def face_detail(face: FaceDescription, image: DecodedImage) -> dict[str, Any]:
     """FaceDetail with the DEFAULT attributes. Attributes no model here can give (age, gender,
     emotions, smile, glasses, beard, eyes/mouth open, occlusion, eye direction) are omitted even
-    when asked for, as Rekognition omits what it cannot say."""
+    when asked for, as Rekognition omits what it cannot say. The same members make a valid
+    ComparedFace, so CompareFaces uses it too."""
     return {
         "BoundingBox": bounding_box(face.detection.box, image),
         "Landmarks": landmarks(face, image),
         "Pose": {"Roll": face.pose.roll, "Yaw": face.pose.yaw, "Pitch": face.pose.pitch},
         "Quality": {"Brightness": face.quality.brightness, "Sharpness": face.quality.sharpness},
         "Confidence": confidence(face),
-    }
-
-
-def compared_face(face: FaceDescription, image: DecodedImage) -> dict[str, Any]:
-    detail = face_detail(face, image)
-    return {
-        key: detail[key] for key in ("BoundingBox", "Confidence", "Landmarks", "Pose", "Quality")
     }
 
 

@@ -9,7 +9,7 @@ from ml.types import FaceDescription
 from service import errors
 from service.ops.context import Request, Response, Services
 from service.quality_filter import passes
-from service.shapes import bounding_box, compared_face, confidence, face_detail, with_orientation
+from service.shapes import bounding_box, confidence, face_detail, with_orientation
 
 DEFAULT_SIMILARITY_THRESHOLD = 80.0
 
@@ -39,12 +39,12 @@ def compare_faces(services: Services, request: Request) -> Response:
             "Confidence": confidence(source_face),
         },
         "FaceMatches": [
-            {"Similarity": float(s), "Face": compared_face(f, target)}
+            {"Similarity": float(s), "Face": face_detail(f, target)}
             for s, f in ranked
             if s >= threshold
         ],
         "UnmatchedFaces": [
-            compared_face(f, target) for s, f in zip(scores, kept, strict=True) if s < threshold
+            face_detail(f, target) for s, f in zip(scores, kept, strict=True) if s < threshold
         ],
     }
     with_orientation(response, "SourceImageOrientationCorrection", source)

@@ -59,9 +59,7 @@ def describe_collection(services: Services, request: Request) -> Response:
 
 def list_collections(services: Services, request: Request) -> Response:
     limit = request.get("MaxResults", DEFAULT_LIST_COLLECTIONS)
-    after = 0
-    if "NextToken" in request:
-        after = services.tokens.decode(request["NextToken"], "ListCollections")
+    after = services.tokens.start(request, "ListCollections")
     with services.read() as session:
         rows = session.execute(
             select(CollectionRow.pk, CollectionRow.collection_id, CollectionRow.face_model_version)
@@ -69,14 +67,12 @@ def list_collections(services: Services, request: Request) -> Response:
             .order_by(CollectionRow.pk)
             .limit(limit + 1)
         ).all()
-    page = rows[:limit]
+    page, token = services.tokens.page(rows, limit, "ListCollections", lambda row: row.pk)
     response: Response = {
         "CollectionIds": [row.collection_id for row in page],
         "FaceModelVersions": [row.face_model_version for row in page],
     }
-    if len(rows) > limit and page:
-        response["NextToken"] = services.tokens.encode("ListCollections", page[-1].pk)
-    return response
+    return {**response, "NextToken": token} if token else response
 
 
 def delete_collection(services: Services, request: Request) -> Response:

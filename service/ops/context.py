@@ -7,7 +7,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Select, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from ml import decode
@@ -16,7 +16,7 @@ from ml.pipeline import FacePipeline
 from service import errors
 from service.index.registry import IndexRegistry
 from service.pagination import PageTokens
-from service.storage.schema import CollectionRow, FaceRow, IndexEventRow
+from service.storage.schema import CollectionRow, FaceRow, IndexEventRow, UserRow
 
 Request = dict[str, Any]
 Response = dict[str, Any]
@@ -78,6 +78,24 @@ def require_model(services: Services, collection: CollectionRow) -> None:
             f"{collection.face_model_version}; this server runs {services.pipeline.spec.version}. "
             "Vectors of different models are never compared."
         )
+
+
+def faces_with_owners(collection_pk: int) -> Select[FaceRow, str]:
+    """A collection's faces with the UserId each belongs to (None when unassociated: the
+    outer join makes the owner nullable, which SQLAlchemy's types do not show)."""
+    return (
+        select(FaceRow, UserRow.user_id)
+        .outerjoin(UserRow, FaceRow.user_pk == UserRow.pk)
+        .where(FaceRow.collection_pk == collection_pk)
+    )
+
+
+def faces_by_id(
+    session: Session, collection_pk: int, face_ids: list[str]
+) -> dict[str, tuple[FaceRow, str | None]]:
+    """FaceId -> (face, owner) for the requested faces that exist in the collection."""
+    query = faces_with_owners(collection_pk).where(FaceRow.face_id.in_(face_ids))
+    return {face.face_id: (face, owner) for face, owner in session.execute(query)}
 
 
 def record_event(session: Session, collection_pk: int, kind: str, target_pk: int) -> None:

@@ -19,6 +19,8 @@ from service.ops.context import (
     Response,
     Services,
     face_json,
+    faces_by_id,
+    faces_with_owners,
     find_collection,
     record_event,
     require_model,
@@ -148,12 +150,18 @@ def _store_faces(
             f"Collection {collection.collection_id} would exceed "
             f"{services.max_faces_per_collection} faces"
         )
-    session.add_all(new)
-    session.flush()
-    for row in new:
-        record_event(session, collection.pk, "face_add", row.pk)
-    collection.face_count += len(new)
+    add_faces(session, collection, new)
     return rows
+
+
+def add_faces(session: Session, collection: CollectionRow, rows: list[FaceRow]) -> None:
+    """Insert new face rows with their index events and count, in the caller's transaction
+    (which holds the collection's row lock): the one way faces enter a collection."""
+    session.add_all(rows)
+    session.flush()
+    for row in rows:
+        record_event(session, collection.pk, "face_add", row.pk)
+    collection.face_count += len(rows)
 
 
 def index_faces(services: Services, request: Request) -> Response:
@@ -165,12 +173,9 @@ def index_faces(services: Services, request: Request) -> Response:
         described, request.get("MaxFaces"), request.get("QualityFilter", "AUTO")
     )
     vectors = services.pipeline.embed(image, selection.indexed)
+    # The index is not touched here: every search applies the committed events first.
     with services.write() as session:
         rows = _store_faces(services, session, request, image, selection.indexed, vectors)
-        collection_pk = rows[0].collection_pk if rows else None
-    if collection_pk is not None:
-        with services.read() as session:
-            services.indexes.synced(session, collection_pk)
     response = {
         "FaceRecords": [
             {"Face": face_json(row, None), "FaceDetail": face_detail(face, image)}
@@ -189,13 +194,12 @@ def list_faces(services: Services, request: Request) -> Response:
     limit = request.get("MaxResults", DEFAULT_LIST_FACES)
     user_id, face_ids = request.get("UserId"), sorted(request.get("FaceIds", []))
     scope = f"ListFaces|{request['CollectionId']}|{user_id}|{','.join(face_ids)}"
-    after = services.tokens.decode(request["NextToken"], scope) if "NextToken" in request else 0
+    after = services.tokens.start(request, scope)
     with services.read() as session:
         collection = find_collection(session, request["CollectionId"])
         query = (
-            select(FaceRow, UserRow.user_id)
-            .outerjoin(UserRow, FaceRow.user_pk == UserRow.pk)
-            .where(FaceRow.collection_pk == collection.pk, FaceRow.pk > after)
+            faces_with_owners(collection.pk)
+            .where(FaceRow.pk > after)
             .order_by(FaceRow.pk)
             .limit(limit + 1)
         )
@@ -204,14 +208,12 @@ def list_faces(services: Services, request: Request) -> Response:
         if face_ids:
             query = query.where(FaceRow.face_id.in_(face_ids))
         rows = session.execute(query).all()
-    page = rows[:limit]
+    page, token = services.tokens.page(rows, limit, scope, lambda row: row[0].pk)
     response: Response = {
         "Faces": [face_json(face, owner) for face, owner in page],
         "FaceModelVersion": collection.face_model_version,
     }
-    if len(rows) > limit and page:
-        response["NextToken"] = services.tokens.encode(scope, page[-1][0].pk)
-    return response
+    return {**response, "NextToken": token} if token else response
 
 
 def delete_faces(services: Services, request: Request) -> Response:
@@ -219,14 +221,7 @@ def delete_faces(services: Services, request: Request) -> Response:
     deleted, refused = [], []
     with services.write() as session:
         collection = find_collection(session, request["CollectionId"], lock=True)
-        found = {
-            face.face_id: (face, owner)
-            for face, owner in session.execute(
-                select(FaceRow, UserRow.user_id)
-                .outerjoin(UserRow, FaceRow.user_pk == UserRow.pk)
-                .where(FaceRow.collection_pk == collection.pk, FaceRow.face_id.in_(requested))
-            )
-        }
+        found = faces_by_id(session, collection.pk, requested)
         for face_id in requested:
             face, owner = found.get(face_id, (None, None))
             if face is None:
@@ -244,7 +239,4 @@ def delete_faces(services: Services, request: Request) -> Response:
                 session.delete(face)
                 deleted.append(face_id)
         collection.face_count -= len(deleted)
-        collection_pk = collection.pk
-    with services.read() as session:
-        services.indexes.synced(session, collection_pk)
     return {"DeletedFaces": deleted, "UnsuccessfulFaceDeletions": refused}

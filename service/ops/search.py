@@ -16,12 +16,13 @@ from service.ops.context import (
     Response,
     Services,
     face_json,
+    faces_with_owners,
     find_collection,
     require_model,
 )
 from service.quality_filter import passes
 from service.shapes import bounding_box, confidence
-from service.storage.schema import CollectionRow, FaceRow, UserRow
+from service.storage.schema import CollectionRow, FaceRow
 
 DEFAULT_MAX_FACES = 80  # AWS documents no default; 80 keeps responses small
 DEFAULT_FACE_MATCH_THRESHOLD = 80.0
@@ -59,14 +60,8 @@ def nearest(
 
 def face_matches(session: Session, collection: CollectionRow, hits: list[Hit]) -> list[Response]:
     """FaceMatches for hits whose faces still exist (a face deleted meanwhile is left out)."""
-    rows = {
-        face.pk: (face, owner)
-        for face, owner in session.execute(
-            select(FaceRow, UserRow.user_id)
-            .outerjoin(UserRow, FaceRow.user_pk == UserRow.pk)
-            .where(FaceRow.collection_pk == collection.pk, FaceRow.pk.in_([hit.pk for hit in hits]))
-        )
-    }
+    query = faces_with_owners(collection.pk).where(FaceRow.pk.in_([hit.pk for hit in hits]))
+    rows = {face.pk: (face, owner) for face, owner in session.execute(query)}
     return [
         {"Similarity": hit.similarity, "Face": face_json(*rows[hit.pk])}
         for hit in hits

@@ -15,6 +15,7 @@ from service.ops.context import (
     Request,
     Response,
     Services,
+    faces_by_id,
     find_collection,
     record_event,
 )
@@ -80,20 +81,16 @@ Run = Callable[[Session, CollectionRow], Response]
 
 
 def _in_collection(services: Services, operation: str, request: Request, run: Run) -> Response:
-    """Lock the collection, replay or run the operation once per token, then sync the index."""
+    """Lock the collection, then replay or run the operation once per token."""
     with services.write() as session:
         collection = find_collection(session, request["CollectionId"], lock=True)
-        response = idempotent(session, operation, request, lambda: run(session, collection))
-        collection_pk = collection.pk
-    with services.read() as session:
-        services.indexes.synced(session, collection_pk)
-    return response
+        return idempotent(session, operation, request, lambda: run(session, collection))
 
 
 def list_users(services: Services, request: Request) -> Response:
     limit = request.get("MaxResults", DEFAULT_LIST_USERS)
     scope = f"ListUsers|{request['CollectionId']}"
-    after = services.tokens.decode(request["NextToken"], scope) if "NextToken" in request else 0
+    after = services.tokens.start(request, scope)
     with services.read() as session:
         collection = find_collection(session, request["CollectionId"])
         counts = (
@@ -106,13 +103,9 @@ def list_users(services: Services, request: Request) -> Response:
             .order_by(UserRow.pk)
             .limit(limit + 1)
         ).all()
-    page = rows[:limit]
-    response: Response = {
-        "Users": [{"UserId": user_id, "UserStatus": status_of(int(n))} for _, user_id, n in page]
-    }
-    if len(rows) > limit and page:
-        response["NextToken"] = services.tokens.encode(scope, page[-1][0])
-    return response
+    page, token = services.tokens.page(rows, limit, scope, lambda row: row[0])
+    users = [{"UserId": user_id, "UserStatus": status_of(int(n))} for _, user_id, n in page]
+    return {"Users": users, "NextToken": token} if token else {"Users": users}
 
 
 def _match_confidence(
@@ -161,7 +154,7 @@ def associate_faces(services: Services, request: Request) -> Response:
     def run(session: Session, collection: CollectionRow) -> Response:
         user = find_user(session, collection, request["UserId"])
         requested = list(dict.fromkeys(request["FaceIds"]))
-        found = _faces_with_owners(session, collection, requested)
+        found = faces_by_id(session, collection.pk, requested)
         current = user_faces(session, user.pk)
         associated, refused, candidates = _classify(requested, found, user)
         accepted = []
@@ -199,7 +192,7 @@ def disassociate_faces(services: Services, request: Request) -> Response:
     def run(session: Session, collection: CollectionRow) -> Response:
         user = find_user(session, collection, request["UserId"])
         requested = list(dict.fromkeys(request["FaceIds"]))
-        found = _faces_with_owners(session, collection, requested)
+        found = faces_by_id(session, collection.pk, requested)
         done, refused = [], []
         for face_id in requested:
             face, owner = found.get(face_id, (None, None))
@@ -222,16 +215,3 @@ def disassociate_faces(services: Services, request: Request) -> Response:
         }
 
     return _in_collection(services, "DisassociateFaces", request, run)
-
-
-def _faces_with_owners(
-    session: Session, collection: CollectionRow, face_ids: list[str]
-) -> dict[str, tuple[FaceRow, str | None]]:
-    return {
-        face.face_id: (face, owner)
-        for face, owner in session.execute(
-            select(FaceRow, UserRow.user_id)
-            .outerjoin(UserRow, FaceRow.user_pk == UserRow.pk)
-            .where(FaceRow.collection_pk == collection.pk, FaceRow.face_id.in_(face_ids))
-        )
-    }

@@ -20,7 +20,8 @@ from ml.similarity import Calibration, load_calibration
 from service.index.collection_index import IndexOptions
 from service.index.registry import IndexRegistry
 from service.operations import Operations
-from service.ops.context import Services, find_collection, record_event
+from service.ops.context import Services, find_collection
+from service.ops.faces import add_faces
 from service.pagination import PageTokens
 from service.storage.database import make_engine, session_factories, upgrade_schema
 from service.storage.schema import FaceRow, ImageRow
@@ -68,7 +69,8 @@ def near(vector: np.ndarray, noise: float, seed: int) -> np.ndarray:
 
 
 def insert_faces(session: Session, collection_id: str, vectors: np.ndarray) -> list[str]:
-    """Add faces with the given vectors inside an open write transaction, as IndexFaces does."""
+    """Add faces with the given vectors inside an open write transaction, through the same
+    `add_faces` IndexFaces uses (synthetic boxes, no photos)."""
     collection = find_collection(session, collection_id, lock=True)
     image = ImageRow(
         collection_pk=collection.pk,
@@ -97,11 +99,7 @@ def insert_faces(session: Session, collection_id: str, vectors: np.ndarray) -> l
         )
         for vector in vectors
     ]
-    session.add_all(rows)
-    session.flush()
-    for row in rows:
-        record_event(session, collection.pk, "face_add", row.pk)
-    collection.face_count += len(rows)
+    add_faces(session, collection, rows)
     return [row.face_id for row in rows]
 
 

@@ -166,3 +166,17 @@ def test_ivf_option_switches_large_collections_and_survives_restart(
     again = make_operations(database_url, tmp_path, options=options)
     assert isinstance(again.services.indexes._get(1).faces, IvfVectors)
     assert search(again, ids[0], FaceMatchThreshold=0.0, MaxFaces=3)[0] in ids[2:]
+
+
+def test_two_replicas_on_one_database_see_each_others_writes(
+    database_url: str, tmp_path: Path
+) -> None:
+    """Each replica keeps its own indexes (own data dir) and catches up from the database."""
+    first = make_operations(database_url, tmp_path / "replica-a")
+    second = make_operations(database_url, tmp_path / "replica-b")
+    first.dispatch("CreateCollection", {"CollectionId": "c1"})
+    anchor = unit_vectors(1, seed=12)[0]
+    ids = seed_faces(first, "c1", np.stack([anchor, near(anchor, 0.02, 1)]))
+    assert search(second, ids[0]) == [ids[1]]  # written through the first, found by the second
+    second.dispatch("DeleteFaces", {"CollectionId": "c1", "FaceIds": [ids[1]]})
+    assert search(first, ids[0]) == []  # deleted through the second, gone from the first

@@ -1,12 +1,20 @@
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
 from benchmarks.calibrate import fit_knots
 from ml.evaluation import pair_scores, roc_auc, tar_at_far, threshold_at_far
 from ml.registry import MODEL_SPECS
-from ml.similarity import Calibration, CalibrationError, load_calibration
+from ml.similarity import (
+    Calibration,
+    CalibrationError,
+    bundled_calibration_path,
+    calibration_from_json,
+    load_calibration,
+)
 
 
 def test_bundled_calibration_is_monotone_and_spans_the_scale() -> None:
@@ -19,8 +27,12 @@ def test_bundled_calibration_is_monotone_and_spans_the_scale() -> None:
 
 
 def test_every_bundled_calibration_matches_its_model() -> None:
-    calibration = load_calibration("facenet-20170512")
-    assert calibration.model_version in MODEL_SPECS
+    files = sorted(bundled_calibration_path("x").parent.glob("*.json"))
+    assert files, "no calibration files are bundled"
+    for path in files:
+        calibration = calibration_from_json(json.loads(path.read_text()))
+        assert calibration.model_version in MODEL_SPECS, path
+        assert path.stem == calibration.model_version, path  # the server finds it by name
 
 
 def test_similarity_clips_out_of_range_cosines() -> None:
