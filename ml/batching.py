@@ -1,4 +1,4 @@
-"""Cross-request dynamic batching: one worker thread per model, fed by a bounded queue.
+"""Cross-request dynamic batching: a worker thread per model stage, fed by a bounded queue.
 
 Callers submit an item and get a Future. The worker takes the first waiting item, then keeps
 collecting until it has `max_batch` items or `max_wait_s` has passed since the first, runs the
@@ -17,7 +17,9 @@ from typing import Generic, TypeVar
 
 import numpy as np
 
+from ml.detector import FaceDetector
 from ml.embedder import FaceEmbedder
+from ml.types import Detection
 
 In = TypeVar("In")
 Out = TypeVar("Out")
@@ -117,6 +119,34 @@ class BatchedEmbedder:
         if len(crops) == 0:
             return np.zeros((0, self.dim), dtype=np.float32)
         return self.queue.submit(crops).result(timeout=self._timeout_s)
+
+    def close(self) -> None:
+        self.queue.close()
+
+
+class BatchedDetector:
+    """A FaceDetector whose calls from concurrent requests share one vectorised MTCNN pass."""
+
+    def __init__(
+        self,
+        inner: FaceDetector,
+        max_batch: int,
+        max_wait_s: float,
+        max_queue: int,
+        timeout_s: float = 120.0,
+    ) -> None:
+        self._inner = inner
+        self._timeout_s = timeout_s
+        self.queue: BatchQueue[np.ndarray, list[Detection]] = BatchQueue(
+            "detector", inner.detect_many, max_batch, max_wait_s, max_queue
+        )
+
+    def detect(self, pixels: np.ndarray) -> list[Detection]:
+        return self.queue.submit(pixels).result(timeout=self._timeout_s)
+
+    def detect_many(self, images: list[np.ndarray]) -> list[list[Detection]]:
+        futures = [self.queue.submit(pixels) for pixels in images]
+        return [future.result(timeout=self._timeout_s) for future in futures]
 
     def close(self) -> None:
         self.queue.close()

@@ -8,6 +8,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from ml.mtcnn import MtcnnSettings, RawFaces, VectorisedMtcnn
 from ml.types import Box, Detection
 
 MAX_FACES = 100  # Rekognition looks at the 100 largest faces of an image
@@ -18,9 +19,14 @@ class FaceDetector(Protocol):
         """Every face in an upright H x W x 3 uint8 image, largest first."""
         ...
 
+    def detect_many(self, images: list[np.ndarray]) -> list[list[Detection]]:
+        """`detect` for several images in one pass."""
+        ...
+
 
 class MtcnnDetector:
-    """facenet-pytorch's MTCNN with its published settings.
+    """MTCNN with facenet-pytorch's weights and published settings, run vectorised
+    (`ml.mtcnn`): it finds the same faces as stock `facenet_pytorch.MTCNN`.
 
     Images whose longer side exceeds `max_side` are detected on a downscaled copy (boxes and
     landmarks are scaled back): cost then stays bounded while faces of Rekognition's minimum size
@@ -28,40 +34,42 @@ class MtcnnDetector:
     """
 
     def __init__(self, device: torch.device, max_side: int = 1920, min_face_size: int = 20) -> None:
-        from facenet_pytorch import MTCNN  # heavy import, kept off module import
-
         self.max_side = max_side
-        self._mtcnn = MTCNN(
-            image_size=160,
-            margin=0,
-            min_face_size=min_face_size,
-            thresholds=[0.6, 0.7, 0.7],
-            factor=0.709,
-            post_process=False,
-            keep_all=True,
-            device=device,
-        )
+        self._mtcnn = VectorisedMtcnn(device, MtcnnSettings(min_face_size=min_face_size))
 
     def detect(self, pixels: np.ndarray) -> list[Detection]:
-        scale = min(1.0, self.max_side / max(pixels.shape[:2]))
-        work = pixels if scale == 1.0 else _downscale(pixels, scale)
-        with torch.inference_mode():
-            boxes, probs, points = self._mtcnn.detect(work, landmarks=True)
-        if boxes is None:
-            return []
-        found = [
-            Detection(
-                box=Box(*(float(v) / scale for v in box)),
-                probability=float(prob),
-                landmarks=np.asarray(marks, dtype=np.float64) / scale,
-            )
-            for box, prob, marks in zip(boxes, probs, points, strict=True)
+        return self.detect_many([pixels])[0]
+
+    def detect_many(self, images: list[np.ndarray]) -> list[list[Detection]]:
+        scales = [min(1.0, self.max_side / max(pixels.shape[:2])) for pixels in images]
+        work = [
+            _as_tensor(pixels if scale == 1.0 else _downscale(pixels, scale))
+            for pixels, scale in zip(images, scales, strict=True)
         ]
-        return largest_first(found)[:MAX_FACES]
+        found = self._mtcnn.detect(work)
+        return [_detections(raw, scale) for raw, scale in zip(found, scales, strict=True)]
+
+
+def _detections(raw: RawFaces, scale: float) -> list[Detection]:
+    found = [
+        Detection(
+            box=Box(*(float(v) / scale for v in box)),
+            probability=float(score),
+            landmarks=np.asarray(marks, dtype=np.float64) / scale,
+        )
+        for box, score, marks in zip(raw.boxes, raw.scores, raw.landmarks, strict=True)
+    ]
+    return largest_first(found)[:MAX_FACES]
 
 
 def largest_first(detections: list[Detection]) -> list[Detection]:
     return sorted(detections, key=lambda d: d.box.area, reverse=True)
+
+
+def _as_tensor(pixels: np.ndarray) -> torch.Tensor:
+    # Decoded images are read-only views of Pillow's buffer; torch wants writable memory even
+    # though the detector never writes.
+    return torch.from_numpy(pixels if pixels.flags.writeable else pixels.copy())
 
 
 def _downscale(pixels: np.ndarray, scale: float) -> np.ndarray:

@@ -12,7 +12,7 @@ from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 from sqlalchemy import Engine, select
 
-from ml.batching import BatchedEmbedder
+from ml.batching import BatchedDetector, BatchedEmbedder
 from ml.decode import ImageLimits
 from ml.pipeline import FacePipeline, load_pipeline, resolve_device
 from service import rest, wire
@@ -46,24 +46,35 @@ def load_face_pipeline(settings: Settings) -> FacePipeline:
     )
 
 
-def warm_up(pipeline: FacePipeline, batch_size: int) -> None:
-    """Run each model once (the embedder at the largest batch it will see) so the first
-    requests do not pay for lazy initialisation."""
+def warm_up(pipeline: FacePipeline, settings: Settings) -> None:
+    """Run each model once, and at the largest batch it will see, so the first requests do not
+    pay for lazy initialisation."""
     noise = np.random.default_rng(0).integers(0, 256, (160, 160, 3), dtype=np.uint8)
     pipeline.detector.detect(noise)
+    pipeline.detector.detect_many([noise] * settings.detect_batch_size)
     pipeline.embedder.embed(noise[None])
-    pipeline.embedder.embed(np.repeat(noise[None], batch_size, axis=0))
+    pipeline.embedder.embed(np.repeat(noise[None], settings.embed_batch_size, axis=0))
 
 
-def batch_embedder(pipeline: FacePipeline, settings: Settings) -> BatchedEmbedder:
-    batched = BatchedEmbedder(
+def batch_models(
+    pipeline: FacePipeline, settings: Settings
+) -> tuple[BatchedDetector, BatchedEmbedder]:
+    """Put each model behind its own queue and worker, so concurrent requests share passes
+    and one request's detection overlaps another's embedding."""
+    detector = BatchedDetector(
+        pipeline.detector,
+        max_batch=settings.detect_batch_size,
+        max_wait_s=settings.detect_batch_wait_ms / 1000.0,
+        max_queue=settings.detect_queue_size,
+    )
+    embedder = BatchedEmbedder(
         pipeline.embedder,
         max_batch=settings.embed_batch_size,
         max_wait_s=settings.embed_batch_wait_ms / 1000.0,
         max_queue=settings.embed_queue_size,
     )
-    pipeline.embedder = batched
-    return batched
+    pipeline.detector, pipeline.embedder = detector, embedder
+    return detector, embedder
 
 
 def build_services(settings: Settings, pipeline: FacePipeline) -> tuple[Services, Engine]:
@@ -107,8 +118,8 @@ def create_app(settings: Settings, pipeline: FacePipeline | None = None) -> Fast
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         loaded = pipeline or load_face_pipeline(settings)
-        batched = batch_embedder(loaded, settings)
-        warm_up(loaded, settings.embed_batch_size)
+        warm_up(loaded, settings)
+        queues = batch_models(loaded, settings)
         services, engine = build_services(settings, loaded)
         load_indexes(services)
         app.state.operations = Operations(services, settings.max_inflight)
@@ -117,7 +128,8 @@ def create_app(settings: Settings, pipeline: FacePipeline | None = None) -> Fast
         yield
         app.state.ready = False
         services.indexes.save_all()
-        batched.close()
+        for queue in queues:
+            queue.close()
         engine.dispose()
 
     app = FastAPI(

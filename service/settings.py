@@ -67,8 +67,12 @@ class Settings(BaseSettings):
     index_kind: Literal["flat", "ivf"] = "flat"
     ivf_min_vectors: int = Field(default=200_000, ge=1_000)
     ivf_nprobe: int = Field(default=512, ge=1)
-    # Cross-request batching of the embedder, and how much work the server admits at once:
-    # beyond max_inflight requests (or a full embedder queue) it answers ThrottlingException.
+    # Cross-request batching of the detector and the embedder, and how much work the server
+    # admits at once: beyond max_inflight requests (or a full detector or embedder queue) it
+    # answers ThrottlingException.
+    detect_batch_size: int = Field(default=8, ge=1)
+    detect_batch_wait_ms: float = Field(default=2.0, ge=0)
+    detect_queue_size: int = Field(default=64, ge=1)
     embed_batch_size: int = Field(default=32, ge=1)
     embed_batch_wait_ms: float = Field(default=2.0, ge=0)
     embed_queue_size: int = Field(default=256, ge=1)

@@ -57,3 +57,29 @@ def test_rest_overload_is_429(one_slot_server: LiveServer, faces_dir: Path) -> N
     assert {response.status_code for response in responses} == {200, 429}
     refused = next(response for response in responses if response.status_code == 429)
     assert refused.json()["code"] == "ThrottlingException"
+
+
+def test_a_full_detector_queue_is_throttling_exception(
+    tmp_path_factory: pytest.TempPathFactory, faces_dir: Path
+) -> None:
+    """Requests admitted by max_inflight still meet the detector's own bounded queue."""
+    live = start_server(
+        tmp_path_factory.mktemp("small-queue"),
+        {"FACEBANK_DETECT_QUEUE_SIZE": "1", "FACEBANK_DETECT_BATCH_SIZE": "1"},
+    )
+    client = rekognition_client(live.url)
+    image = {"Bytes": multiface(faces_dir)}
+
+    def call(_: int) -> str:
+        try:
+            client.detect_faces(Image=image)
+        except ClientError as error:
+            return str(error.response["Error"]["Code"])
+        return "ok"
+
+    try:
+        with ThreadPoolExecutor(8) as pool:
+            outcomes = list(pool.map(call, range(16)))
+    finally:
+        stop_server(live)
+    assert set(outcomes) == {"ok", "ThrottlingException"}

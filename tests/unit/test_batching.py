@@ -6,7 +6,8 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import pytest
 
-from ml.batching import BatchedEmbedder, BatchQueue, QueueFullError
+from ml.batching import BatchedDetector, BatchedEmbedder, BatchQueue, QueueFullError
+from ml.types import Box, Detection
 
 
 def test_concurrent_submissions_share_batches_and_get_their_own_results() -> None:
@@ -85,3 +86,33 @@ def test_batched_embedder_splits_results_back_per_request() -> None:
     finally:
         embedder.close()
     assert sum(inner.calls) == 10 and len(inner.calls) < 4
+
+
+class CountingDetector:
+    def __init__(self) -> None:
+        self.calls: list[int] = []
+
+    def detect(self, pixels: np.ndarray) -> list[Detection]:
+        return self.detect_many([pixels])[0]
+
+    def detect_many(self, images: list[np.ndarray]) -> list[list[Detection]]:
+        self.calls.append(len(images))
+        return [[face(float(image[0, 0, 0]))] for image in images]
+
+
+def face(left: float) -> Detection:
+    return Detection(Box(left, 0, left + 10, 10), 0.99, np.zeros((5, 2)))
+
+
+def test_batched_detector_shares_passes_and_returns_each_image_its_faces() -> None:
+    inner = CountingDetector()
+    detector = BatchedDetector(inner, max_batch=8, max_wait_s=0.2, max_queue=16)
+    images = [np.full((4, 4, 3), value, dtype=np.uint8) for value in range(6)]
+    try:
+        with ThreadPoolExecutor(6) as pool:
+            found = list(pool.map(detector.detect, images))
+        assert [faces[0].box.left for faces in found] == [0, 1, 2, 3, 4, 5]
+        assert [f[0].box.left for f in detector.detect_many(images[:3])] == [0, 1, 2]
+    finally:
+        detector.close()
+    assert sum(inner.calls) == 9 and len(inner.calls) < 9

@@ -1,0 +1,84 @@
+"""The vectorised MTCNN's building blocks against the stock operations they replace."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from ml.mtcnn import (
+    MtcnnSettings,
+    _area_resize_regions,
+    _area_resize_whole,
+    _Candidates,
+    _prefix_sums,
+    _same_size_groups,
+    min_overlap_nms,
+    pyramid_scales,
+)
+
+
+def random_image(height: int, width: int, seed: int = 0) -> torch.Tensor:
+    generator = torch.Generator().manual_seed(seed)
+    return torch.randint(0, 256, (height, width, 3), dtype=torch.uint8, generator=generator)
+
+
+def stock_area(image: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """What facenet-pytorch does: interpolate(mode="area") on a float N x 3 x H x W tensor."""
+    return F.interpolate(image.permute(2, 0, 1)[None].float(), size=size, mode="area")
+
+
+@pytest.mark.parametrize(("height", "width"), [(720, 1280), (250, 250), (97, 333)])
+def test_pyramid_levels_equal_stock_area_resize_bit_for_bit(height: int, width: int) -> None:
+    image = random_image(height, width)
+    row_sums = _prefix_sums(image[None], dim=1)
+    for scale in pyramid_scales(height, width, MtcnnSettings()):
+        size = (int(height * scale + 1), int(width * scale + 1))
+        assert torch.equal(_area_resize_whole(row_sums, size), stock_area(image, size))
+
+
+def test_candidate_crops_equal_stock_area_resize_bit_for_bit() -> None:
+    image = random_image(300, 400, seed=1)
+    integral = _prefix_sums(_prefix_sums(image, 0), 1)
+    regions = [(0, 300, 0, 400), (10, 37, 20, 30), (299, 300, 399, 400), (50, 250, 100, 101)]
+    top, bottom, left, right = (torch.tensor(side) for side in zip(*regions, strict=True))
+    for side in (24, 48):
+        crops = _area_resize_regions(integral, (top, bottom, left, right), side)
+        for crop, (t, b, left_, r) in zip(crops, regions, strict=True):
+            region = image[t:b, left_:r]
+            assert torch.equal(crop[None], stock_area(region, (side, side)))
+
+
+def test_pyramid_matches_stock_scales() -> None:
+    scales = pyramid_scales(720, 1280, MtcnnSettings())
+    assert scales[0] == 0.6 and len(scales) == 11
+    assert min(720 * scales[-1], 1280 * scales[-1]) >= 12
+    assert 720 * scales[-1] * 0.709 < 12
+
+
+def candidates(boxes: list[list[float]], scores: list[float], image: list[int]) -> _Candidates:
+    return _Candidates(torch.tensor(boxes), torch.tensor(scores), torch.tensor(image))
+
+
+def test_min_overlap_nms_suppresses_boxes_mostly_inside_a_better_one() -> None:
+    found = candidates(
+        [[0, 0, 100, 100], [10, 10, 40, 40], [200, 200, 260, 260], [0, 0, 100, 100]],
+        [0.9, 0.95, 0.8, 0.7],
+        [0, 0, 0, 1],
+    )
+    # Box 1 lies wholly inside box 0, so the better of the two (1) suppresses 0, although
+    # their IoU is small; box 3 is box 0's twin but in another image, so it stays.
+    assert sorted(min_overlap_nms(found, 0.7)) == [1, 2, 3]
+
+
+def test_min_overlap_nms_keeps_the_later_of_tied_boxes_as_stock_does() -> None:
+    found = candidates([[0, 0, 50, 50], [2, 2, 52, 52]], [1.0, 1.0], [0, 0])
+    assert min_overlap_nms(found, 0.7) == [1]
+
+
+def test_same_size_groups_split_by_size_and_cap() -> None:
+    frames = [torch.zeros(h, w, 3) for h, w in [(10, 20), (10, 20), (5, 5), (10, 20)]]
+    assert _same_size_groups(frames, 2) == [[0, 1], [3], [2]]
+    assert _same_size_groups(frames, 64) == [[0, 1, 3], [2]]
+    assert np.array_equal(sorted(sum(_same_size_groups(frames, 1), [])), [0, 1, 2, 3])
