@@ -79,6 +79,7 @@ def load_pipeline(
     limits: ImageLimits | None = None,
     allow_uncalibrated: bool = False,
     detection_max_side: int = 1920,
+    cpu_bf16: bool = False,
 ) -> FacePipeline:
     """Load real weights (checked against the manifest) and the model's calibration."""
     spec = model_spec(model_version)
@@ -89,7 +90,7 @@ def load_pipeline(
         if not allow_uncalibrated:
             raise
         calibration = uncalibrated(model_version)
-    embedder = TorchEmbedder(spec, load_network(spec, weights), device)
+    embedder = TorchEmbedder(spec, load_network(spec, weights), device, cpu_bf16=cpu_bf16)
     return FacePipeline(
         spec=spec,
         detector=MtcnnDetector(device, max_side=detection_max_side),

@@ -43,6 +43,7 @@ def load_face_pipeline(settings: Settings) -> FacePipeline:
         resolve_device(settings.device),
         limits=limits,
         detection_max_side=settings.detection_max_side,
+        cpu_bf16=settings.embed_cpu_bf16,
     )
 
 

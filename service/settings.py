@@ -73,6 +73,9 @@ class Settings(BaseSettings):
     detect_batch_size: int = Field(default=8, ge=1)
     detect_batch_wait_ms: float = Field(default=2.0, ge=0)
     detect_queue_size: int = Field(default=64, ge=1)
+    # Embed in bf16 on CPUs with native bf16: twice the speed, same verification AUC, but
+    # Similarity shifts by up to a few points against the fp32-fitted calibration.
+    embed_cpu_bf16: bool = False
     embed_batch_size: int = Field(default=32, ge=1)
     embed_batch_wait_ms: float = Field(default=2.0, ge=0)
     embed_queue_size: int = Field(default=256, ge=1)

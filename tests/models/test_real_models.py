@@ -10,7 +10,7 @@ import torch
 
 from ml.align import crop_faces
 from ml.decode import decode_image
-from ml.embedder import TorchEmbedder, build_network
+from ml.embedder import TorchEmbedder, build_network, cpu_has_bf16
 from ml.evaluation import labelled_images, pair_scores, roc_auc
 from ml.pipeline import FacePipeline
 from tests.conftest import jpeg_bytes
@@ -112,8 +112,26 @@ def test_cuda_fp16_matches_cpu(
     pipeline: FacePipeline, celebrity_crops: tuple[np.ndarray, list[str]]
 ) -> None:
     crops, _ = celebrity_crops
-    cpu = pipeline.embedder.embed(crops)
+    cpu = fp32_embedder(pipeline).embed(crops)
     network = build_network(pipeline.spec)
     network.load_state_dict(pipeline.embedder.network.state_dict())  # type: ignore[attr-defined]
     gpu = TorchEmbedder(pipeline.spec, network, torch.device("cuda")).embed(crops)
     assert np.min(np.sum(cpu * gpu, axis=1)) > 0.999
+
+
+def fp32_embedder(pipeline: FacePipeline, **options: bool) -> TorchEmbedder:
+    network = build_network(pipeline.spec)
+    network.load_state_dict(pipeline.embedder.network.state_dict())  # type: ignore[attr-defined]
+    return TorchEmbedder(pipeline.spec, network, torch.device("cpu"), **options)
+
+
+@pytest.mark.skipif(not cpu_has_bf16(), reason="needs a CPU with native bf16")
+def test_cpu_bf16_keeps_vectors_and_verification(
+    pipeline: FacePipeline, celebrity_crops: tuple[np.ndarray, list[str]]
+) -> None:
+    crops, labels = celebrity_crops
+    full = fp32_embedder(pipeline).embed(crops)
+    bf16 = fp32_embedder(pipeline, cpu_bf16=True).embed(crops)
+    assert np.min(np.sum(full * bf16, axis=1)) > 0.999
+    auc_full = roc_auc(*pair_scores(full, labels))
+    assert abs(roc_auc(*pair_scores(bf16, labels)) - auc_full) < 0.002
