@@ -16,7 +16,6 @@ import json
 import os
 import platform
 import statistics
-import subprocess
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -28,7 +27,7 @@ import torch
 from botocore import UNSIGNED
 from botocore.config import Config
 
-from benchmarks import RESULTS
+from benchmarks import RESULTS, git_commit
 from benchmarks.live_server import endpoint
 from benchmarks.scenes import celebrity_photos, compose_scene
 
@@ -109,13 +108,6 @@ def collection_latencies(
     }
 
 
-def commit() -> str:
-    result = subprocess.run(
-        ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=False
-    )
-    return result.stdout.strip()
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--endpoint")
@@ -129,7 +121,7 @@ def main() -> None:
         "cpu_count": os.cpu_count(),
         "machine": platform.machine(),
         "torch": torch.__version__,
-        "commit": commit(),
+        "commit": git_commit(),
         "image": "1280x720 JPEG",
         "results": results,
     }

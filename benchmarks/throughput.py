@@ -24,7 +24,6 @@ import argparse
 import json
 import os
 import platform
-import subprocess
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -36,7 +35,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from benchmarks import RESULTS
+from benchmarks import RESULTS, git_commit
 from benchmarks.scenes import celebrity_photos, compose_scene
 from ml.align import crop_faces
 from ml.decode import DecodedImage, decode_image
@@ -89,12 +88,11 @@ def facebank_pipeline(
 
 
 def split_over(
-    run: Callable[[list[DecodedImage]], int], workers: int
+    run: Callable[[list[DecodedImage]], int], pool: ThreadPoolExecutor, workers: int
 ) -> Callable[[list[DecodedImage]], int]:
-    """`run` on `workers` slices of each batch at once, one torch thread per worker."""
+    """`run` on `workers` slices of each batch at once, in `pool`."""
     if workers == 1:
         return run
-    pool = ThreadPoolExecutor(workers)
 
     def split(batch: list[DecodedImage]) -> int:
         slices = [batch[i::workers] for i in range(workers)]
@@ -111,20 +109,21 @@ def timed(
 ) -> dict[str, float]:
     device, batch, repeats = torch.device(options.device), options.batch, options.repeats
     default_threads = torch.get_num_threads()
-    torch.set_num_threads(1 if workers > 1 else default_threads)
-    run = split_over(run, workers)
+    torch.set_num_threads(1 if workers > 1 else default_threads)  # one torch thread per worker
     batches = [images[i : i + batch] for i in range(0, len(images), batch)]
-    run(batches[0])  # warm-up
     seconds, faces = [], 0
-    for _ in range(repeats):
-        for chunk in batches:
-            if device.type == "cuda":
-                torch.cuda.synchronize()
-            start = time.perf_counter()
-            faces += run(chunk)
-            if device.type == "cuda":
-                torch.cuda.synchronize()
-            seconds.append(time.perf_counter() - start)
+    with ThreadPoolExecutor(workers) as pool:
+        run = split_over(run, pool, workers)
+        run(batches[0])  # warm-up
+        for _ in range(repeats):
+            for chunk in batches:
+                if device.type == "cuda":
+                    torch.cuda.synchronize()
+                start = time.perf_counter()
+                faces += run(chunk)
+                if device.type == "cuda":
+                    torch.cuda.synchronize()
+                seconds.append(time.perf_counter() - start)
     total = sum(seconds)
     torch.set_num_threads(default_threads)
     return {
@@ -179,9 +178,6 @@ def main() -> None:
 
 def environment(device: torch.device) -> dict[str, Any]:
     """What the numbers depend on: device, library versions, the commit measured."""
-    commit = subprocess.run(
-        ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=False
-    ).stdout.strip()
     return {
         "device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
         "cpu": platform.processor() or platform.machine(),
@@ -190,7 +186,7 @@ def environment(device: torch.device) -> dict[str, Any]:
         "torchvision": version("torchvision"),
         "facenet_pytorch": version("facenet-pytorch"),
         "torch_threads": torch.get_num_threads(),
-        "commit": commit,
+        "commit": git_commit(),
     }
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -23,23 +24,28 @@ def one_slot_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveSe
     stop_server(live)
 
 
-def test_wire_overload_is_throttling_exception(
-    one_slot_server: LiveServer, faces_dir: Path
-) -> None:
-    client = rekognition_client(one_slot_server.url)  # retries off: see every refusal
-    image = {"Bytes": multiface(faces_dir)}
+def detect_burst(client: Any, image: bytes, calls: int) -> list[str]:
+    """DetectFaces from 8 threads at once: "ok" or the error code, per call."""
 
     def call(_: int) -> str:
         try:
-            client.detect_faces(Image=image)
+            client.detect_faces(Image={"Bytes": image})
         except ClientError as error:
             return str(error.response["Error"]["Code"])
         return "ok"
 
     with ThreadPoolExecutor(8) as pool:
-        outcomes = list(pool.map(call, range(16)))
+        return list(pool.map(call, range(calls)))
+
+
+def test_wire_overload_is_throttling_exception(
+    one_slot_server: LiveServer, faces_dir: Path
+) -> None:
+    client = rekognition_client(one_slot_server.url)  # retries off: see every refusal
+    outcomes = detect_burst(client, multiface(faces_dir), 16)
     assert set(outcomes) == {"ok", "ThrottlingException"}
-    assert call(0) == "ok"  # the server recovers once the burst is over
+    # the server recovers once the burst is over
+    assert detect_burst(client, multiface(faces_dir), 1) == ["ok"]
 
 
 def test_rest_overload_is_429(one_slot_server: LiveServer, faces_dir: Path) -> None:
@@ -67,19 +73,8 @@ def test_a_full_detector_queue_is_throttling_exception(
         tmp_path_factory.mktemp("small-queue"),
         {"FACEBANK_DETECT_QUEUE_SIZE": "1", "FACEBANK_DETECT_BATCH_SIZE": "1"},
     )
-    client = rekognition_client(live.url)
-    image = {"Bytes": multiface(faces_dir)}
-
-    def call(_: int) -> str:
-        try:
-            client.detect_faces(Image=image)
-        except ClientError as error:
-            return str(error.response["Error"]["Code"])
-        return "ok"
-
     try:
-        with ThreadPoolExecutor(8) as pool:
-            outcomes = list(pool.map(call, range(16)))
+        outcomes = detect_burst(rekognition_client(live.url), multiface(faces_dir), 16)
     finally:
         stop_server(live)
     assert set(outcomes) == {"ok", "ThrottlingException"}
