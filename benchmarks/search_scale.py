@@ -18,7 +18,7 @@ import faiss
 import numpy as np
 
 from benchmarks import RESULTS
-from service.index.vectors import VectorSet
+from service.index.vectors import FlatVectors
 
 
 def random_units(count: int, dim: int, rng: np.random.Generator) -> np.ndarray:
@@ -30,7 +30,7 @@ def random_units(count: int, dim: int, rng: np.random.Generator) -> np.ndarray:
 
 
 def measure(size: int, dim: int, rng: np.random.Generator) -> dict[str, float]:
-    vectors = VectorSet(dim)
+    vectors = FlatVectors(dim)
     vectors.upsert(np.arange(1, size + 1), random_units(size, dim, rng))
     queries = random_units(64 * 4, dim, rng)
     for query in queries[:5]:

@@ -1,21 +1,28 @@
-"""Detect + embed throughput: the stock facenet-pytorch pipeline against facebank's, in one run.
+"""Throughput of the whole node in one run: detect + embed against stock, search, HTTP load.
 
-    python -m benchmarks.throughput [--device cpu|cuda] [--images 32] [--batch 8] [--repeats 3]
-                                    [--workers N]
+    python -m benchmarks.throughput [--device cpu|cuda] [--parts detect search http]
+        [--images 32] [--batch 8] [--repeats 3] [--workers N]
+        [--search-sizes N ...] [--clients N] [--requests 8] [--collection-faces 1000000]
 
-Both run in this process on the same device over the same 1280x720 scenes (2-3 real faces each,
-composed from ../shared/faces), decoded from JPEG once up front. Embedder weights are random:
-speed does not depend on their values. "Stock" is what a user assembles from facenet-pytorch:
-`MTCNN(keep_all=True)` called on a batch of same-sized images, then `InceptionResnetV1` on
-every crop. "facebank" is the server's pipeline (vectorised detection, pose, quality, alignment,
-embedding).
+detect: the stock facenet-pytorch pipeline against facebank's, in this process on the same
+device, over the same 1280x720 scenes (2-3 real faces each, composed from ../shared/faces),
+decoded from JPEG once up front. Embedder weights are random: speed does not depend on their
+values. "Stock" is what a user assembles from facenet-pytorch: `MTCNN(keep_all=True)` called on
+a batch of same-sized images, then `InceptionResnetV1` on every crop. "facebank" is the server's
+pipeline (vectorised detection, pose, quality, alignment, embedding). On the CPU facebank splits
+each batch over `--workers` threads (default: one per core) with one torch thread each, because
+MTCNN's many small operations scale poorly inside one call. Stock is measured both as a user
+calls it and with the same split, so the report separates what the split buys from what the
+vectorised detector buys. The first batch of each is a discarded warm-up. Prints images/s,
+faces/s, p50/p99 per batch and the ratios.
 
-On the CPU facebank splits each batch over `--workers` threads (default: one per core) with one
-torch thread each, because MTCNN's many small operations scale poorly inside one call. Stock is
-measured both as a user calls it and with the same split, so the report separates what the split
-buys from what the vectorised detector buys. The first batch of each is a discarded warm-up.
-Prints images/s, faces/s, p50/p99 per batch and the ratios; writes
-benchmarks/results/throughput-<device>.json with the device, versions and commit.
+search: `benchmarks.search_throughput` on the same device (sizes 100k, 1M and 10M on CUDA;
+100k on the CPU, where `python -m benchmarks.search_throughput` takes larger ones).
+
+http: `benchmarks.http_load` (a live server with real weights; 64 clients on CUDA, 8 on the CPU;
+SearchFacesByImage over a collection of --collection-faces synthetic faces).
+
+Writes benchmarks/results/throughput-<device>.json with the device, versions and commit.
 """
 
 from __future__ import annotations
@@ -35,7 +42,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from benchmarks import RESULTS, git_commit
+from benchmarks import RESULTS, git_commit, http_load, search_throughput
 from benchmarks.scenes import celebrity_photos, compose_scene
 from ml.align import crop_faces
 from ml.decode import DecodedImage, decode_image
@@ -43,6 +50,8 @@ from ml.detector import MtcnnDetector
 from ml.embedder import TorchEmbedder, build_network, cpu_has_bf16
 from ml.pipeline import FacePipeline, uncalibrated
 from ml.registry import FACENET_2017
+
+PARTS = ["detect", "search", "http"]
 
 
 def scenes(faces: Path, count: int) -> list[DecodedImage]:
@@ -135,16 +144,7 @@ def timed(
     }
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--device", default="cpu")
-    parser.add_argument("--images", type=int, default=32)
-    parser.add_argument("--batch", type=int, default=8)
-    parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--workers", type=int, default=0, help="0: one per core on the CPU")
-    parser.add_argument("--faces", type=Path, default=Path("../shared/faces"))
-    args = parser.parse_args()
-    device = torch.device(args.device)
+def detect_embed(args: argparse.Namespace, device: torch.device) -> dict[str, Any]:
     workers = args.workers or (os.cpu_count() or 1 if device.type == "cpu" else 1)
     torch.manual_seed(0)
     images = scenes(args.faces, args.images)
@@ -156,8 +156,7 @@ def main() -> None:
     if device.type == "cpu" and cpu_has_bf16():
         bf16 = facebank_pipeline(device, cpu_bf16=True)
         results["facebank, bf16 embedder"] = timed(bf16, images, args, workers)
-    report = {
-        **environment(device),
+    return {
         "images": args.images,
         "batch": args.batch,
         "repeats": args.repeats,
@@ -171,9 +170,44 @@ def main() -> None:
             if theirs.startswith("stock")
         },
     }
+
+
+def arguments() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--parts", nargs="+", default=PARTS, choices=PARTS)
+    parser.add_argument("--images", type=int, default=32)
+    parser.add_argument("--batch", type=int, default=8)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--workers", type=int, default=0, help="0: one per core on the CPU")
+    parser.add_argument("--faces", type=Path, default=Path("../shared/faces"))
+    parser.add_argument("--search-sizes", type=int, nargs="+", help="default: see the docstring")
+    parser.add_argument("--clients", type=int, help="HTTP clients; 64 on CUDA, 8 on the CPU")
+    parser.add_argument("--requests", type=int, default=8, help="HTTP requests per client")
+    parser.add_argument("--collection-faces", type=int, default=1_000_000)
+    return parser.parse_args()
+
+
+def main() -> None:
+    args = arguments()
+    device = torch.device(args.device)
+    cuda = device.type == "cuda"
+    report: dict[str, Any] = environment(device)
+    if "detect" in args.parts:
+        report["detect_embed"] = detect_embed(args, device)
+        print_report(report["detect_embed"]["results"], report["detect_embed"]["ratios"])
+    if "search" in args.parts:
+        sizes = args.search_sizes or ([100_000, 1_000_000, 10_000_000] if cuda else [100_000])
+        report["search"] = search_throughput.run(device, sizes)
+        search_throughput.print_rows(report["search"])
+    if "http" in args.parts:
+        clients = args.clients or (64 if cuda else 8)
+        report["http"] = http_load.run(
+            args.device, args.faces, clients, args.requests, args.collection_faces
+        )
+        http_load.print_report(report["http"])
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / f"throughput-{device.type}.json").write_text(json.dumps(report, indent=2) + "\n")
-    print_report(results, report["ratios"])
 
 
 def environment(device: torch.device) -> dict[str, Any]:

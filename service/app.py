@@ -18,6 +18,7 @@ from ml.pipeline import FacePipeline, load_pipeline, resolve_device
 from service import rest, wire
 from service.index.collection_index import IndexOptions
 from service.index.registry import IndexRegistry
+from service.index.searcher import BatchedSearch
 from service.operations import Operations
 from service.ops.context import Services
 from service.pagination import PageTokens, load_or_create_secret
@@ -86,7 +87,12 @@ def build_services(settings: Settings, pipeline: FacePipeline) -> tuple[Services
     secret = settings.token_secret.get_secret_value().encode() or load_or_create_secret(
         settings.data_dir / "token.key"
     )
-    options = IndexOptions(settings.index_kind, settings.ivf_min_vectors, settings.ivf_nprobe)
+    options = IndexOptions(
+        settings.index_kind,
+        settings.ivf_min_vectors,
+        settings.ivf_nprobe,
+        search_device(settings),
+    )
     indexes = IndexRegistry(
         settings.data_dir / "indexes",
         pipeline.spec.embedding_dim,
@@ -103,8 +109,23 @@ def build_services(settings: Settings, pipeline: FacePipeline) -> tuple[Services
         region=settings.region,
         account_id=settings.account_id,
         max_faces_per_collection=settings.max_faces_per_collection,
+        searcher=BatchedSearch(
+            max_batch=settings.search_batch_size,
+            max_wait_s=settings.search_batch_wait_ms / 1000.0,
+            max_queue=settings.search_queue_size,
+        ),
     )
     return services, engine
+
+
+def search_device(settings: Settings) -> str:
+    """The torch device exact searches run on, or "" for FAISS on the host."""
+    device = resolve_device(settings.device)
+    if settings.search_backend == "torch" or (
+        settings.search_backend == "auto" and device.type == "cuda"
+    ):
+        return str(device)
+    return ""
 
 
 def load_indexes(services: Services) -> None:
@@ -125,11 +146,16 @@ def create_app(settings: Settings, pipeline: FacePipeline | None = None) -> Fast
         load_indexes(services)
         app.state.operations = Operations(services, settings.max_inflight)
         app.state.ready = True
-        log.info("facebank ready: model %s on %s", loaded.spec.version, settings.device)
+        log.info(
+            "facebank ready: model %s on %s, exact search on %s",
+            loaded.spec.version,
+            settings.device,
+            search_device(settings) or "faiss (cpu)",
+        )
         yield
         app.state.ready = False
         services.indexes.save_all()
-        for queue in queues:
+        for queue in (*queues, services.searcher):
             queue.close()
         engine.dispose()
 

@@ -80,6 +80,13 @@ class Settings(BaseSettings):
     embed_batch_wait_ms: float = Field(default=2.0, ge=0)
     embed_queue_size: int = Field(default=256, ge=1)
     max_inflight: int = Field(default=32, ge=1)
+    # Where exact searches run: "faiss" on the host CPU; "torch" on the model device (fp16
+    # matmul + top-k on CUDA); "auto": torch when that device is CUDA, otherwise faiss.
+    # Concurrent searches of one collection are batched into one pass either way.
+    search_backend: Literal["auto", "faiss", "torch"] = "auto"
+    search_batch_size: int = Field(default=64, ge=1)
+    search_batch_wait_ms: float = Field(default=0.5, ge=0)
+    search_queue_size: int = Field(default=1024, ge=1)
 
     @field_validator("model_version")
     @classmethod

@@ -16,11 +16,14 @@ import os
 import threading
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+import torch
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from service.index.device_vectors import DeviceFlatVectors
 from service.index.vectors import FlatVectors, IvfVectors, VectorSet, deserialize
 from service.storage.schema import FaceRow, IndexEventRow
 
@@ -33,11 +36,20 @@ IN_CHUNK = 10_000
 @dataclass(frozen=True)
 class IndexOptions:
     """`kind` "flat" is exact; "ivf" switches a collection's faces to IVF once it holds
-    `ivf_min_vectors` faces (user vectors stay exact: there are far fewer of them)."""
+    `ivf_min_vectors` faces (user vectors stay exact: there are far fewer of them).
+    `search_device` names a torch device for exact searches ("" keeps them in FAISS on the host).
+    """
 
     kind: str = "flat"
     ivf_min_vectors: int = 200_000
     ivf_nprobe: int = 512
+    search_device: str = ""
+
+    def exact(self, dim: int, index: Any = None) -> FlatVectors:
+        """An exact vector set, on the search device if there is one."""
+        if self.search_device:
+            return DeviceFlatVectors(dim, torch.device(self.search_device), index)
+        return FlatVectors(dim, index)
 
 
 def user_vector(embeddings: list[bytes]) -> np.ndarray | None:
@@ -57,8 +69,8 @@ class CollectionIndex:
         self.dim = dim
         self.model_version = model_version
         self.options = options or IndexOptions()
-        self.faces: VectorSet = FlatVectors(dim)
-        self.users: VectorSet = FlatVectors(dim)
+        self.faces: VectorSet = self.options.exact(dim)
+        self.users: VectorSet = self.options.exact(dim)
         self.watermark = 0
         self.applied_since_snapshot = 0
         self.lock = threading.RLock()
@@ -140,6 +152,12 @@ class CollectionIndex:
             self.users.upsert(ids, vector[None])
 
     # --- snapshots ----------------------------------------------------------------------
+    def restore(self, data: np.ndarray) -> VectorSet:
+        vectors = deserialize(self.dim, data, self.options.ivf_nprobe)
+        if isinstance(vectors, IvfVectors):
+            return vectors
+        return self.options.exact(self.dim, vectors.index)
+
     def save(self, path: Path) -> None:
         with self.lock:
             meta = {
@@ -185,9 +203,8 @@ class CollectionIndex:
                     collection_pk,
                 ):
                     raise ValueError(f"snapshot describes another index: {meta}")
-                nprobe = index.options.ivf_nprobe
-                index.faces = deserialize(dim, archive["faces"], nprobe)
-                index.users = deserialize(dim, archive["users"], nprobe)
+                index.faces = index.restore(archive["faces"])
+                index.users = index.restore(archive["users"])
                 index.watermark = int(meta["watermark"])
         except Exception as exc:  # any unreadable snapshot is rebuilt from the database
             log.warning("snapshot %s unusable (%s); rebuilding from the database", path, exc)

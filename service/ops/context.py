@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import Select, select
@@ -15,6 +15,7 @@ from ml.decode import DecodedImage
 from ml.pipeline import FacePipeline
 from service import errors
 from service.index.registry import IndexRegistry
+from service.index.searcher import DirectSearch, Searcher
 from service.pagination import PageTokens
 from service.storage.schema import CollectionRow, FaceRow, IndexEventRow, UserRow
 
@@ -32,6 +33,7 @@ class Services:
     region: str = "us-east-1"
     account_id: str = "000000000000"
     max_faces_per_collection: int = 20_000_000
+    searcher: Searcher = field(default_factory=DirectSearch)
 
     @contextmanager
     def write(self) -> Iterator[Session]:

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 from ml.decode import DecodedImage
 from ml.types import FaceDescription
 from service import errors
+from service.index.searcher import SearchRequest
 from service.ops.context import (
     Request,
     Response,
@@ -46,13 +47,12 @@ def nearest(
 ) -> list[Hit]:
     """Hits by descending Similarity >= threshold, from a freshly synced index."""
     index = services.indexes.synced(session, collection_pk)
-    with index.lock:
-        vectors = index.users if users else index.faces
-        scores, ids = vectors.search(query[None].astype(np.float32), limit + 1)
-    similarities = services.pipeline.calibration.similarity(scores[0])
+    request = SearchRequest(index, users, query.astype(np.float32), limit + 1)
+    scores, ids = services.searcher.search(request)
+    similarities = services.pipeline.calibration.similarity(scores)
     hits = [
         Hit(float(s), int(i))
-        for s, i in zip(similarities, ids[0], strict=True)
+        for s, i in zip(similarities, ids, strict=True)
         if i >= 0 and i != exclude and s >= threshold
     ]
     return hits[:limit]

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +19,7 @@ from ml.registry import FACENET_2017, ModelSpec
 from ml.similarity import Calibration, load_calibration
 from service.index.collection_index import IndexOptions
 from service.index.registry import IndexRegistry
+from service.index.searcher import BatchedSearch, DirectSearch, Searcher
 from service.operations import Operations
 from service.ops.context import Services, find_collection
 from service.ops.faces import add_faces
@@ -38,11 +39,19 @@ def make_operations(
     data_dir: Path,
     snapshot_every: int = 10_000,
     options: IndexOptions | None = None,
+    search: str = "faiss",
 ) -> Operations:
+    """`search` "torch" runs exact searches through the torch backend on the CPU, batched
+    across requests, as a GPU node does on CUDA; "faiss" searches the FAISS index directly."""
     engine = make_engine(database_url)
     upgrade_schema(engine)
     reader, writer = session_factories(engine)
     pipeline = StubPipeline(FACENET_2017, load_calibration(FACENET_2017.version))
+    options = options or IndexOptions()
+    searcher: Searcher = DirectSearch()
+    if search == "torch":
+        options = replace(options, search_device="cpu")
+        searcher = BatchedSearch(max_batch=8, max_wait_s=0.001, max_queue=64)
     indexes = IndexRegistry(
         data_dir / "indexes", 128, FACENET_2017.version, snapshot_every, options
     )
@@ -52,6 +61,7 @@ def make_operations(
         writer=writer,  # type: ignore[arg-type]
         indexes=indexes,
         tokens=PageTokens(b"test-secret"),
+        searcher=searcher,
     )
     return Operations(services)
 

@@ -22,8 +22,8 @@ from tests.storage.helpers import (
 
 
 @pytest.fixture
-def ops(database_url: str, tmp_path: Path) -> Operations:
-    operations = make_operations(database_url, tmp_path)
+def ops(database_url: str, tmp_path: Path, search_backend: str) -> Operations:
+    operations = make_operations(database_url, tmp_path, search=search_backend)
     operations.dispatch("CreateCollection", {"CollectionId": "c1"})
     return operations
 
@@ -90,9 +90,9 @@ def test_failed_write_leaves_no_trace(ops: Operations) -> None:
 
 
 def test_restart_catches_up_from_snapshot_and_rebuilds_a_corrupt_one(
-    database_url: str, tmp_path: Path
+    database_url: str, tmp_path: Path, search_backend: str
 ) -> None:
-    first = make_operations(database_url, tmp_path, snapshot_every=5)
+    first = make_operations(database_url, tmp_path, snapshot_every=5, search=search_backend)
     first.dispatch("CreateCollection", {"CollectionId": "c1"})
     anchor = unit_vectors(1, seed=5)[0]
     ids = seed_faces(first, "c1", np.vstack([anchor[None], unit_vectors(10, seed=6)]))
@@ -100,12 +100,14 @@ def test_restart_catches_up_from_snapshot_and_rebuilds_a_corrupt_one(
     snapshot = first.services.indexes.snapshot_path(1)
     assert snapshot.exists()
     later = seed_faces(first, "c1", near(anchor, 0.02, 9)[None])  # after the snapshot
-    restarted = make_operations(database_url, tmp_path, snapshot_every=10_000)
+    restarted = make_operations(
+        database_url, tmp_path, snapshot_every=10_000, search=search_backend
+    )
     index = restarted.services.indexes._get(1)
     assert 0 < index.watermark < 12  # loaded from the snapshot, not from zero
     assert search(restarted, ids[0]) == later  # the face indexed after the snapshot is there
     snapshot.write_bytes(b"garbage")
-    rebuilt = make_operations(database_url, tmp_path)
+    rebuilt = make_operations(database_url, tmp_path, search=search_backend)
     assert rebuilt.services.indexes._get(1).watermark == 0
     assert search(rebuilt, ids[0]) == later
 
@@ -147,10 +149,12 @@ def test_list_collections_pages(ops: Operations) -> None:
 
 
 def test_ivf_option_switches_large_collections_and_survives_restart(
-    database_url: str, tmp_path: Path
+    database_url: str, tmp_path: Path, search_backend: str
 ) -> None:
     options = IndexOptions(kind="ivf", ivf_min_vectors=1000, ivf_nprobe=10_000)
-    first = make_operations(database_url, tmp_path, snapshot_every=100, options=options)
+    first = make_operations(
+        database_url, tmp_path, snapshot_every=100, options=options, search=search_backend
+    )
     first.dispatch("CreateCollection", {"CollectionId": "c1"})
     anchor = unit_vectors(1, seed=8)[0]
     ids = seed_faces(
@@ -163,17 +167,17 @@ def test_ivf_option_switches_large_collections_and_survives_restart(
     first.dispatch("DeleteFaces", {"CollectionId": "c1", "FaceIds": [ids[1]]})
     assert search(first, ids[0]) == []
     first.services.indexes.save_all()
-    again = make_operations(database_url, tmp_path, options=options)
+    again = make_operations(database_url, tmp_path, options=options, search=search_backend)
     assert isinstance(again.services.indexes._get(1).faces, IvfVectors)
     assert search(again, ids[0], FaceMatchThreshold=0.0, MaxFaces=3)[0] in ids[2:]
 
 
 def test_two_replicas_on_one_database_see_each_others_writes(
-    database_url: str, tmp_path: Path
+    database_url: str, tmp_path: Path, search_backend: str
 ) -> None:
     """Each replica keeps its own indexes (own data dir) and catches up from the database."""
-    first = make_operations(database_url, tmp_path / "replica-a")
-    second = make_operations(database_url, tmp_path / "replica-b")
+    first = make_operations(database_url, tmp_path / "replica-a", search=search_backend)
+    second = make_operations(database_url, tmp_path / "replica-b", search=search_backend)
     first.dispatch("CreateCollection", {"CollectionId": "c1"})
     anchor = unit_vectors(1, seed=12)[0]
     ids = seed_faces(first, "c1", np.stack([anchor, near(anchor, 0.02, 1)]))

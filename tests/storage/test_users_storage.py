@@ -17,8 +17,8 @@ C = {"CollectionId": "c1"}
 
 
 @pytest.fixture
-def ops(database_url: str, tmp_path: Path) -> Operations:
-    operations = make_operations(database_url, tmp_path)
+def ops(database_url: str, tmp_path: Path, search_backend: str) -> Operations:
+    operations = make_operations(database_url, tmp_path, search=search_backend)
     operations.dispatch("CreateCollection", C)
     return operations
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
+from service.app import search_device
 from service.settings import Settings
 
 
@@ -34,3 +35,10 @@ def test_malformed_keys_and_unknown_model() -> None:
         Settings(access_keys="no-secret-here")
     with pytest.raises(ValidationError):
         Settings(model_version="nonexistent")
+
+
+def test_search_backend_follows_the_model_device() -> None:
+    assert search_device(Settings(device="cpu")) == ""  # auto on a CPU node: FAISS
+    assert search_device(Settings(device="cpu", search_backend="torch")) == "cpu"
+    assert search_device(Settings(device="cuda", search_backend="faiss")) == ""
+    assert search_device(Settings(device="cuda")) == "cuda"  # auto on a GPU node: torch
