@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install models run test lint format bench-latency bench-accuracy calibrate clean
+.PHONY: install models run test lint format bench-latency bench-throughput bench-accuracy calibrate clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -37,6 +37,11 @@ format: install
 
 bench-latency: models
 	$(BIN)/python -m benchmarks.latency
+
+# Detect + embed against stock, search against collection size, HTTP load; add DEVICE=cuda on
+# a GPU node. Writes benchmarks/results/throughput-<device>.json.
+bench-throughput: models
+	$(BIN)/python -m benchmarks.throughput --device $(or $(DEVICE),cpu)
 
 # Verification tables, threshold table and plot on held-out people, then identification
 # through a live server; embeddings are cached under benchmarks/.cache.

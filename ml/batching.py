@@ -16,8 +16,11 @@ from concurrent.futures import Future
 from typing import Generic, TypeVar
 
 import numpy as np
+import torch
 
+from ml.decode import DecodedImage, ImageLimits
 from ml.detector import FaceDetector
+from ml.device_decode import Outcome, decode_batch, unwrap
 from ml.embedder import FaceEmbedder
 from ml.types import Detection
 
@@ -147,6 +150,35 @@ class BatchedDetector:
     def detect_many(self, images: list[np.ndarray]) -> list[list[Detection]]:
         futures = [self.queue.submit(pixels) for pixels in images]
         return [future.result(timeout=self._timeout_s) for future in futures]
+
+    def close(self) -> None:
+        self.queue.close()
+
+
+class BatchedDecoder:
+    """JPEG decoding on the model device, each batch gathered from concurrent requests (on
+    CUDA, where one nvJPEG call on a batch beats many single ones)."""
+
+    def __init__(
+        self,
+        limits: ImageLimits,
+        device: torch.device,
+        max_batch: int,
+        max_wait_s: float,
+        max_queue: int,
+        timeout_s: float = 60.0,
+    ) -> None:
+        self._timeout_s = timeout_s
+        self.queue: BatchQueue[bytes, Outcome] = BatchQueue(
+            "decoder",
+            lambda datas: decode_batch(datas, limits, device),
+            max_batch,
+            max_wait_s,
+            max_queue,
+        )
+
+    def decode(self, data: bytes) -> DecodedImage:
+        return unwrap(self.queue.submit(data).result(timeout=self._timeout_s))
 
     def close(self) -> None:
         self.queue.close()

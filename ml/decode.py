@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
@@ -75,40 +76,64 @@ def sniff_format(data: bytes) -> str | None:
     return None
 
 
+class ImageDecoder(Protocol):
+    def decode(self, data: bytes) -> DecodedImage: ...
+
+
+@dataclass(frozen=True)
+class Header:
+    """What the file says about itself, read without decoding its pixels."""
+
+    format: str
+    mode: str  # Pillow's: "RGB" and "L" for ordinary JPEGs, "CMYK" for print files
+    orientation: int  # EXIF orientation, 0 when absent
+
+    @property
+    def orientation_correction(self) -> str | None:
+        return _ORIENTATION_CORRECTION.get(self.orientation)
+
+
 def decode_image(data: bytes, limits: ImageLimits | None = None) -> DecodedImage:
     limits = limits or ImageLimits()
+    image, header = open_checked(data, limits)
+    _load(image, header.format)
+    upright = ImageOps.exif_transpose(image) if header.orientation else image
+    return DecodedImage(to_rgb_array(upright), header.format, header.orientation_correction)
+
+
+def open_checked(data: bytes, limits: ImageLimits) -> tuple[Image.Image, Header]:
+    """The lazily opened image and its header, once every limit that the header decides holds."""
     if len(data) > limits.max_bytes:
         raise ImageTooLargeError(f"image is {len(data)} bytes; the limit is {limits.max_bytes}")
     fmt = sniff_format(data)
     if fmt is None:
         raise UnsupportedImageError("image is neither PNG nor JPEG")
-    image = _open_checked(data, fmt, limits)
-    orientation = image.getexif().get(EXIF_ORIENTATION_TAG) if fmt == "JPEG" else None
-    upright = ImageOps.exif_transpose(image) if orientation else image
-    pixels = to_rgb_array(upright)
-    if min(pixels.shape[:2]) < limits.min_side:
-        raise ImageTooSmallError(
-            f"image is {pixels.shape[1]}x{pixels.shape[0]} px; each side must be at least "
-            f"{limits.min_side} px"
-        )
-    return DecodedImage(pixels, fmt, _ORIENTATION_CORRECTION.get(orientation or 0))
-
-
-def _open_checked(data: bytes, fmt: str, limits: ImageLimits) -> Image.Image:
     try:
         image = Image.open(io.BytesIO(data), formats=[fmt])
-        if image.width * image.height > limits.max_pixels:
-            raise ImageTooLargeError(
-                f"image is {image.width}x{image.height} px; the limit is {limits.max_pixels} pixels"
-            )
-        image.load()
-    except ImageDecodeError:
-        raise
+        orientation = image.getexif().get(EXIF_ORIENTATION_TAG) if fmt == "JPEG" else None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
         raise UnsupportedImageError(f"{fmt} data could not be decoded: {exc}") from exc
     except Image.DecompressionBombError as exc:
         raise ImageTooLargeError(str(exc)) from exc
-    return image
+    if image.width * image.height > limits.max_pixels:
+        raise ImageTooLargeError(
+            f"image is {image.width}x{image.height} px; the limit is {limits.max_pixels} pixels"
+        )
+    if min(image.width, image.height) < limits.min_side:  # rotation keeps the shorter side
+        raise ImageTooSmallError(
+            f"image is {image.width}x{image.height} px; each side must be at least "
+            f"{limits.min_side} px"
+        )
+    return image, Header(fmt, image.mode, int(orientation or 0))
+
+
+def _load(image: Image.Image, fmt: str) -> None:
+    try:
+        image.load()
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+        raise UnsupportedImageError(f"{fmt} data could not be decoded: {exc}") from exc
+    except Image.DecompressionBombError as exc:
+        raise ImageTooLargeError(str(exc)) from exc
 
 
 def to_rgb_array(image: Image.Image) -> np.ndarray:

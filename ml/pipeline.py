@@ -9,7 +9,7 @@ import numpy as np
 import torch
 
 from ml.align import crop_faces
-from ml.decode import DecodedImage, ImageLimits, decode_image
+from ml.decode import DecodedImage, ImageDecoder, ImageLimits, decode_image
 from ml.detector import FaceDetector, MtcnnDetector
 from ml.embedder import FaceEmbedder, TorchEmbedder, load_network
 from ml.pose import estimate_pose
@@ -27,8 +27,12 @@ class FacePipeline:
     embedder: FaceEmbedder
     calibration: Calibration
     limits: ImageLimits = field(default_factory=ImageLimits)
+    # Set by the server to decode JPEGs on the model device; None decodes with Pillow here.
+    decoder: ImageDecoder | None = None
 
     def decode(self, data: bytes) -> DecodedImage:
+        if self.decoder is not None:
+            return self.decoder.decode(data)
         return decode_image(data, self.limits)
 
     def describe(self, image: DecodedImage) -> list[FaceDescription]:

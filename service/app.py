@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 import numpy as np
 import torch
@@ -12,8 +13,9 @@ from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 from sqlalchemy import Engine, select
 
-from ml.batching import BatchedDetector, BatchedEmbedder
+from ml.batching import BatchedDecoder, BatchedDetector, BatchedEmbedder, BatchQueue
 from ml.decode import ImageLimits
+from ml.device_decode import TorchvisionDecoder
 from ml.pipeline import FacePipeline, load_pipeline, resolve_device
 from service import rest, wire
 from service.index.collection_index import IndexOptions
@@ -58,11 +60,9 @@ def warm_up(pipeline: FacePipeline, settings: Settings) -> None:
     pipeline.embedder.embed(np.repeat(noise[None], settings.embed_batch_size, axis=0))
 
 
-def batch_models(
-    pipeline: FacePipeline, settings: Settings
-) -> tuple[BatchedDetector, BatchedEmbedder]:
-    """Put each model behind its own queue and worker, so concurrent requests share passes
-    and one request's detection overlaps another's embedding."""
+def batch_models(pipeline: FacePipeline, settings: Settings) -> list[BatchQueue[Any, Any]]:
+    """Put each model (and the device JPEG decoder) behind its own queue and worker, so
+    concurrent requests share passes and one request's stage overlaps another's."""
     detector = BatchedDetector(
         pipeline.detector,
         max_batch=settings.detect_batch_size,
@@ -76,7 +76,21 @@ def batch_models(
         max_queue=settings.embed_queue_size,
     )
     pipeline.detector, pipeline.embedder = detector, embedder
-    return detector, embedder
+    queues: list[BatchQueue[Any, Any]] = [detector.queue, embedder.queue]
+    device = resolve_device(settings.device)
+    if settings.jpeg_decoder == "torchvision" and device.type == "cuda":
+        decoder = BatchedDecoder(
+            pipeline.limits,
+            device,
+            max_batch=settings.decode_batch_size,
+            max_wait_s=settings.decode_batch_wait_ms / 1000.0,
+            max_queue=settings.decode_queue_size,
+        )
+        pipeline.decoder = decoder
+        queues.append(decoder.queue)
+    elif settings.jpeg_decoder == "torchvision":
+        pipeline.decoder = TorchvisionDecoder(pipeline.limits, device)
+    return queues
 
 
 def build_services(settings: Settings, pipeline: FacePipeline) -> tuple[Services, Engine]:
@@ -155,8 +169,9 @@ def create_app(settings: Settings, pipeline: FacePipeline | None = None) -> Fast
         yield
         app.state.ready = False
         services.indexes.save_all()
-        for queue in (*queues, services.searcher):
+        for queue in queues:
             queue.close()
+        services.searcher.close()
         engine.dispose()
 
     app = FastAPI(
