@@ -3,7 +3,7 @@ upright pixels, the same OrientationCorrection, the same typed errors, Pillow fo
 
 from __future__ import annotations
 
-import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -81,16 +81,8 @@ def test_decoders_return_images_and_raise_typed_errors() -> None:
     with pytest.raises(UnsupportedImageError):
         single.decode(b"\xff\xd8\xff" + b"\x00" * 100)
     batched = BatchedDecoder(LIMITS, CPU, max_batch=8, max_wait_s=0.01, max_queue=64)
-    results: dict[int, DecodedImage] = {}
-
-    def run(position: int) -> None:
-        results[position] = batched.decode(images[position])
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(images))]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    with ThreadPoolExecutor(len(images)) as clients:  # concurrent callers
+        results = list(clients.map(batched.decode, images))
     with pytest.raises(ImageTooSmallError):
         batched.decode(encode(Image.fromarray(gradient(60, 60)), "JPEG"))
     batched.close()

@@ -3,7 +3,7 @@ precision of the device's dtype, through upserts, removals, slot reuse and chunk
 
 from __future__ import annotations
 
-import threading
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
@@ -112,16 +112,8 @@ def test_batched_search_answers_each_request_as_alone() -> None:
     ]
     expected = [DirectSearch().search(request) for request in requests]
     batched = BatchedSearch(max_batch=16, max_wait_s=0.02, max_queue=64)
-    results: dict[int, tuple[np.ndarray, np.ndarray]] = {}
-
-    def run(position: int) -> None:
-        results[position] = batched.search(requests[position])
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(requests))]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    with ThreadPoolExecutor(len(requests)) as clients:  # concurrent callers
+        results = list(clients.map(batched.search, requests))
     batched.close()
     for position, (scores, ids) in enumerate(expected):
         assert np.array_equal(results[position][1], ids)
