@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -11,6 +12,7 @@ import numpy as np
 import torch
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
+from PIL import Image
 from sqlalchemy import Engine, select
 
 from ml.batching import BatchedDecoder, BatchedDetector, BatchedEmbedder, BatchQueue
@@ -19,6 +21,7 @@ from ml.device_decode import TorchvisionDecoder
 from ml.pipeline import FacePipeline, load_pipeline, resolve_device
 from service import rest, wire
 from service.index.collection_index import IndexOptions
+from service.index.device_vectors import warm_up as warm_up_search
 from service.index.registry import IndexRegistry
 from service.index.searcher import BatchedSearch
 from service.operations import Operations
@@ -58,6 +61,13 @@ def warm_up(pipeline: FacePipeline, settings: Settings) -> None:
     pipeline.detector.detect_many([noise] * settings.detect_batch_size)
     pipeline.embedder.embed(noise[None])
     pipeline.embedder.embed(np.repeat(noise[None], settings.embed_batch_size, axis=0))
+
+
+def warm_up_decoder(pipeline: FacePipeline) -> None:
+    """Decode one JPEG through the server's decoder, so nvJPEG's set-up happens at start."""
+    buffer = io.BytesIO()
+    Image.fromarray(np.full((160, 160, 3), 128, dtype=np.uint8)).save(buffer, format="JPEG")
+    pipeline.decode(buffer.getvalue())
 
 
 def batch_models(pipeline: FacePipeline, settings: Settings) -> list[BatchQueue[Any, Any]]:
@@ -156,7 +166,10 @@ def create_app(settings: Settings, pipeline: FacePipeline | None = None) -> Fast
         loaded = pipeline or load_face_pipeline(settings)
         warm_up(loaded, settings)
         queues = batch_models(loaded, settings)
+        warm_up_decoder(loaded)
         services, engine = build_services(settings, loaded)
+        if search_device(settings):
+            warm_up_search(loaded.spec.embedding_dim, torch.device(search_device(settings)))
         load_indexes(services)
         app.state.operations = Operations(services, settings.max_inflight)
         app.state.ready = True

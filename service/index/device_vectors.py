@@ -111,6 +111,14 @@ class DeviceMatrix:
         return top.values, slots.gather(1, top.indices)
 
 
+def warm_up(dim: int, device: torch.device) -> None:
+    """One small search, so the first request does not pay for the BLAS/top-k initialisation."""
+    matrix = DeviceMatrix(dim, device)
+    vectors = np.eye(2, dim, dtype=np.float32)
+    matrix.upsert(np.array([1, 2]), vectors)
+    matrix.search(vectors, 2)
+
+
 class DeviceFlatVectors(FlatVectors):
     """A FAISS flat index whose searches run on a torch device."""
 
