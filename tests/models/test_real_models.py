@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 
 import numpy as np
@@ -113,15 +114,15 @@ def test_cuda_fp16_matches_cpu(
 ) -> None:
     crops, _ = celebrity_crops
     cpu = fp32_embedder(pipeline).embed(crops)
-    network = build_network(pipeline.spec)
-    network.load_state_dict(pipeline.embedder.network.state_dict())  # type: ignore[attr-defined]
+    # A copy of the served network (BatchNorms already folded into its convolutions).
+    network = copy.deepcopy(pipeline.embedder.network)  # type: ignore[attr-defined]
     gpu = TorchEmbedder(pipeline.spec, network, torch.device("cuda")).embed(crops)
     assert np.min(np.sum(cpu * gpu, axis=1)) > 0.999
 
 
 def fp32_embedder(pipeline: FacePipeline, **options: bool) -> TorchEmbedder:
-    network = build_network(pipeline.spec)
-    network.load_state_dict(pipeline.embedder.network.state_dict())  # type: ignore[attr-defined]
+    # A copy of the served network (BatchNorms already folded into its convolutions).
+    network = copy.deepcopy(pipeline.embedder.network)  # type: ignore[attr-defined]
     return TorchEmbedder(pipeline.spec, network, torch.device("cpu"), **options)
 
 
