@@ -95,7 +95,29 @@ class BatchQueue(Generic[In, Out]):
                 future.set_result(result)
 
 
-class BatchedEmbedder:
+class BatchedStage(Generic[In, Out]):
+    """A model stage behind a BatchQueue: `call` blocks until the batch holding its item ran."""
+
+    def __init__(
+        self,
+        name: str,
+        run: Callable[[list[In]], list[Out]],
+        max_batch: int,
+        max_wait_s: float,
+        max_queue: int,
+        timeout_s: float,
+    ) -> None:
+        self._timeout_s = timeout_s
+        self.queue: BatchQueue[In, Out] = BatchQueue(name, run, max_batch, max_wait_s, max_queue)
+
+    def call(self, item: In) -> Out:
+        return self.queue.submit(item).result(timeout=self._timeout_s)
+
+    def close(self) -> None:
+        self.queue.close()
+
+
+class BatchedEmbedder(BatchedStage[np.ndarray, np.ndarray]):
     """A FaceEmbedder whose calls from concurrent requests share one forward pass."""
 
     def __init__(
@@ -108,10 +130,7 @@ class BatchedEmbedder:
     ) -> None:
         self._inner = inner
         self.dim = inner.dim
-        self._timeout_s = timeout_s
-        self.queue: BatchQueue[np.ndarray, np.ndarray] = BatchQueue(
-            "embedder", self._embed_many, max_batch, max_wait_s, max_queue
-        )
+        super().__init__("embedder", self._embed_many, max_batch, max_wait_s, max_queue, timeout_s)
 
     def _embed_many(self, requests: list[np.ndarray]) -> list[np.ndarray]:
         vectors = self._inner.embed(np.concatenate(requests))
@@ -121,13 +140,10 @@ class BatchedEmbedder:
     def embed(self, crops: np.ndarray) -> np.ndarray:
         if len(crops) == 0:
             return np.zeros((0, self.dim), dtype=np.float32)
-        return self.queue.submit(crops).result(timeout=self._timeout_s)
-
-    def close(self) -> None:
-        self.queue.close()
+        return self.call(crops)
 
 
-class BatchedDetector:
+class BatchedDetector(BatchedStage[np.ndarray, list[Detection]]):
     """A FaceDetector whose calls from concurrent requests share one vectorised MTCNN pass."""
 
     def __init__(
@@ -138,24 +154,17 @@ class BatchedDetector:
         max_queue: int,
         timeout_s: float = 120.0,
     ) -> None:
-        self._inner = inner
-        self._timeout_s = timeout_s
-        self.queue: BatchQueue[np.ndarray, list[Detection]] = BatchQueue(
-            "detector", inner.detect_many, max_batch, max_wait_s, max_queue
-        )
+        super().__init__("detector", inner.detect_many, max_batch, max_wait_s, max_queue, timeout_s)
 
     def detect(self, pixels: np.ndarray) -> list[Detection]:
-        return self.queue.submit(pixels).result(timeout=self._timeout_s)
+        return self.call(pixels)
 
     def detect_many(self, images: list[np.ndarray]) -> list[list[Detection]]:
-        futures = [self.queue.submit(pixels) for pixels in images]
+        futures = [self.queue.submit(pixels) for pixels in images]  # all queued before waiting
         return [future.result(timeout=self._timeout_s) for future in futures]
 
-    def close(self) -> None:
-        self.queue.close()
 
-
-class BatchedDecoder:
+class BatchedDecoder(BatchedStage[bytes, Outcome]):
     """JPEG decoding on the model device, each batch gathered from concurrent requests (on
     CUDA, where one nvJPEG call on a batch beats many single ones)."""
 
@@ -168,17 +177,10 @@ class BatchedDecoder:
         max_queue: int,
         timeout_s: float = 60.0,
     ) -> None:
-        self._timeout_s = timeout_s
-        self.queue: BatchQueue[bytes, Outcome] = BatchQueue(
-            "decoder",
-            lambda datas: decode_batch(datas, limits, device),
-            max_batch,
-            max_wait_s,
-            max_queue,
-        )
+        def run(datas: list[bytes]) -> list[Outcome]:
+            return decode_batch(datas, limits, device)
+
+        super().__init__("decoder", run, max_batch, max_wait_s, max_queue, timeout_s)
 
     def decode(self, data: bytes) -> DecodedImage:
-        return unwrap(self.queue.submit(data).result(timeout=self._timeout_s))
-
-    def close(self) -> None:
-        self.queue.close()
+        return unwrap(self.call(data))

@@ -5,7 +5,8 @@ decoded for that), and still decodes what the device decoder does not take: PNGs
 and any JPEG the device decoder refuses. The EXIF orientation is applied to the decoded tensor
 with the same transposes Pillow's `exif_transpose` makes, so both paths give the same upright
 image. The pixels then come back to the host as the rest of the pipeline expects; what the
-device saves is the CPU time of decoding (about 8 ms per 1280x720 JPEG per core here).
+device saves is the CPU time of decoding (Pillow takes 4.9 ms per 1280x720 scene on one core
+here, header included; torchvision's CPU build 1.5 ms).
 """
 
 from __future__ import annotations

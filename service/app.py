@@ -168,8 +168,9 @@ def create_app(settings: Settings, pipeline: FacePipeline | None = None) -> Fast
         queues = batch_models(loaded, settings)
         warm_up_decoder(loaded)
         services, engine = build_services(settings, loaded)
-        if search_device(settings):
-            warm_up_search(loaded.spec.embedding_dim, torch.device(search_device(settings)))
+        searching_on = search_device(settings)
+        if searching_on:
+            warm_up_search(loaded.spec.embedding_dim, torch.device(searching_on))
         load_indexes(services)
         app.state.operations = Operations(services, settings.max_inflight)
         app.state.ready = True
@@ -177,7 +178,7 @@ def create_app(settings: Settings, pipeline: FacePipeline | None = None) -> Fast
             "facebank ready: model %s on %s, exact search on %s",
             loaded.spec.version,
             settings.device,
-            search_device(settings) or "faiss (cpu)",
+            searching_on or "faiss (cpu)",
         )
         yield
         app.state.ready = False

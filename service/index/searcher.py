@@ -14,7 +14,7 @@ from typing import Protocol
 
 import numpy as np
 
-from ml.batching import BatchQueue
+from ml.batching import BatchedStage
 from service.index.collection_index import CollectionIndex
 
 Found = tuple[np.ndarray, np.ndarray]  # (scores, ids) of one query, best first
@@ -63,19 +63,13 @@ class DirectSearch:
         pass
 
 
-class BatchedSearch:
+class BatchedSearch(BatchedStage[SearchRequest, Found]):
     """Searches from concurrent requests share passes, through a bounded queue and a worker."""
 
     def __init__(
         self, max_batch: int, max_wait_s: float, max_queue: int, timeout_s: float = 60.0
     ) -> None:
-        self._timeout_s = timeout_s
-        self.queue: BatchQueue[SearchRequest, Found] = BatchQueue(
-            "search", search_together, max_batch, max_wait_s, max_queue
-        )
+        super().__init__("search", search_together, max_batch, max_wait_s, max_queue, timeout_s)
 
     def search(self, request: SearchRequest) -> Found:
-        return self.queue.submit(request).result(timeout=self._timeout_s)
-
-    def close(self) -> None:
-        self.queue.close()
+        return self.call(request)
