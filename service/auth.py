@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import hmac
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -30,6 +31,10 @@ from service.settings import AccessKey
 ALGORITHM = "AWS4-HMAC-SHA256"
 SERVICE = "rekognition"
 AMZ_DATE_FORMAT = "%Y%m%dT%H%M%SZ"
+# Headers that select or shape the operation: a signature that leaves one out could be replayed
+# as another request (a captured DescribeCollection re-sent as DeleteCollection).
+ALWAYS_SIGNED = ("host", "x-amz-date")
+SIGNED_WHEN_SENT = ("content-type", "x-amz-target")
 
 
 @dataclass(frozen=True)
@@ -37,7 +42,7 @@ class SignedRequest:
     method: str
     path: str
     query: str
-    headers: Mapping[str, str]  # lower-case names
+    headers: Mapping[str, str]  # lower-case names, one value each
     body: bytes
 
 
@@ -95,9 +100,12 @@ def verify_sigv4(
         raise UnrecognizedClientError("The security token included in the request is invalid.")
     stamp, signed_at = _request_time(request.headers)
     _check_scope(auth, stamp)
+    _check_signed_headers(auth, request.headers)
+    _check_payload_hash(request)
     _check_freshness(stamp, signed_at, now or datetime.now(UTC), max_skew_seconds)
     expected = _expected_signature(request, auth, key, stamp)
-    if not hmac.compare_digest(expected, auth.signature):
+    # Bytes, not str: a client may send any characters, and compare_digest takes only ASCII str.
+    if not hmac.compare_digest(expected.encode(), auth.signature.encode("utf-8", "replace")):
         raise InvalidSignatureError(
             "The request signature we calculated does not match the signature you provided. "
             "Check your AWS Secret Access Key and signing method."
@@ -113,8 +121,28 @@ def _check_scope(auth: _Authorization, stamp: str) -> None:
             f"Date in Credential scope does not match YYYYMMDD from ISO-8601 version of date "
             f"from HTTP: '{auth.date}' != '{stamp[:8]}'"
         )
-    if "host" not in auth.signed_headers:
-        raise InvalidSignatureError("'Host' must be a signed header")
+
+
+def _check_signed_headers(auth: _Authorization, headers: Mapping[str, str]) -> None:
+    """Every header that selects or shapes the operation must be covered by the signature."""
+    sent_amz = sorted(name for name in headers if name.startswith("x-amz-"))
+    sent = [name for name in SIGNED_WHEN_SENT if name in headers]
+    for name in dict.fromkeys([*ALWAYS_SIGNED, *sent, *sent_amz]):
+        if name not in auth.signed_headers:
+            shown = "-".join(part.capitalize() for part in name.split("-"))
+            raise InvalidSignatureError(f"'{shown}' must be a signed header")
+
+
+def _check_payload_hash(request: SignedRequest) -> None:
+    """A client may state the payload hash in X-Amz-Content-SHA256; botocore's signer would
+    take that claim as is (UNSIGNED-PAYLOAD included), leaving the body unbound to the
+    signature. The claim must be the body's real hash."""
+    claimed = request.headers.get("x-amz-content-sha256")
+    if claimed is not None and claimed != hashlib.sha256(request.body).hexdigest():
+        raise InvalidSignatureError(
+            "The provided 'x-amz-content-sha256' header does not match the SHA-256 of the body: "
+            "this server verifies every payload (UNSIGNED-PAYLOAD and streaming are refused)"
+        )
 
 
 def _check_freshness(stamp: str, signed_at: datetime, now: datetime, max_skew: int) -> None:
@@ -136,7 +164,12 @@ def _check_freshness(stamp: str, signed_at: datetime, now: datetime, max_skew: i
 def _expected_signature(
     request: SignedRequest, auth: _Authorization, key: AccessKey, stamp: str
 ) -> str:
-    headers = {name: request.headers.get(name, "") for name in auth.signed_headers}
+    # The body's hash is always computed here, never taken from the (already checked) header.
+    headers = {
+        name: request.headers.get(name, "")
+        for name in auth.signed_headers
+        if name != "x-amz-content-sha256"
+    }
     url = f"http://{headers.get('host', 'localhost')}{request.path}"
     if request.query:
         url += f"?{request.query}"
@@ -148,12 +181,14 @@ def _expected_signature(
 
 
 def verify_basic(header: str | None, keys: Mapping[str, AccessKey]) -> str | None:
-    """The key id of a valid `Authorization: Basic base64(KEY:SECRET)` header, else None."""
-    if not header or not header.startswith("Basic "):
+    """The key id of a valid `Authorization: Basic base64(KEY:SECRET)` header, else None.
+    The scheme name is case-insensitive (RFC 9110)."""
+    scheme, _, token = (header or "").strip().partition(" ")
+    if scheme.lower() != "basic":
         return None
     try:
-        decoded = base64.b64decode(header[6:], validate=True).decode()
-    except (binascii.Error, UnicodeDecodeError):
+        decoded = base64.b64decode(token.strip(), validate=True).decode()
+    except (binascii.Error, ValueError):  # ValueError: non-ASCII input, or not UTF-8
         raise UnrecognizedClientError("Malformed Basic credentials") from None
     key_id, _, secret = decoded.partition(":")
     key = keys.get(key_id)

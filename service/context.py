@@ -1,11 +1,14 @@
-"""Per-request plumbing shared by both surfaces: body limits, request ids, authentication."""
+"""Per-request plumbing shared by both surfaces: headers, body limits, request ids,
+authentication."""
 
 from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Mapping
 
 from fastapi import Request
+from starlette.types import Message
 
 from service import errors
 from service.auth import SignedRequest, verify_basic, verify_sigv4
@@ -14,14 +17,49 @@ from service.settings import Settings
 # Two base64 images of 5 MiB each plus JSON framing; anything larger cannot be a valid request.
 MAX_BODY_BYTES = 16 * 1024 * 1024
 
+# Headers that the signature check and the dispatch both read. Were one repeated, the two could
+# read different values (a signed ListFaces dispatched as DeleteCollection), so a request that
+# repeats one is refused before either looks at it.
+SINGLE_VALUED_HEADERS = frozenset(
+    {
+        "authorization",
+        "content-length",
+        "content-type",
+        "host",
+        "transfer-encoding",
+        "x-amz-content-sha256",
+        "x-amz-date",
+        "x-amz-security-token",
+        "x-amz-target",
+    }
+)
+
 
 def new_request_id() -> str:
     return str(uuid.uuid4())
 
 
-async def read_body(request: Request) -> bytes:
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+def request_headers(request: Request) -> dict[str, str]:
+    """Lower-case header names to their one value: every reader of a request's headers (the
+    signature check, the dispatch) reads this map, so all see the same value. Other repeated
+    headers are joined with commas, as HTTP and SigV4 canonicalisation both combine them."""
+    values: dict[str, list[str]] = {}
+    for raw_name, raw_value in request.headers.raw:
+        values.setdefault(raw_name.decode("latin-1").lower(), []).append(
+            raw_value.decode("latin-1")
+        )
+    repeated = sorted(name for name in SINGLE_VALUED_HEADERS if len(values.get(name, ())) > 1)
+    if repeated:
+        raise errors.InvalidParameterError(
+            f"Request repeats the {repeated[0]!r} header, which may appear only once"
+        )
+    return {name: ",".join(found) for name, found in values.items()}
+
+
+async def read_body(request: Request, headers: Mapping[str, str]) -> bytes:
+    """The whole body, refused as soon as it passes MAX_BODY_BYTES (declared or streamed)."""
+    declared = headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
         raise errors.ImageTooLargeError(f"Request body exceeds {MAX_BODY_BYTES} bytes")
     chunks, size = [], 0
     async for chunk in request.stream():
@@ -32,6 +70,15 @@ async def read_body(request: Request) -> bytes:
     return b"".join(chunks)
 
 
+def replaying(request: Request, body: bytes) -> Request:
+    """A request over the same scope whose stream yields `body`, already read and checked."""
+
+    async def receive() -> Message:
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    return Request(request.scope, receive)
+
+
 def parse_json_body(body: bytes) -> object:
     """The parsed body; an empty body is an empty request, as AWS treats it."""
     if not body.strip():
@@ -40,25 +87,34 @@ def parse_json_body(body: bytes) -> object:
         return json.loads(body)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise errors.SerializationError(f"Request body is not valid JSON: {exc}") from None
+    except RecursionError:
+        raise errors.SerializationError("Request body nests JSON too deeply") from None
+    except ValueError as exc:  # integers past Python's digit limit
+        raise errors.SerializationError(
+            f"Request body has a number that cannot be read: {exc}"
+        ) from None
 
 
 def authenticate(
-    settings: Settings, request: Request, body: bytes, allow_basic: bool
+    settings: Settings,
+    request: Request,
+    headers: Mapping[str, str],
+    body: bytes,
+    allow_basic: bool,
 ) -> str | None:
     """The caller's key id; None when the server runs without keys (loopback only)."""
     keys = settings.keys
     if not keys:
         return None
-    header = request.headers.get("authorization")
     if allow_basic:
-        key_id = verify_basic(header, keys)
+        key_id = verify_basic(headers.get("authorization"), keys)
         if key_id is not None:
             return key_id
     signed = SignedRequest(
         method=request.method,
         path=request.url.path,
         query=request.url.query,
-        headers={name.lower(): value for name, value in request.headers.items()},
+        headers=headers,
         body=body,
     )
     return verify_sigv4(signed, keys, settings.signature_max_skew_seconds)

@@ -26,6 +26,8 @@ from service.context import (
     new_request_id,
     parse_json_body,
     read_body,
+    replaying,
+    request_headers,
 )
 from service.openapi import shape_schema
 from service.validation import operation_model
@@ -147,24 +149,20 @@ async def _from_form(route: RestRoute, form: FormData) -> dict[str, Any]:
 
 
 async def _authenticated_body(route: RestRoute, request: Request) -> object:
-    """Authenticate, then parse. SigV4 signs the raw body, so it covers JSON bodies; multipart
-    uploads authenticate with the Basic header (or SigV4 over an empty payload hash)."""
-    settings = request.app.state.settings
-    if request.headers.get("content-type", "").startswith("multipart/form-data"):
-        authenticate(settings, request, b"", allow_basic=True)
-        declared = request.headers.get("content-length", "0")
-        if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
-            raise errors.ImageTooLargeError(f"Request body exceeds {MAX_BODY_BYTES} bytes")
-        try:
-            async with request.form(max_part_size=MAX_BODY_BYTES) as form:
-                return await _from_form(route, form)
-        except errors.ServiceError:
-            raise
-        except Exception as exc:  # the multipart parsers raise several types for bad input
-            raise errors.SerializationError(f"Malformed multipart body: {exc!r}") from None
-    body = await read_body(request)
-    authenticate(settings, request, body, allow_basic=True)
-    return parse_json_body(body)
+    """Read the whole body (bounded), authenticate over it, then parse it. SigV4 therefore
+    binds JSON and multipart payloads alike; Basic credentials need no payload."""
+    headers = request_headers(request)
+    body = await read_body(request, headers)
+    authenticate(request.app.state.settings, request, headers, body, allow_basic=True)
+    if not headers.get("content-type", "").startswith("multipart/form-data"):
+        return parse_json_body(body)
+    try:
+        async with replaying(request, body).form(max_part_size=MAX_BODY_BYTES) as form:
+            return await _from_form(route, form)
+    except errors.ServiceError:
+        raise
+    except Exception as exc:  # the multipart parsers raise several types for bad input
+        raise errors.SerializationError(f"Malformed multipart body: {exc!r}") from None
 
 
 async def _parameters(route: RestRoute, request: Request) -> object:

@@ -111,7 +111,8 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _no_open_server_without_keys(self) -> Settings:
-        if not self.access_keys.get_secret_value() and not is_loopback(self.host):
+        # Judged on the parsed keys: a value such as " " or "," holds no key at all.
+        if not self.keys and not is_loopback(self.host):
             raise ValueError(
                 f"refusing to listen on {self.host} without FACEBANK_ACCESS_KEYS: "
                 "set KEY:SECRET pairs or listen on 127.0.0.1"

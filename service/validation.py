@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import binascii
 import math
+import reprlib
 from functools import cache
 from typing import Any
 
@@ -25,6 +26,9 @@ from service.errors import (
 )
 
 IMAGE_BLOB_SHAPE = "ImageBlob"
+# Values quoted in messages are cut short: a client's value may be huge or nested 10,000 deep.
+_QUOTE = reprlib.Repr()
+_QUOTE.maxlevel, _QUOTE.maxstring, _QUOTE.maxother, _QUOTE.maxlong = 3, 80, 80, 40
 
 
 @cache
@@ -64,7 +68,7 @@ def _join(path: str, member: str) -> str:
 
 
 def _fail(path: str, value: object, constraint: str) -> ServiceError:
-    shown = repr(value) if not isinstance(value, bytes | str) or len(value) < 80 else "(value)"
+    shown = "(value)" if isinstance(value, bytes | str) and len(value) >= 80 else _QUOTE.repr(value)
     return InvalidParameterError(
         f"1 validation error detected: Value {shown} at '{path}' failed to satisfy constraint: "
         f"{constraint}"
@@ -159,10 +163,16 @@ def _check_integer(shape: Shape, value: object, path: str) -> int:
 
 
 def _check_float(shape: Shape, value: object, path: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+    if isinstance(value, bool) or not isinstance(value, int | float):
         raise _fail(path, value, "Member must be a finite number")
-    _check_range(shape, value, path)
-    return float(value)
+    try:
+        number = float(value)  # an integer of hundreds of digits overflows a float
+    except OverflowError:
+        number = math.inf
+    if not math.isfinite(number):
+        raise _fail(path, value, "Member must be a finite number")
+    _check_range(shape, number, path)
+    return number
 
 
 def _check_range(shape: Shape, value: float, path: str) -> None:

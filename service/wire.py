@@ -3,13 +3,20 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from service import errors
-from service.context import authenticate, new_request_id, parse_json_body, read_body
+from service.context import (
+    authenticate,
+    new_request_id,
+    parse_json_body,
+    read_body,
+    request_headers,
+)
 
 TARGET_PREFIX = "RekognitionService."
 CONTENT_TYPE = "application/x-amz-json-1.1"
@@ -27,8 +34,8 @@ def error_response(error: errors.ServiceError, request_id: str) -> Response:
     )
 
 
-def _operation_name(request: Request) -> str:
-    target = request.headers.get("x-amz-target", "")
+def _operation_name(headers: Mapping[str, str]) -> str:
+    target = headers.get("x-amz-target", "")
     if not target.startswith(TARGET_PREFIX):
         raise errors.UnknownOperationError(f"Unknown target {target!r}")
     return target[len(TARGET_PREFIX) :]
@@ -39,9 +46,10 @@ async def rekognition_endpoint(request: Request) -> Response:
     request_id = new_request_id()
     state = request.app.state
     try:
-        body = await read_body(request)
-        authenticate(state.settings, request, body, allow_basic=False)
-        operation = _operation_name(request)
+        headers = request_headers(request)
+        body = await read_body(request, headers)
+        authenticate(state.settings, request, headers, body, allow_basic=False)
+        operation = _operation_name(headers)
         parsed = parse_json_body(body)
         result = await run_in_threadpool(state.operations.dispatch, operation, parsed)
     except errors.ServiceError as error:

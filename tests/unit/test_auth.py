@@ -104,3 +104,71 @@ def test_basic_credentials() -> None:
     assert verify_basic(None, KEYS) is None
     with pytest.raises(errors.UnrecognizedClientError):
         verify_basic(bad, KEYS)
+
+
+def signed_without_target() -> SignedRequest:
+    """A request signed with no X-Amz-Target, which the sender adds after signing."""
+    request = AWSRequest(
+        method="POST",
+        url="http://127.0.0.1:8080/",
+        data=BODY,
+        headers={"Content-Type": "application/x-amz-json-1.1"},
+    )
+    SigV4Auth(Credentials("AKID", "secret"), "rekognition", "eu-west-1").add_auth(request)
+    headers = {name.lower(): value for name, value in request.headers.items()}
+    headers.update({"host": "127.0.0.1:8080", "x-amz-target": "RekognitionService.DeleteFaces"})
+    return SignedRequest("POST", "/", "", headers, BODY)
+
+
+def test_target_and_content_type_must_be_signed() -> None:
+    with pytest.raises(errors.InvalidSignatureError, match="'X-Amz-Target' must be a signed"):
+        verify_sigv4(signed_without_target(), KEYS, 300)
+    request = signed()
+    auth = request.headers["authorization"].replace("content-type;", "")
+    unsigned_type = SignedRequest("POST", "/", "", {**request.headers, "authorization": auth}, BODY)
+    with pytest.raises(errors.InvalidSignatureError, match="'Content-Type' must be a signed"):
+        verify_sigv4(unsigned_type, KEYS, 300)
+
+
+def test_headers_not_sent_need_no_signature() -> None:
+    request = AWSRequest(method="POST", url="http://127.0.0.1:8080/", data=BODY)
+    SigV4Auth(Credentials("AKID", "secret"), "rekognition", "eu-west-1").add_auth(request)
+    headers = {name.lower(): value for name, value in request.headers.items()}
+    headers["host"] = "127.0.0.1:8080"
+    assert "content-type" not in headers and "x-amz-target" not in headers
+    assert verify_sigv4(SignedRequest("POST", "/", "", headers, BODY), KEYS, 300) == "AKID"
+
+
+def test_payload_hash_claim_must_be_the_body_hash() -> None:
+    request = AWSRequest(
+        method="POST",
+        url="http://127.0.0.1:8080/v1/collections/c/faces/delete",
+        data=BODY,
+        headers={"Content-Type": "application/json", "X-Amz-Content-SHA256": "UNSIGNED-PAYLOAD"},
+    )
+    SigV4Auth(Credentials("AKID", "secret"), "rekognition", "eu-west-1").add_auth(request)
+    headers = {name.lower(): value for name, value in request.headers.items()}
+    headers["host"] = "127.0.0.1:8080"
+    other_body = b'{"FaceIds": ["someone-else"]}'
+    swapped = SignedRequest("POST", "/v1/collections/c/faces/delete", "", headers, other_body)
+    with pytest.raises(errors.InvalidSignatureError, match="x-amz-content-sha256"):
+        verify_sigv4(swapped, KEYS, 300)
+
+
+def test_non_ascii_signature_is_a_signature_error() -> None:
+    request = signed()
+    forged = request.headers["authorization"].rsplit("=", 1)[0] + "=ß" * 32
+    with pytest.raises(errors.InvalidSignatureError):
+        verify_sigv4(
+            SignedRequest("POST", "/", "", {**request.headers, "authorization": forged}, BODY),
+            KEYS,
+            300,
+        )
+
+
+def test_basic_scheme_is_case_insensitive_and_non_ascii_is_refused() -> None:
+    token = base64.b64encode(b"AKID:secret").decode()
+    assert verify_basic(f"basic {token}", KEYS) == "AKID"
+    assert verify_basic(f"BASIC {token}", KEYS) == "AKID"
+    with pytest.raises(errors.UnrecognizedClientError):
+        verify_basic("Basic ßßßß", KEYS)

@@ -42,3 +42,10 @@ def test_search_backend_follows_the_model_device() -> None:
     assert search_device(Settings(device="cpu", search_backend="torch")) == "cpu"
     assert search_device(Settings(device="cuda", search_backend="faiss")) == ""
     assert search_device(Settings(device="cuda")) == "cuda"  # auto on a GPU node: torch
+
+
+@pytest.mark.parametrize("blank", ["", " ", ",", " , ,, "])
+def test_keys_that_parse_to_nothing_are_no_keys(blank: str) -> None:
+    assert Settings(access_keys=blank).keys == {}
+    with pytest.raises(ValidationError, match="FACEBANK_ACCESS_KEYS"):
+        Settings(host="0.0.0.0", access_keys=blank)
