@@ -6,6 +6,7 @@ import io
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
@@ -14,6 +15,7 @@ from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 from PIL import Image
 from sqlalchemy import Engine, select
+from starlette.concurrency import run_in_threadpool
 
 from ml.batching import BatchedDecoder, BatchedDetector, BatchedEmbedder, BatchQueue
 from ml.decode import ImageLimits
@@ -34,6 +36,7 @@ from service.storage.database import (
     session_factories,
     upgrade_schema,
 )
+from service.storage.health import StorageHealth
 from service.storage.schema import CollectionRow
 
 log = logging.getLogger("facebank")
@@ -138,6 +141,7 @@ def build_services(settings: Settings, pipeline: FacePipeline) -> tuple[Services
             max_wait_s=settings.search_batch_wait_ms / 1000.0,
             max_queue=settings.search_queue_size,
         ),
+        storage=StorageHealth(settings.data_dir),
     )
     return services, engine
 
@@ -182,7 +186,7 @@ def create_app(settings: Settings, pipeline: FacePipeline | None = None) -> Fast
         )
         yield
         app.state.ready = False
-        services.indexes.save_all()
+        services.indexes.close()
         for queue in queues:
             queue.close()
         services.searcher.close()
@@ -203,10 +207,23 @@ def create_app(settings: Settings, pipeline: FacePipeline | None = None) -> Fast
     async def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
-    @app.get("/readyz", tags=["health"], summary="Readiness: models loaded and warmed")
+    @app.get(
+        "/readyz",
+        tags=["health"],
+        summary="Readiness: models loaded and warmed, indexes loaded, storage taking writes",
+    )
     async def readyz() -> JSONResponse:
-        ready = bool(app.state.ready)
-        return JSONResponse({"ready": ready}, status_code=200 if ready else 503)
+        if not app.state.ready:
+            return JSONResponse({"ready": False, "reason": "starting"}, status_code=503)
+        storage = app.state.operations.services.storage
+        full_since = await run_in_threadpool(storage.full_since)
+        if full_since is not None:
+            reason = (
+                f"storage full since {datetime.fromtimestamp(full_since, UTC).isoformat()}: "
+                "writes are refused, searches are answered"
+            )
+            return JSONResponse({"ready": False, "reason": reason}, status_code=503)
+        return JSONResponse({"ready": True}, status_code=200)
 
     app.include_router(wire.router)
     rest.install(app)

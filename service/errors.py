@@ -60,6 +60,15 @@ class InternalServerError(ServiceError):
     rest_status = 500
 
 
+class ServiceUnavailableError(ServiceError):
+    """The server cannot take the request now (storage full); a retry later can succeed.
+    botocore retries a 503 by itself."""
+
+    code = "ServiceUnavailableException"
+    wire_status = 503
+    rest_status = 503
+
+
 # Protocol-level errors that AWS answers before an operation runs.
 class UnknownOperationError(ServiceError):
     code = "UnknownOperationException"

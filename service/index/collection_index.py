@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import tempfile
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -74,6 +75,10 @@ class CollectionIndex:
         self.watermark = 0
         self.applied_since_snapshot = 0
         self.lock = threading.RLock()
+        # Held while a snapshot file is written or removed: one writer of the file at a time,
+        # and none after the collection is dropped. Searches never wait on it.
+        self.snapshot_lock = threading.Lock()
+        self.dropped = False
 
     # --- catching up --------------------------------------------------------------------
     def sync(self, session: Session) -> int:
@@ -159,27 +164,29 @@ class CollectionIndex:
         return self.options.exact(self.dim, vectors.index)
 
     def save(self, path: Path) -> None:
-        with self.lock:
-            meta = {
-                "watermark": self.watermark,
-                "dim": self.dim,
-                "model_version": self.model_version,
-                "collection_pk": self.collection_pk,
-            }
-            faces, users = self.faces.serialize(), self.users.serialize()
-            self.applied_since_snapshot = 0
-        path.parent.mkdir(parents=True, exist_ok=True)
-        staging = path.with_suffix(".tmp")
-        with staging.open("wb") as handle:
-            np.savez(
-                handle,
-                meta=np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8),
-                faces=faces,
-                users=users,
-            )
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(staging, path)
+        """Write the snapshot atomically (a unique staging file, fsync, rename). Raises on
+        failure, leaving the previous snapshot and the pending-change count as they were."""
+        with self.snapshot_lock:
+            if self.dropped:
+                return
+            with self.lock:
+                meta = {
+                    "watermark": self.watermark,
+                    "dim": self.dim,
+                    "model_version": self.model_version,
+                    "collection_pk": self.collection_pk,
+                }
+                faces, users = self.faces.serialize(), self.users.serialize()
+                captured = self.applied_since_snapshot
+            _write_atomically(path, meta, faces, users)
+            with self.lock:
+                self.applied_since_snapshot -= captured
+
+    def drop_snapshot(self, path: Path) -> None:
+        """Remove the snapshot for good: a save racing with this one writes nothing."""
+        with self.snapshot_lock:
+            self.dropped = True
+            path.unlink(missing_ok=True)
 
     @classmethod
     def load(
@@ -210,3 +217,24 @@ class CollectionIndex:
             log.warning("snapshot %s unusable (%s); rebuilding from the database", path, exc)
             return cls(collection_pk, dim, model_version, options)
         return index
+
+
+def _write_atomically(
+    path: Path, meta: dict[str, Any], faces: np.ndarray, users: np.ndarray
+) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    descriptor, staging = tempfile.mkstemp(dir=path.parent, prefix=f"{path.stem}.", suffix=".tmp")
+    try:
+        with os.fdopen(descriptor, "wb") as handle:
+            np.savez(
+                handle,
+                meta=np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8),
+                faces=faces,
+                users=users,
+            )
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(staging, path)
+    except BaseException:
+        Path(staging).unlink(missing_ok=True)
+        raise

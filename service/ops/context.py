@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import Select, select
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
 from ml import decode
@@ -17,6 +18,7 @@ from service import errors
 from service.index.registry import IndexRegistry
 from service.index.searcher import DirectSearch, Searcher
 from service.pagination import PageTokens
+from service.storage.health import StorageHealth
 from service.storage.schema import CollectionRow, FaceRow, IndexEventRow, UserRow
 
 Request = dict[str, Any]
@@ -34,12 +36,23 @@ class Services:
     account_id: str = "000000000000"
     max_faces_per_collection: int = 20_000_000
     searcher: Searcher = field(default_factory=DirectSearch)
+    storage: StorageHealth = field(default_factory=StorageHealth)
 
     @contextmanager
     def write(self) -> Iterator[Session]:
-        """One write transaction: committed on success, rolled back on any exception."""
-        with self.writer.begin() as session:
-            yield session
+        """One write transaction: committed on success, rolled back on any exception. A full
+        disk is a retryable ServiceUnavailableException, and nothing of the write is kept."""
+        try:
+            with self.writer.begin() as session:
+                yield session
+        except DBAPIError as exc:
+            if self.storage.write_failed(exc):
+                raise errors.ServiceUnavailableError(
+                    "Storage is full: nothing of this request was stored. Retry once space is "
+                    "freed; searches keep working meanwhile."
+                ) from exc
+            raise
+        self.storage.write_committed()
 
     @contextmanager
     def read(self) -> Iterator[Session]:

@@ -166,7 +166,7 @@ def test_ivf_option_switches_large_collections_and_survives_restart(
     assert isinstance(first.services.indexes._get(1).faces, IvfVectors)
     first.dispatch("DeleteFaces", {"CollectionId": "c1", "FaceIds": [ids[1]]})
     assert search(first, ids[0]) == []
-    first.services.indexes.save_all()
+    first.services.indexes.close()
     again = make_operations(database_url, tmp_path, options=options, search=search_backend)
     assert isinstance(again.services.indexes._get(1).faces, IvfVectors)
     assert search(again, ids[0], FaceMatchThreshold=0.0, MaxFaces=3)[0] in ids[2:]
