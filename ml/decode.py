@@ -147,4 +147,6 @@ def to_rgb_array(image: Image.Image) -> np.ndarray:
     if image.mode == "P" and "transparency" in image.info:
         image = image.convert("RGBA")
     # Alpha is dropped, not composited: transparent pixels keep the colour they were stored with.
-    return np.ascontiguousarray(np.asarray(image.convert("RGB"), dtype=np.uint8))
+    # An RGB image is read as it is: convert() would copy it first (256 MB at 64 MP).
+    rgb = image if image.mode == "RGB" else image.convert("RGB")
+    return np.ascontiguousarray(np.asarray(rgb, dtype=np.uint8))

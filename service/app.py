@@ -176,7 +176,9 @@ def create_app(settings: Settings, pipeline: FacePipeline | None = None) -> Fast
         if searching_on:
             warm_up_search(loaded.spec.embedding_dim, torch.device(searching_on))
         load_indexes(services)
-        app.state.operations = Operations(services, settings.max_inflight)
+        app.state.operations = Operations(
+            services, settings.max_inflight, settings.max_inflight_pixels
+        )
         app.state.ready = True
         log.info(
             "facebank ready: model %s on %s, exact search on %s",

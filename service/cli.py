@@ -12,6 +12,7 @@ from pydantic import ValidationError
 from ml.registry import VGGFACE2_2018, model_spec
 from ml.similarity import CalibrationError, load_calibration
 from ml.weights import WeightsError, fetch_facenet, install_vggface2, verified_weights_path
+from service.memory import tune_allocator
 from service.settings import Settings, default_models_dir
 
 log = logging.getLogger("facebank")
@@ -45,6 +46,7 @@ def serve(_: argparse.Namespace) -> None:
             "listens on %s (loopback) only",
             settings.host,
         )
+    tune_allocator()
     app = create_app(settings)
     uvicorn.run(app, host=settings.host, port=settings.port, log_level=settings.log_level)
 

@@ -7,6 +7,7 @@ from collections.abc import Callable
 
 from ml.batching import QueueFullError
 from service import errors
+from service.memory import PixelBudget, request_pixels
 from service.ops import analysis, collections, faces, search, user_search, users
 from service.ops.context import Request, Response, Services
 from service.validation import validate_request
@@ -36,21 +37,27 @@ HANDLERS: dict[str, Handler] = {
 
 
 class Operations:
-    def __init__(self, services: Services, max_inflight: int = 32) -> None:
+    def __init__(
+        self, services: Services, max_inflight: int = 32, max_inflight_pixels: int = 256_000_000
+    ) -> None:
         self.services = services
         self._slots = threading.BoundedSemaphore(max_inflight)
+        self.pixels = PixelBudget(max_inflight_pixels)
 
     def dispatch(self, operation: str, body: object) -> Response:
         handler = HANDLERS.get(operation)
         if handler is None:
             raise errors.UnknownOperationError(f"Operation {operation} is not supported")
         request = validate_request(operation, body)
-        # Admit at most max_inflight operations; refuse the rest at once so latency stays
-        # bounded and clients back off (botocore retries ThrottlingException by itself).
+        pixels = request_pixels(request, self.services.pipeline.limits.max_pixels)
+        # Admit at most max_inflight operations, and images of at most max_inflight_pixels;
+        # refuse the rest at once so latency and memory stay bounded and clients back off
+        # (botocore retries ThrottlingException by itself).
         if not self._slots.acquire(blocking=False):
             raise errors.ThrottlingError("Rate exceeded")
         try:
-            return handler(self.services, request)
+            with self.pixels.admit(pixels):
+                return handler(self.services, request)
         except QueueFullError:
             raise errors.ThrottlingError("Rate exceeded") from None
         finally:

@@ -88,6 +88,9 @@ class Settings(BaseSettings):
     embed_batch_wait_ms: float = Field(default=2.0, ge=0)
     embed_queue_size: int = Field(default=256, ge=1)
     max_inflight: int = Field(default=32, ge=1)
+    # Pixels of decoded images in flight at once (a 64 MP image takes about 0.9 GB while it is
+    # processed): what bounds the server's memory. At least one largest image must fit.
+    max_inflight_pixels: int = Field(default=256_000_000, ge=6400)
     # Where exact searches run: "faiss" on the host CPU; "torch" on the model device (fp16
     # matmul + top-k on CUDA); "auto": torch when that device is CUDA, otherwise faiss.
     # Concurrent searches of one collection are batched into one pass either way.
@@ -95,6 +98,15 @@ class Settings(BaseSettings):
     search_batch_size: int = Field(default=64, ge=1)
     search_batch_wait_ms: float = Field(default=0.5, ge=0)
     search_queue_size: int = Field(default=1024, ge=1)
+
+    @model_validator(mode="after")
+    def _largest_image_fits_the_budget(self) -> Settings:
+        if self.max_inflight_pixels < self.max_image_pixels:
+            raise ValueError(
+                "FACEBANK_MAX_INFLIGHT_PIXELS must be at least FACEBANK_MAX_IMAGE_PIXELS, "
+                "or the largest accepted image could never be admitted"
+            )
+        return self
 
     @field_validator("model_version")
     @classmethod

@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import time
 import uuid
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from ml.decode import ImageLimits
 from ml.registry import FACENET_2017, ModelSpec
 from ml.similarity import Calibration, load_calibration
 from service.index.collection_index import IndexOptions
@@ -32,6 +33,7 @@ from service.storage.schema import FaceRow, ImageRow
 class StubPipeline:
     spec: ModelSpec
     calibration: Calibration
+    limits: ImageLimits = field(default_factory=ImageLimits)
 
 
 def make_operations(
