@@ -18,6 +18,7 @@ from tests.storage.helpers import (
     near,
     seed_faces,
     unit_vectors,
+    wait_for,
 )
 
 
@@ -96,9 +97,9 @@ def test_restart_catches_up_from_snapshot_and_rebuilds_a_corrupt_one(
     first.dispatch("CreateCollection", {"CollectionId": "c1"})
     anchor = unit_vectors(1, seed=5)[0]
     ids = seed_faces(first, "c1", np.vstack([anchor[None], unit_vectors(10, seed=6)]))
-    search(first, ids[0])  # syncs, and writes a snapshot (10 or more changes)
+    search(first, ids[0])  # syncs, and asks for a snapshot (10 or more changes)
     snapshot = first.services.indexes.snapshot_path(1)
-    assert snapshot.exists()
+    assert wait_for(snapshot.exists)
     later = seed_faces(first, "c1", near(anchor, 0.02, 9)[None])  # after the snapshot
     restarted = make_operations(
         database_url, tmp_path, snapshot_every=10_000, search=search_backend

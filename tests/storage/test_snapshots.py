@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import threading
-import time
 from pathlib import Path
 
 import numpy as np
 
 from service.operations import Operations
-from tests.storage.helpers import make_operations, near, seed_faces, unit_vectors
+from tests.storage.helpers import make_operations, near, seed_faces, unit_vectors, wait_for
 
 
 def search_each(operations: Operations, face_id: str) -> list[str]:
@@ -17,15 +16,6 @@ def search_each(operations: Operations, face_id: str) -> list[str]:
         "SearchFaces", {"CollectionId": "c1", "FaceId": face_id, "FaceMatchThreshold": 90.0}
     )["FaceMatches"]
     return [match["Face"]["FaceId"] for match in matches]
-
-
-def wait_for(condition: object, timeout: float = 10.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():  # type: ignore[operator]
-            return True
-        time.sleep(0.02)
-    return False
 
 
 def test_concurrent_searches_with_a_snapshot_after_every_change(tmp_path: Path) -> None:
