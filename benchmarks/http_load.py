@@ -34,9 +34,9 @@ from botocore import UNSIGNED
 from botocore.config import Config
 
 from benchmarks import RESULTS
-from benchmarks.live_server import start_server, stop_server
 from benchmarks.restart import seed
 from benchmarks.scenes import celebrity_photos, compose_scene
+from tests.support.live_server import start_server, stop_server
 
 
 def client_for(url: str, clients: int) -> Any:

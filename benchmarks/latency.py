@@ -28,8 +28,8 @@ from botocore import UNSIGNED
 from botocore.config import Config
 
 from benchmarks import RESULTS, git_commit
-from benchmarks.live_server import endpoint
 from benchmarks.scenes import celebrity_photos, compose_scene
+from tests.support.live_server import endpoint
 
 WARMUP = 3
 

@@ -23,10 +23,10 @@ import numpy as np
 from sqlalchemy import Engine, func, insert, select
 
 from benchmarks import RESULTS
-from benchmarks.live_server import start_server, stop_server
 from benchmarks.search_scale import random_units
 from service.storage.database import make_engine, upgrade_schema
 from service.storage.schema import CollectionRow, FaceRow, ImageRow, IndexEventRow
+from tests.support.live_server import start_server, stop_server
 
 CHUNK = 20_000
 

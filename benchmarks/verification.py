@@ -41,7 +41,7 @@ from ml.evaluation import (
 from ml.pipeline import FacePipeline, load_pipeline, resolve_device
 from ml.registry import DEFAULT_MODEL_VERSION
 from ml.similarity import Calibration, bundled_calibration_path
-from service.quality_filter import rejection_reasons
+from service.operations.quality_filter import rejection_reasons
 from service.settings import default_models_dir
 
 # (folder, which face is the labelled person): LFW crops centre their person.

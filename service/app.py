@@ -6,6 +6,7 @@ import io
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -17,18 +18,17 @@ from PIL import Image
 from sqlalchemy import Engine, select
 from starlette.concurrency import run_in_threadpool
 
-from ml.batching import BatchedDecoder, BatchedDetector, BatchedEmbedder, BatchQueue
 from ml.decode import ImageLimits
 from ml.device_decode import TorchvisionDecoder
 from ml.pipeline import FacePipeline, load_pipeline, resolve_device
-from service import rest, wire
+from service.backend import Backend
+from service.batching import BatchedDecoder, BatchedDetector, BatchedEmbedder, BatchQueue
+from service.http import rest, wire
 from service.index.collection_index import IndexOptions
 from service.index.device_vectors import warm_up as warm_up_search
 from service.index.registry import IndexRegistry
 from service.index.searcher import BatchedSearch
-from service.operations import Operations
-from service.ops.context import Services
-from service.pagination import PageTokens, load_or_create_secret
+from service.operations.dispatch import Operations
 from service.settings import Settings
 from service.storage.database import (
     default_database_url,
@@ -37,6 +37,7 @@ from service.storage.database import (
     upgrade_schema,
 )
 from service.storage.health import StorageHealth
+from service.storage.pagination import PageTokens, load_or_create_secret
 from service.storage.schema import CollectionRow
 
 log = logging.getLogger("facebank")
@@ -73,9 +74,12 @@ def warm_up_decoder(pipeline: FacePipeline) -> None:
     pipeline.decode(buffer.getvalue())
 
 
-def batch_models(pipeline: FacePipeline, settings: Settings) -> list[BatchQueue[Any, Any]]:
-    """Put each model (and the device JPEG decoder) behind its own queue and worker, so
-    concurrent requests share passes and one request's stage overlaps another's."""
+def batch_models(
+    pipeline: FacePipeline, settings: Settings
+) -> tuple[FacePipeline, list[BatchQueue[Any, Any]]]:
+    """The pipeline with each model (and the device JPEG decoder) behind its own queue and
+    worker, so concurrent requests share passes and one request's stage overlaps another's;
+    and those queues, to close at shutdown."""
     detector = BatchedDetector(
         pipeline.detector,
         max_batch=settings.detect_batch_size,
@@ -88,8 +92,8 @@ def batch_models(pipeline: FacePipeline, settings: Settings) -> list[BatchQueue[
         max_wait_s=settings.embed_batch_wait_ms / 1000.0,
         max_queue=settings.embed_queue_size,
     )
-    pipeline.detector, pipeline.embedder = detector, embedder
     queues: list[BatchQueue[Any, Any]] = [detector.queue, embedder.queue]
+    batched = replace(pipeline, detector=detector, embedder=embedder)
     device = resolve_device(settings.device)
     if settings.jpeg_decoder == "torchvision" and device.type == "cuda":
         decoder = BatchedDecoder(
@@ -99,14 +103,14 @@ def batch_models(pipeline: FacePipeline, settings: Settings) -> list[BatchQueue[
             max_wait_s=settings.decode_batch_wait_ms / 1000.0,
             max_queue=settings.decode_queue_size,
         )
-        pipeline.decoder = decoder
         queues.append(decoder.queue)
-    elif settings.jpeg_decoder == "torchvision":
-        pipeline.decoder = TorchvisionDecoder(pipeline.limits, device)
-    return queues
+        return replace(batched, decoder=decoder), queues
+    if settings.jpeg_decoder == "torchvision":
+        return replace(batched, decoder=TorchvisionDecoder(pipeline.limits, device)), queues
+    return batched, queues
 
 
-def build_services(settings: Settings, pipeline: FacePipeline) -> tuple[Services, Engine]:
+def build_backend(settings: Settings, pipeline: FacePipeline) -> tuple[Backend, Engine]:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     engine = make_engine(settings.database_url or default_database_url(settings.data_dir))
     upgrade_schema(engine)
@@ -127,7 +131,7 @@ def build_services(settings: Settings, pipeline: FacePipeline) -> tuple[Services
         settings.snapshot_every,
         options,
     )
-    services = Services(
+    backend = Backend(
         pipeline=pipeline,
         reader=reader,
         writer=writer,
@@ -143,7 +147,7 @@ def build_services(settings: Settings, pipeline: FacePipeline) -> tuple[Services
         ),
         storage=StorageHealth(settings.data_dir),
     )
-    return services, engine
+    return backend, engine
 
 
 def search_device(settings: Settings) -> str:
@@ -156,12 +160,12 @@ def search_device(settings: Settings) -> str:
     return ""
 
 
-def load_indexes(services: Services) -> None:
+def load_indexes(backend: Backend) -> None:
     """Bring every collection's index up to date before readiness says yes."""
-    with services.read() as session:
+    with backend.read() as session:
         pks = session.scalars(select(CollectionRow.pk)).all()
         for pk in pks:
-            services.indexes.synced(session, pk)
+            backend.indexes.synced(session, pk)
 
 
 def create_app(settings: Settings, pipeline: FacePipeline | None = None) -> FastAPI:
@@ -169,15 +173,15 @@ def create_app(settings: Settings, pipeline: FacePipeline | None = None) -> Fast
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         loaded = pipeline or load_face_pipeline(settings)
         warm_up(loaded, settings)
-        queues = batch_models(loaded, settings)
+        loaded, queues = batch_models(loaded, settings)
         warm_up_decoder(loaded)
-        services, engine = build_services(settings, loaded)
+        backend, engine = build_backend(settings, loaded)
         searching_on = search_device(settings)
         if searching_on:
             warm_up_search(loaded.spec.embedding_dim, torch.device(searching_on))
-        load_indexes(services)
+        load_indexes(backend)
         app.state.operations = Operations(
-            services, settings.max_inflight, settings.max_inflight_pixels
+            backend, settings.max_inflight, settings.max_inflight_pixels
         )
         app.state.ready = True
         log.info(
@@ -188,10 +192,10 @@ def create_app(settings: Settings, pipeline: FacePipeline | None = None) -> Fast
         )
         yield
         app.state.ready = False
-        services.indexes.close()
+        backend.indexes.close()
         for queue in queues:
             queue.close()
-        services.searcher.close()
+        backend.searcher.close()
         engine.dispose()
 
     app = FastAPI(
@@ -217,7 +221,7 @@ def create_app(settings: Settings, pipeline: FacePipeline | None = None) -> Fast
     async def readyz() -> JSONResponse:
         if not app.state.ready:
             return JSONResponse({"ready": False, "reason": "starting"}, status_code=503)
-        storage = app.state.operations.services.storage
+        storage = app.state.operations.backend.storage
         full_since = await run_in_threadpool(storage.full_since)
         if full_since is not None:
             reason = (

@@ -12,7 +12,7 @@ from pydantic import ValidationError
 from ml.registry import VGGFACE2_2018, model_spec
 from ml.similarity import CalibrationError, load_calibration
 from ml.weights import WeightsError, fetch_facenet, install_vggface2, verified_weights_path
-from service.memory import tune_allocator
+from service.operations.admission import tune_allocator
 from service.settings import Settings, default_models_dir
 
 log = logging.getLogger("facebank")

@@ -15,11 +15,11 @@ from botocore import UNSIGNED
 from botocore.config import Config
 from PIL import Image
 
-from benchmarks import live_server
-from benchmarks.live_server import LiveServer, free_port, stop_server
 from ml.pipeline import FacePipeline, load_pipeline, resolve_device
 from ml.registry import DEFAULT_MODEL_VERSION
 from service.settings import default_models_dir
+from tests.support import live_server
+from tests.support.live_server import LiveServer, free_port, stop_server
 
 ROOT = live_server.ROOT
 ACCESS_KEY, SECRET_KEY = "AKIDFACEBANKTEST", "facebank-test-secret"

@@ -10,20 +10,21 @@ the vectors are read, never while a request waits in the queue.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Literal, Protocol
 
 import numpy as np
 
-from ml.batching import BatchedStage
+from service.batching import BatchedStage
 from service.index.collection_index import CollectionIndex
 
+Among = Literal["faces", "users"]
 Found = tuple[np.ndarray, np.ndarray]  # (scores, ids) of one query, best first
 
 
 @dataclass(frozen=True)
 class SearchRequest:
     index: CollectionIndex
-    users: bool  # the collection's user vectors instead of its face vectors
+    among: Among  # the collection's face vectors or its user vectors
     query: np.ndarray  # one unit vector
     k: int
 
@@ -36,16 +37,16 @@ class Searcher(Protocol):
 
 def search_together(requests: list[SearchRequest]) -> list[Found]:
     """Each request's hits; requests on the same vector set share one search call."""
-    groups: dict[tuple[int, bool], list[int]] = {}
+    groups: dict[tuple[int, Among], list[int]] = {}
     for position, request in enumerate(requests):
-        groups.setdefault((id(request.index), request.users), []).append(position)
+        groups.setdefault((id(request.index), request.among), []).append(position)
     found: dict[int, Found] = {}
     for positions in groups.values():
         first = requests[positions[0]]
         queries = np.stack([requests[p].query for p in positions]).astype(np.float32)
         k = max(requests[p].k for p in positions)
         with first.index.lock:
-            vectors = first.index.users if first.users else first.index.faces
+            vectors = first.index.users if first.among == "users" else first.index.faces
             scores, ids = vectors.search(queries, k)
         for row, position in enumerate(positions):
             wanted = requests[position].k

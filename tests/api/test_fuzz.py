@@ -20,9 +20,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from service.operations import HANDLERS
-from service.rest import ROUTES, RestRoute, snake
-from service.validation import operation_model
+from service.http.rest import ROUTES, RestRoute, snake
+from service.operations.dispatch import HANDLERS
+from service.operations.validation import operation_model
 from tests.conftest import LiveServer, jpeg_bytes, start_server, stop_server
 
 pytestmark = pytest.mark.slow

@@ -1,4 +1,4 @@
-"""Services over a real database with a stub face pipeline, and direct seeding of face vectors.
+"""Backend over a real database with a stub face pipeline, and direct seeding of face vectors.
 
 The storage operations under test (ListFaces, DeleteFaces, SearchFaces, users...) only read the
 pipeline's model spec and calibration, so no model weights are loaded here.
@@ -19,14 +19,14 @@ from sqlalchemy.orm import Session
 from ml.decode import ImageLimits
 from ml.registry import FACENET_2017, ModelSpec
 from ml.similarity import Calibration, load_calibration
+from service.backend import Backend, find_collection
 from service.index.collection_index import IndexOptions
 from service.index.registry import IndexRegistry
 from service.index.searcher import BatchedSearch, DirectSearch, Searcher
-from service.operations import Operations
-from service.ops.context import Services, find_collection
-from service.ops.faces import add_faces
-from service.pagination import PageTokens
+from service.operations.dispatch import Operations
+from service.operations.faces import add_faces
 from service.storage.database import make_engine, session_factories, upgrade_schema
+from service.storage.pagination import PageTokens
 from service.storage.schema import FaceRow, ImageRow
 
 
@@ -58,7 +58,7 @@ def make_operations(
     indexes = IndexRegistry(
         data_dir / "indexes", 128, FACENET_2017.version, snapshot_every, options
     )
-    services = Services(
+    backend = Backend(
         pipeline=pipeline,
         reader=reader,
         writer=writer,  # type: ignore[arg-type]
@@ -66,7 +66,7 @@ def make_operations(
         tokens=PageTokens(b"test-secret"),
         searcher=searcher,
     )
-    return Operations(services)
+    return Operations(backend)
 
 
 def wait_for(condition: Callable[[], bool], timeout: float = 10.0) -> bool:
@@ -129,12 +129,12 @@ def insert_faces(session: Session, collection_id: str, vectors: np.ndarray) -> l
 
 def seed_faces(operations: Operations, collection_id: str, vectors: np.ndarray) -> list[str]:
     """Commit faces with the given vectors; returns their FaceIds."""
-    with operations.services.write() as session:
+    with operations.backend.write() as session:
         return insert_faces(session, collection_id, vectors)
 
 
 def face_count_in_db(operations: Operations, collection_id: str) -> int:
-    with operations.services.read() as session:
+    with operations.backend.read() as session:
         collection = find_collection(session, collection_id)
         return len(
             session.scalars(select(FaceRow.pk).where(FaceRow.collection_pk == collection.pk)).all()

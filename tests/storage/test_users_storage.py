@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import update
 
 from service import errors
-from service.operations import Operations
+from service.operations.dispatch import Operations
 from service.storage.schema import CollectionRow
 from tests.storage.helpers import make_operations, near, seed_faces, unit_vectors
 
@@ -144,7 +144,7 @@ def test_client_request_token_replays_and_detects_mismatch(ops: Operations) -> N
 
 def test_collection_of_another_model_is_not_searched(ops: Operations) -> None:
     faces = seed_faces(ops, "c1", unit_vectors(2, seed=1))
-    with ops.services.write() as session:
+    with ops.backend.write() as session:
         session.execute(
             update(CollectionRow).values(face_model_version="facenet-vggface2-20180402")
         )

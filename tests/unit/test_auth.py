@@ -9,7 +9,7 @@ from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
 from service import errors
-from service.auth import SignedRequest, verify_basic, verify_sigv4
+from service.http.auth import SignedRequest, verify_basic, verify_sigv4
 from service.settings import AccessKey
 
 KEYS = {"AKID": AccessKey("AKID", "secret")}

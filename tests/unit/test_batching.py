@@ -6,8 +6,8 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import pytest
 
-from ml.batching import BatchedDetector, BatchedEmbedder, BatchQueue, QueueFullError
 from ml.types import Box, Detection
+from service.batching import BatchedDetector, BatchedEmbedder, BatchQueue, QueueFullError
 
 
 def test_concurrent_submissions_share_batches_and_get_their_own_results() -> None:

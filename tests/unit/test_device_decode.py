@@ -11,7 +11,6 @@ import pytest
 import torch
 from PIL import Image
 
-from ml.batching import BatchedDecoder
 from ml.decode import (
     DecodedImage,
     ImageLimits,
@@ -21,6 +20,7 @@ from ml.decode import (
     decode_image,
 )
 from ml.device_decode import TorchvisionDecoder, decode_batch
+from service.batching import BatchedDecoder
 from tests.unit.test_decode import encode, gradient
 
 CPU = torch.device("cpu")

@@ -107,7 +107,9 @@ def filled_index(pk: int, seed: int) -> CollectionIndex:
 def test_batched_search_answers_each_request_as_alone() -> None:
     indexes = [filled_index(1, seed=10), filled_index(2, seed=20)]
     requests = [
-        SearchRequest(indexes[i % 2], users=i % 3 == 0, query=query, k=1 + i % 7)
+        SearchRequest(
+            indexes[i % 2], among="users" if i % 3 == 0 else "faces", query=query, k=1 + i % 7
+        )
         for i, query in enumerate(units(60, seed=30))
     ]
     expected = [DirectSearch().search(request) for request in requests]

@@ -8,7 +8,7 @@ from PIL import Image
 from pydantic import ValidationError
 
 from service import errors
-from service.memory import PixelBudget, declared_pixels, request_pixels
+from service.operations.admission import PixelBudget, declared_pixels, request_pixels
 from service.settings import Settings
 
 

@@ -5,7 +5,7 @@ import base64
 import pytest
 
 from service.errors import ImageTooLargeError, InvalidParameterError, InvalidS3ObjectError
-from service.validation import validate_request
+from service.operations.validation import validate_request
 
 IMAGE = {"Bytes": base64.b64encode(b"\xff\xd8\xff" + b"0" * 10).decode()}
 

@@ -6,6 +6,7 @@ from typing import Any
 
 from ml.decode import DecodedImage
 from ml.types import LANDMARK_NAMES, Box, FaceDescription
+from service.storage.schema import FaceRow
 
 
 def bounding_box(box: Box, image: DecodedImage) -> dict[str, float]:
@@ -52,3 +53,23 @@ def with_orientation(response: dict[str, Any], key: str, image: DecodedImage) ->
     if image.orientation_correction is not None:
         response[key] = image.orientation_correction
     return response
+
+
+def face_json(face: FaceRow, user_id: str | None) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "FaceId": face.face_id,
+        "BoundingBox": {
+            "Width": face.width,
+            "Height": face.height,
+            "Left": face.left,
+            "Top": face.top,
+        },
+        "ImageId": face.image_id,
+        "Confidence": face.confidence,
+        "IndexFacesModelVersion": face.model_version,
+    }
+    if face.external_image_id is not None:
+        body["ExternalImageId"] = face.external_image_id
+    if user_id is not None:
+        body["UserId"] = user_id
+    return body

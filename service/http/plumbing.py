@@ -11,7 +11,7 @@ from fastapi import Request
 from starlette.types import Message
 
 from service import errors
-from service.auth import SignedRequest, verify_basic, verify_sigv4
+from service.http.auth import SignedRequest, verify_basic, verify_sigv4
 from service.settings import Settings
 
 # Two base64 images of 5 MiB each plus JSON framing; anything larger cannot be a valid request.

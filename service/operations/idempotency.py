@@ -12,18 +12,18 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from service import errors
-from service.ops.context import Request, Response
+from service.operations import Params, Result
 from service.storage.schema import IdempotencyRow
 
 
-def _request_hash(request: Request) -> str:
+def _request_hash(request: Params) -> str:
     params = {key: value for key, value in request.items() if key != "ClientRequestToken"}
     return hashlib.sha256(json.dumps(params, sort_keys=True).encode()).hexdigest()
 
 
 def idempotent(
-    session: Session, operation: str, request: Request, run: Callable[[], Response]
-) -> Response:
+    session: Session, operation: str, request: Params, run: Callable[[], Result]
+) -> Result:
     """Run once per token, inside the caller's write transaction."""
     token = request.get("ClientRequestToken")
     if token is None:
@@ -39,7 +39,7 @@ def idempotent(
             raise errors.IdempotentParameterMismatchError(
                 f"ClientRequestToken {token} was already used with other parameters"
             )
-        response: Response = json.loads(stored.response)
+        response: Result = json.loads(stored.response)
         return response
     response = run()
     session.add(

@@ -1,4 +1,4 @@
-"""Request validation against botocore's Rekognition service model.
+"""Params validation against botocore's Rekognition service model.
 
 botocore checks only required members, types and minimum lengths on the client; a server must
 enforce the rest (maximum lengths, ranges, patterns, enums, blob sizes), and REST clients get no

@@ -10,16 +10,11 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from service import errors
+from service.backend import Backend
 from service.index.collection_index import user_vector
-from service.ops.context import (
-    Request,
-    Response,
-    Services,
-    faces_by_id,
-    find_collection,
-    record_event,
-)
-from service.ops.idempotency import idempotent
+from service.operations import Params, Result
+from service.operations.idempotency import idempotent
+from service.storage.queries import faces_by_id, find_collection, record_event
 from service.storage.schema import CollectionRow, FaceRow, UserRow
 
 MAX_FACES_PER_USER = 100
@@ -47,8 +42,8 @@ def status_of(face_count: int) -> str:
     return "ACTIVE" if face_count else "CREATED"
 
 
-def create_user(services: Services, request: Request) -> Response:
-    def run(session: Session, collection: CollectionRow) -> Response:
+def create_user(backend: Backend, request: Params) -> Result:
+    def run(session: Session, collection: CollectionRow) -> Result:
         exists = session.scalar(
             select(func.count())
             .select_from(UserRow)
@@ -62,11 +57,11 @@ def create_user(services: Services, request: Request) -> Response:
         collection.user_count += 1
         return {}
 
-    return _in_collection(services, "CreateUser", request, run)
+    return _in_collection(backend, "CreateUser", request, run)
 
 
-def delete_user(services: Services, request: Request) -> Response:
-    def run(session: Session, collection: CollectionRow) -> Response:
+def delete_user(backend: Backend, request: Params) -> Result:
+    def run(session: Session, collection: CollectionRow) -> Result:
         user = find_user(session, collection, request["UserId"])
         session.execute(update(FaceRow).where(FaceRow.user_pk == user.pk).values(user_pk=None))
         record_event(session, collection.pk, "user_update", user.pk)
@@ -74,24 +69,24 @@ def delete_user(services: Services, request: Request) -> Response:
         collection.user_count -= 1
         return {}
 
-    return _in_collection(services, "DeleteUser", request, run)
+    return _in_collection(backend, "DeleteUser", request, run)
 
 
-Run = Callable[[Session, CollectionRow], Response]
+Run = Callable[[Session, CollectionRow], Result]
 
 
-def _in_collection(services: Services, operation: str, request: Request, run: Run) -> Response:
+def _in_collection(backend: Backend, operation: str, request: Params, run: Run) -> Result:
     """Lock the collection, then replay or run the operation once per token."""
-    with services.write() as session:
+    with backend.write() as session:
         collection = find_collection(session, request["CollectionId"], lock=True)
         return idempotent(session, operation, request, lambda: run(session, collection))
 
 
-def list_users(services: Services, request: Request) -> Response:
+def list_users(backend: Backend, request: Params) -> Result:
     limit = request.get("MaxResults", DEFAULT_LIST_USERS)
     scope = f"ListUsers|{request['CollectionId']}"
-    after = services.tokens.start(request, scope)
-    with services.read() as session:
+    after = backend.tokens.start(request, scope)
+    with backend.read() as session:
         collection = find_collection(session, request["CollectionId"])
         counts = (
             select(FaceRow.user_pk, func.count().label("n")).group_by(FaceRow.user_pk).subquery()
@@ -103,18 +98,16 @@ def list_users(services: Services, request: Request) -> Response:
             .order_by(UserRow.pk)
             .limit(limit + 1)
         ).all()
-    page, token = services.tokens.page(rows, limit, scope, lambda row: row[0])
+    page, token = backend.tokens.page(rows, limit, scope, lambda row: row[0])
     users = [{"UserId": user_id, "UserStatus": status_of(int(n))} for _, user_id, n in page]
     return {"Users": users, "NextToken": token} if token else {"Users": users}
 
 
-def _match_confidence(
-    services: Services, candidate: FaceRow, reference: np.ndarray | None
-) -> float:
+def _match_confidence(backend: Backend, candidate: FaceRow, reference: np.ndarray | None) -> float:
     if reference is None:
         return 100.0
     vector = np.frombuffer(candidate.embedding, dtype=np.float32)
-    return float(services.pipeline.calibration.similarity(float(vector @ reference)))
+    return float(backend.pipeline.calibration.similarity(float(vector @ reference)))
 
 
 def _reference(
@@ -128,10 +121,10 @@ def _reference(
 
 def _classify(
     requested: list[str], found: dict[str, tuple[FaceRow, str | None]], user: UserRow
-) -> tuple[list[Response], list[Response], list[FaceRow]]:
+) -> tuple[list[Result], list[Result], list[FaceRow]]:
     """(already associated, refused, candidates) for AssociateFaces."""
-    associated: list[Response] = []
-    refused: list[Response] = []
+    associated: list[Result] = []
+    refused: list[Result] = []
     candidates: list[FaceRow] = []
     for face_id in requested:
         face, owner = found.get(face_id, (None, None))
@@ -148,10 +141,10 @@ def _classify(
     return associated, refused, candidates
 
 
-def associate_faces(services: Services, request: Request) -> Response:
+def associate_faces(backend: Backend, request: Params) -> Result:
     threshold = request.get("UserMatchThreshold", DEFAULT_ASSOCIATE_THRESHOLD)
 
-    def run(session: Session, collection: CollectionRow) -> Response:
+    def run(session: Session, collection: CollectionRow) -> Result:
         user = find_user(session, collection, request["UserId"])
         requested = list(dict.fromkeys(request["FaceIds"]))
         found = faces_by_id(session, collection.pk, requested)
@@ -159,7 +152,7 @@ def associate_faces(services: Services, request: Request) -> Response:
         associated, refused, candidates = _classify(requested, found, user)
         accepted = []
         for face in candidates:
-            score = _match_confidence(services, face, _reference(current, candidates, face))
+            score = _match_confidence(backend, face, _reference(current, candidates, face))
             if score >= threshold:
                 accepted.append(face)
             else:
@@ -185,11 +178,11 @@ def associate_faces(services: Services, request: Request) -> Response:
             "UserStatus": status_of(len(current) + len(accepted)),
         }
 
-    return _in_collection(services, "AssociateFaces", request, run)
+    return _in_collection(backend, "AssociateFaces", request, run)
 
 
-def disassociate_faces(services: Services, request: Request) -> Response:
-    def run(session: Session, collection: CollectionRow) -> Response:
+def disassociate_faces(backend: Backend, request: Params) -> Result:
+    def run(session: Session, collection: CollectionRow) -> Result:
         user = find_user(session, collection, request["UserId"])
         requested = list(dict.fromkeys(request["FaceIds"]))
         found = faces_by_id(session, collection.pk, requested)
@@ -214,4 +207,4 @@ def disassociate_faces(services: Services, request: Request) -> Response:
             "UserStatus": status_of(remaining),
         }
 
-    return _in_collection(services, "DisassociateFaces", request, run)
+    return _in_collection(backend, "DisassociateFaces", request, run)

@@ -10,7 +10,7 @@ from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from service import errors
-from service.context import (
+from service.http.plumbing import (
     authenticate,
     new_request_id,
     parse_json_body,

@@ -5,14 +5,23 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 
-from ml.batching import QueueFullError
 from service import errors
-from service.memory import PixelBudget, request_pixels
-from service.ops import analysis, collections, faces, search, user_search, users
-from service.ops.context import Request, Response, Services
-from service.validation import validate_request
+from service.backend import Backend
+from service.batching import QueueFullError
+from service.operations import (
+    Params,
+    Result,
+    analysis,
+    collections,
+    faces,
+    search,
+    user_search,
+    users,
+)
+from service.operations.admission import PixelBudget, request_pixels
+from service.operations.validation import validate_request
 
-Handler = Callable[[Services, Request], Response]
+Handler = Callable[[Backend, Params], Result]
 
 HANDLERS: dict[str, Handler] = {
     "DetectFaces": analysis.detect_faces,
@@ -38,18 +47,18 @@ HANDLERS: dict[str, Handler] = {
 
 class Operations:
     def __init__(
-        self, services: Services, max_inflight: int = 32, max_inflight_pixels: int = 256_000_000
+        self, backend: Backend, max_inflight: int = 32, max_inflight_pixels: int = 256_000_000
     ) -> None:
-        self.services = services
+        self.backend = backend
         self._slots = threading.BoundedSemaphore(max_inflight)
         self.pixels = PixelBudget(max_inflight_pixels)
 
-    def dispatch(self, operation: str, body: object) -> Response:
+    def dispatch(self, operation: str, body: object) -> Result:
         handler = HANDLERS.get(operation)
         if handler is None:
             raise errors.UnknownOperationError(f"Operation {operation} is not supported")
         request = validate_request(operation, body)
-        pixels = request_pixels(request, self.services.pipeline.limits.max_pixels)
+        pixels = request_pixels(request, self.backend.pipeline.limits.max_pixels)
         # Admit at most max_inflight operations, and images of at most max_inflight_pixels;
         # refuse the rest at once so latency and memory stay bounded and clients back off
         # (botocore retries ThrottlingException by itself).
@@ -57,7 +66,7 @@ class Operations:
             raise errors.ThrottlingError("Rate exceeded")
         try:
             with self.pixels.admit(pixels):
-                return handler(self.services, request)
+                return handler(self.backend, request)
         except QueueFullError:
             raise errors.ThrottlingError("Rate exceeded") from None
         finally:

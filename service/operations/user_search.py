@@ -9,19 +9,21 @@ from sqlalchemy.orm import Session
 from ml.decode import DecodedImage
 from ml.types import FaceDescription
 from service import errors
+from service.backend import Backend
 from service.index.collection_index import user_vector
-from service.ops.context import Request, Response, Services, find_collection, require_model
-from service.ops.search import Hit, nearest
-from service.ops.users import find_user, status_of, user_faces
-from service.quality_filter import rejection_reasons
-from service.shapes import face_detail
+from service.operations import Params, Result
+from service.operations.quality_filter import rejection_reasons
+from service.operations.render import face_detail
+from service.operations.search import Hit, nearest
+from service.operations.users import find_user, status_of, user_faces
+from service.storage.queries import find_face
 from service.storage.schema import CollectionRow, FaceRow, UserRow
 
 DEFAULT_MAX_USERS = 500  # AWS documents no default; the API's own maximum
 DEFAULT_USER_MATCH_THRESHOLD = 80.0
 
 
-def user_matches(session: Session, collection: CollectionRow, hits: list[Hit]) -> list[Response]:
+def user_matches(session: Session, collection: CollectionRow, hits: list[Hit]) -> list[Result]:
     counts = dict(
         session.execute(
             select(FaceRow.user_pk, func.count())
@@ -46,51 +48,53 @@ def user_matches(session: Session, collection: CollectionRow, hits: list[Hit]) -
     ]
 
 
-def _limits(request: Request) -> tuple[int, float]:
+def _limits(request: Params) -> tuple[int, float]:
     return (
         request.get("MaxUsers", DEFAULT_MAX_USERS),
         request.get("UserMatchThreshold", DEFAULT_USER_MATCH_THRESHOLD),
     )
 
 
-def search_users(services: Services, request: Request) -> Response:
+def search_users(backend: Backend, request: Params) -> Result:
     if ("UserId" in request) == ("FaceId" in request):
         raise errors.InvalidParameterError("Specify exactly one of UserId and FaceId")
     limit, threshold = _limits(request)
-    with services.read() as session:
-        collection = find_collection(session, request["CollectionId"])
-        require_model(services, collection)
-        response: Response = {"FaceModelVersion": collection.face_model_version}
+    with backend.read() as session:
+        collection = backend.model_collection(session, request["CollectionId"])
+        response: Result = {"FaceModelVersion": collection.face_model_version}
         query, exclude = _search_subject(session, collection, request, response)
         hits = (
             []
             if query is None
-            else nearest(services, session, collection.pk, True, query, limit, threshold, exclude)
+            else nearest(
+                backend,
+                session,
+                collection=collection,
+                among="users",
+                query=query,
+                limit=limit,
+                threshold=threshold,
+                exclude=exclude,
+            )
         )
         response["UserMatches"] = user_matches(session, collection, hits)
     return response
 
 
 def _search_subject(
-    session: Session, collection: CollectionRow, request: Request, response: Response
+    session: Session, collection: CollectionRow, request: Params, response: Result
 ) -> tuple[np.ndarray | None, int | None]:
     """The query vector (and the user to leave out of the results) for SearchUsers."""
     if "UserId" in request:
         user = find_user(session, collection, request["UserId"])
         response["SearchedUser"] = {"UserId": user.user_id}
         return user_vector([face.embedding for face in user_faces(session, user.pk)]), user.pk
-    face = session.scalars(
-        select(FaceRow).where(
-            FaceRow.collection_pk == collection.pk, FaceRow.face_id == request["FaceId"]
-        )
-    ).one_or_none()
-    if face is None:
-        raise errors.InvalidParameterError(f"Face {request['FaceId']} does not exist")
+    face = find_face(session, collection, request["FaceId"])
     response["SearchedFace"] = {"FaceId": face.face_id}
     return np.frombuffer(face.embedding, dtype=np.float32), None
 
 
-def _unsearched(faces: list[FaceDescription], image: DecodedImage, level: str) -> list[Response]:
+def _unsearched(faces: list[FaceDescription], image: DecodedImage, level: str) -> list[Result]:
     return [
         {
             "FaceDetails": face_detail(face, image),
@@ -100,15 +104,12 @@ def _unsearched(faces: list[FaceDescription], image: DecodedImage, level: str) -
     ]
 
 
-def search_users_by_image(services: Services, request: Request) -> Response:
+def search_users_by_image(backend: Backend, request: Params) -> Result:
     limit, threshold = _limits(request)
     level = request.get("QualityFilter", "NONE")
-    image = services.decode(request["Image"])
-    with services.read() as session:
-        collection = find_collection(session, request["CollectionId"])
-        require_model(services, collection)
-    faces = services.pipeline.describe(image)
-    response: Response = {
+    image, collection = backend.image_for_collection(request["Image"], request["CollectionId"])
+    faces = backend.pipeline.describe(image)
+    response: Result = {
         "UserMatches": [],
         "FaceModelVersion": collection.face_model_version,
         "UnsearchedFaces": _unsearched(faces[1:], image, level),
@@ -122,8 +123,16 @@ def search_users_by_image(services: Services, request: Request) -> Response:
         )
         return response
     response["SearchedFace"] = {"FaceDetail": face_detail(largest, image)}
-    query = services.pipeline.embed(image, [largest])[0]
-    with services.read() as session:
-        hits = nearest(services, session, collection.pk, True, query, limit, threshold, None)
+    query = backend.pipeline.embed(image, [largest])[0]
+    with backend.read() as session:
+        hits = nearest(
+            backend,
+            session,
+            collection=collection,
+            among="users",
+            query=query,
+            limit=limit,
+            threshold=threshold,
+        )
         response["UserMatches"] = user_matches(session, collection, hits)
     return response

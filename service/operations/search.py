@@ -5,24 +5,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ml.decode import DecodedImage
 from ml.types import FaceDescription
 from service import errors
-from service.index.searcher import SearchRequest
-from service.ops.context import (
-    Request,
-    Response,
-    Services,
-    face_json,
-    faces_with_owners,
-    find_collection,
-    require_model,
-)
-from service.quality_filter import passes
-from service.shapes import bounding_box, confidence
+from service.backend import Backend
+from service.index.searcher import Among, SearchRequest
+from service.operations import Params, Result
+from service.operations.quality_filter import passes
+from service.operations.render import bounding_box, confidence, face_json
+from service.storage.queries import faces_with_owners, find_collection, find_face
 from service.storage.schema import CollectionRow, FaceRow
 
 DEFAULT_MAX_FACES = 80  # AWS documents no default; 80 keeps responses small
@@ -36,20 +29,22 @@ class Hit:
 
 
 def nearest(
-    services: Services,
+    backend: Backend,
     session: Session,
-    collection_pk: int,
-    users: bool,
+    *,
+    collection: CollectionRow,
+    among: Among,
     query: np.ndarray,
     limit: int,
     threshold: float,
-    exclude: int | None,
+    exclude: int | None = None,
 ) -> list[Hit]:
-    """Hits by descending Similarity >= threshold, from a freshly synced index."""
-    index = services.indexes.synced(session, collection_pk)
-    request = SearchRequest(index, users, query.astype(np.float32), limit + 1)
-    scores, ids = services.searcher.search(request)
-    similarities = services.pipeline.calibration.similarity(scores)
+    """Hits by descending Similarity >= threshold among the collection's face or user
+    vectors, from a freshly synced index; `exclude` leaves one row out (the query itself)."""
+    index = backend.indexes.synced(session, collection.pk)
+    request = SearchRequest(index, among, query.astype(np.float32), limit + 1)
+    scores, ids = backend.searcher.search(request)
+    similarities = backend.pipeline.calibration.similarity(scores)
     hits = [
         Hit(float(s), int(i))
         for s, i in zip(similarities, ids, strict=True)
@@ -58,7 +53,7 @@ def nearest(
     return hits[:limit]
 
 
-def face_matches(session: Session, collection: CollectionRow, hits: list[Hit]) -> list[Response]:
+def face_matches(session: Session, collection: CollectionRow, hits: list[Hit]) -> list[Result]:
     """FaceMatches for hits whose faces still exist (a face deleted meanwhile is left out)."""
     query = faces_with_owners(collection.pk).where(FaceRow.pk.in_([hit.pk for hit in hits]))
     rows = {face.pk: (face, owner) for face, owner in session.execute(query)}
@@ -69,30 +64,27 @@ def face_matches(session: Session, collection: CollectionRow, hits: list[Hit]) -
     ]
 
 
-def largest_query_face(
-    services: Services, image: DecodedImage, level: str
-) -> FaceDescription | None:
-    faces = services.pipeline.describe(image)
+def largest_query_face(backend: Backend, image: DecodedImage, level: str) -> FaceDescription | None:
+    faces = backend.pipeline.describe(image)
     return faces[0] if faces and passes(faces[0], level) else None
 
 
-def search_faces(services: Services, request: Request) -> Response:
+def search_faces(backend: Backend, request: Params) -> Result:
     limit = request.get("MaxFaces", DEFAULT_MAX_FACES)
     threshold = request.get("FaceMatchThreshold", DEFAULT_FACE_MATCH_THRESHOLD)
-    with services.read() as session:
-        collection = find_collection(session, request["CollectionId"])
-        require_model(services, collection)
-        face = session.scalars(
-            select(FaceRow).where(
-                FaceRow.collection_pk == collection.pk, FaceRow.face_id == request["FaceId"]
-            )
-        ).one_or_none()
-        if face is None:
-            raise errors.InvalidParameterError(
-                f"Face {request['FaceId']} does not exist in collection {collection.collection_id}"
-            )
-        query = np.frombuffer(face.embedding, dtype=np.float32)
-        hits = nearest(services, session, collection.pk, False, query, limit, threshold, face.pk)
+    with backend.read() as session:
+        collection = backend.model_collection(session, request["CollectionId"])
+        face = find_face(session, collection, request["FaceId"])
+        hits = nearest(
+            backend,
+            session,
+            collection=collection,
+            among="faces",
+            query=np.frombuffer(face.embedding, dtype=np.float32),
+            limit=limit,
+            threshold=threshold,
+            exclude=face.pk,
+        )
         matches = face_matches(session, collection, hits)
     return {
         "SearchedFaceId": face.face_id,
@@ -101,19 +93,25 @@ def search_faces(services: Services, request: Request) -> Response:
     }
 
 
-def search_faces_by_image(services: Services, request: Request) -> Response:
+def search_faces_by_image(backend: Backend, request: Params) -> Result:
     limit = request.get("MaxFaces", DEFAULT_MAX_FACES)
     threshold = request.get("FaceMatchThreshold", DEFAULT_FACE_MATCH_THRESHOLD)
-    image = services.decode(request["Image"])
-    with services.read() as session:
-        require_model(services, find_collection(session, request["CollectionId"]))
-    face = largest_query_face(services, image, request.get("QualityFilter", "NONE"))
+    image, collection = backend.image_for_collection(request["Image"], request["CollectionId"])
+    face = largest_query_face(backend, image, request.get("QualityFilter", "NONE"))
     if face is None:
         raise errors.InvalidParameterError("There are no faces in the image. Should be at least 1.")
-    query = services.pipeline.embed(image, [face])[0]
-    with services.read() as session:
+    query = backend.pipeline.embed(image, [face])[0]
+    with backend.read() as session:
         collection = find_collection(session, request["CollectionId"])
-        hits = nearest(services, session, collection.pk, False, query, limit, threshold, None)
+        hits = nearest(
+            backend,
+            session,
+            collection=collection,
+            among="faces",
+            query=query,
+            limit=limit,
+            threshold=threshold,
+        )
         matches = face_matches(session, collection, hits)
     return {
         "SearchedFaceBoundingBox": bounding_box(face.detection.box, image),

@@ -20,7 +20,8 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData, UploadFile
 
 from service import errors
-from service.context import (
+from service.http.openapi import shape_schema
+from service.http.plumbing import (
     MAX_BODY_BYTES,
     authenticate,
     new_request_id,
@@ -29,8 +30,7 @@ from service.context import (
     replaying,
     request_headers,
 )
-from service.openapi import shape_schema
-from service.validation import operation_model
+from service.operations.validation import operation_model
 
 PROBLEM_TYPE = "application/problem+json"
 log = logging.getLogger("facebank.rest")

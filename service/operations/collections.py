@@ -9,7 +9,9 @@ from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 
 from service import errors
-from service.ops.context import Request, Response, Services, find_collection
+from service.backend import Backend
+from service.operations import Params, Result
+from service.storage.queries import find_collection
 from service.storage.schema import (
     CollectionRow,
     FaceRow,
@@ -21,18 +23,18 @@ from service.storage.schema import (
 DEFAULT_LIST_COLLECTIONS = 1000
 
 
-def create_collection(services: Services, request: Request) -> Response:
+def create_collection(backend: Backend, request: Params) -> Result:
     collection_id = request["CollectionId"]
     row = CollectionRow(
         collection_id=collection_id,
-        face_model_version=services.pipeline.spec.version,
+        face_model_version=backend.pipeline.spec.version,
         created_at=time.time(),
         face_count=0,
         user_count=0,
         tags=json.dumps(request.get("Tags", {})),
     )
     try:
-        with services.write() as session:
+        with backend.write() as session:
             session.add(row)
     except IntegrityError:
         raise errors.ResourceAlreadyExistsError(
@@ -40,43 +42,43 @@ def create_collection(services: Services, request: Request) -> Response:
         ) from None
     return {
         "StatusCode": 200,
-        "CollectionArn": services.collection_arn(collection_id),
+        "CollectionArn": backend.collection_arn(collection_id),
         "FaceModelVersion": row.face_model_version,
     }
 
 
-def describe_collection(services: Services, request: Request) -> Response:
-    with services.read() as session:
+def describe_collection(backend: Backend, request: Params) -> Result:
+    with backend.read() as session:
         row = find_collection(session, request["CollectionId"])
     return {
         "FaceCount": row.face_count,
         "FaceModelVersion": row.face_model_version,
-        "CollectionARN": services.collection_arn(row.collection_id),
+        "CollectionARN": backend.collection_arn(row.collection_id),
         "CreationTimestamp": row.created_at,
         "UserCount": row.user_count,
     }
 
 
-def list_collections(services: Services, request: Request) -> Response:
+def list_collections(backend: Backend, request: Params) -> Result:
     limit = request.get("MaxResults", DEFAULT_LIST_COLLECTIONS)
-    after = services.tokens.start(request, "ListCollections")
-    with services.read() as session:
+    after = backend.tokens.start(request, "ListCollections")
+    with backend.read() as session:
         rows = session.execute(
             select(CollectionRow.pk, CollectionRow.collection_id, CollectionRow.face_model_version)
             .where(CollectionRow.pk > after)
             .order_by(CollectionRow.pk)
             .limit(limit + 1)
         ).all()
-    page, token = services.tokens.page(rows, limit, "ListCollections", lambda row: row.pk)
-    response: Response = {
+    page, token = backend.tokens.page(rows, limit, "ListCollections", lambda row: row.pk)
+    response: Result = {
         "CollectionIds": [row.collection_id for row in page],
         "FaceModelVersions": [row.face_model_version for row in page],
     }
     return {**response, "NextToken": token} if token else response
 
 
-def delete_collection(services: Services, request: Request) -> Response:
-    with services.write() as session:
+def delete_collection(backend: Backend, request: Params) -> Result:
+    with backend.write() as session:
         row = find_collection(session, request["CollectionId"], lock=True)
         pk = row.pk
         # Children first, explicitly: SQLite and PostgreSQL then agree without relying on
@@ -85,5 +87,5 @@ def delete_collection(services: Services, request: Request) -> Response:
             session.execute(delete(table).where(table.collection_pk == pk))
         session.execute(delete(IndexEventRow).where(IndexEventRow.collection_pk == pk))
         session.delete(row)
-    services.indexes.drop(pk)
+    backend.indexes.drop(pk)
     return {"StatusCode": 200}

@@ -14,19 +14,17 @@ from sqlalchemy.orm import Session
 from ml.decode import DecodedImage
 from ml.types import Box, FaceDescription
 from service import errors
-from service.ops.context import (
-    Request,
-    Response,
-    Services,
+from service.backend import Backend
+from service.operations import Params, Result
+from service.operations.quality_filter import quality_rank, rejection_reasons
+from service.operations.render import (
+    bounding_box,
+    confidence,
+    face_detail,
     face_json,
-    faces_by_id,
-    faces_with_owners,
-    find_collection,
-    record_event,
-    require_model,
+    with_orientation,
 )
-from service.quality_filter import quality_rank, rejection_reasons
-from service.shapes import bounding_box, confidence, face_detail, with_orientation
+from service.storage.queries import faces_by_id, faces_with_owners, find_collection, record_event
 from service.storage.schema import CollectionRow, FaceRow, ImageRow, UserRow
 
 DEFAULT_LIST_FACES = 1000
@@ -117,16 +115,15 @@ def _new_face(
 
 
 def _store_faces(
-    services: Services,
+    backend: Backend,
     session: Session,
-    request: Request,
+    request: Params,
     image: DecodedImage,
     faces: list[FaceDescription],
     vectors: np.ndarray,
 ) -> list[FaceRow]:
     """Rows for `faces`: existing ones when this image was indexed before, new ones otherwise."""
-    collection = find_collection(session, request["CollectionId"], lock=True)
-    require_model(services, collection)
+    collection = backend.model_collection(session, request["CollectionId"], lock=True)
     external = request.get("ExternalImageId")
     digest = hashlib.sha256(request["Image"]["Bytes"]).hexdigest()
     image_row = _image_row(session, collection, digest, external or "")
@@ -145,10 +142,10 @@ def _store_faces(
             match = _new_face(collection, image_row, external, face, vector, image)
             new.append(match)
         rows.append(match)
-    if collection.face_count + len(new) > services.max_faces_per_collection:
+    if collection.face_count + len(new) > backend.max_faces_per_collection:
         raise errors.ServiceQuotaExceededError(
             f"Collection {collection.collection_id} would exceed "
-            f"{services.max_faces_per_collection} faces"
+            f"{backend.max_faces_per_collection} faces"
         )
     add_faces(session, collection, new)
     return rows
@@ -164,18 +161,16 @@ def add_faces(session: Session, collection: CollectionRow, rows: list[FaceRow]) 
     collection.face_count += len(rows)
 
 
-def index_faces(services: Services, request: Request) -> Response:
-    image = services.decode(request["Image"])
-    with services.read() as session:  # fail fast, before running the models
-        require_model(services, find_collection(session, request["CollectionId"]))
-    described = services.pipeline.describe(image)
+def index_faces(backend: Backend, request: Params) -> Result:
+    image, _ = backend.image_for_collection(request["Image"], request["CollectionId"])
+    described = backend.pipeline.describe(image)
     selection = select_faces(
         described, request.get("MaxFaces"), request.get("QualityFilter", "AUTO")
     )
-    vectors = services.pipeline.embed(image, selection.indexed)
+    vectors = backend.pipeline.embed(image, selection.indexed)
     # The index is not touched here: every search applies the committed events first.
-    with services.write() as session:
-        rows = _store_faces(services, session, request, image, selection.indexed, vectors)
+    with backend.write() as session:
+        rows = _store_faces(backend, session, request, image, selection.indexed, vectors)
     response = {
         "FaceRecords": [
             {"Face": face_json(row, None), "FaceDetail": face_detail(face, image)}
@@ -185,17 +180,17 @@ def index_faces(services: Services, request: Request) -> Response:
             {"Reasons": reasons, "FaceDetail": face_detail(face, image)}
             for face, reasons in selection.unindexed
         ],
-        "FaceModelVersion": services.pipeline.spec.version,
+        "FaceModelVersion": backend.pipeline.spec.version,
     }
     return with_orientation(response, "OrientationCorrection", image)
 
 
-def list_faces(services: Services, request: Request) -> Response:
+def list_faces(backend: Backend, request: Params) -> Result:
     limit = request.get("MaxResults", DEFAULT_LIST_FACES)
     user_id, face_ids = request.get("UserId"), sorted(request.get("FaceIds", []))
     scope = f"ListFaces|{request['CollectionId']}|{user_id}|{','.join(face_ids)}"
-    after = services.tokens.start(request, scope)
-    with services.read() as session:
+    after = backend.tokens.start(request, scope)
+    with backend.read() as session:
         collection = find_collection(session, request["CollectionId"])
         query = (
             faces_with_owners(collection.pk)
@@ -208,18 +203,18 @@ def list_faces(services: Services, request: Request) -> Response:
         if face_ids:
             query = query.where(FaceRow.face_id.in_(face_ids))
         rows = session.execute(query).all()
-    page, token = services.tokens.page(rows, limit, scope, lambda row: row[0].pk)
-    response: Response = {
+    page, token = backend.tokens.page(rows, limit, scope, lambda row: row[0].pk)
+    response: Result = {
         "Faces": [face_json(face, owner) for face, owner in page],
         "FaceModelVersion": collection.face_model_version,
     }
     return {**response, "NextToken": token} if token else response
 
 
-def delete_faces(services: Services, request: Request) -> Response:
+def delete_faces(backend: Backend, request: Params) -> Result:
     requested = list(dict.fromkeys(request["FaceIds"]))
     deleted, refused = [], []
-    with services.write() as session:
+    with backend.write() as session:
         collection = find_collection(session, request["CollectionId"], lock=True)
         found = faces_by_id(session, collection.pk, requested)
         for face_id in requested:

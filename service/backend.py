@@ -1,0 +1,95 @@
+"""What operations run against: the face pipeline, the database, the vector indexes, the page
+tokens and the storage's health, with the few steps every operation family shares."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.orm import Session, sessionmaker
+
+from ml import decode
+from ml.decode import DecodedImage
+from ml.pipeline import FacePipeline
+from service import errors
+from service.index.registry import IndexRegistry
+from service.index.searcher import DirectSearch, Searcher
+from service.storage.health import StorageHealth
+from service.storage.pagination import PageTokens
+from service.storage.queries import find_collection
+from service.storage.schema import CollectionRow
+
+
+@dataclass
+class Backend:
+    pipeline: FacePipeline
+    reader: sessionmaker[Session]
+    writer: sessionmaker[Session]
+    indexes: IndexRegistry
+    tokens: PageTokens
+    region: str = "us-east-1"
+    account_id: str = "000000000000"
+    max_faces_per_collection: int = 20_000_000
+    searcher: Searcher = field(default_factory=DirectSearch)
+    storage: StorageHealth = field(default_factory=StorageHealth)
+
+    @contextmanager
+    def write(self) -> Iterator[Session]:
+        """One write transaction: committed on success, rolled back on any exception. A full
+        disk is a retryable ServiceUnavailableException, and nothing of the write is kept."""
+        try:
+            with self.writer.begin() as session:
+                yield session
+        except DBAPIError as exc:
+            if self.storage.write_failed(exc):
+                raise errors.ServiceUnavailableError(
+                    "Storage is full: nothing of this request was stored. Retry once space is "
+                    "freed; searches keep working meanwhile."
+                ) from exc
+            raise
+        self.storage.write_committed()
+
+    @contextmanager
+    def read(self) -> Iterator[Session]:
+        with self.reader() as session:
+            yield session
+
+    def collection_arn(self, collection_id: str) -> str:
+        return f"aws:rekognition:{self.region}:{self.account_id}:collection/{collection_id}"
+
+    def decode(self, image: Mapping[str, Any]) -> DecodedImage:
+        try:
+            return self.pipeline.decode(image["Bytes"])
+        except decode.ImageTooLargeError as exc:
+            raise errors.ImageTooLargeError(str(exc)) from exc
+        except decode.UnsupportedImageError as exc:
+            raise errors.InvalidImageFormatError(
+                f"Request has invalid image format: {exc}"
+            ) from exc
+        except decode.ImageTooSmallError as exc:
+            raise errors.InvalidParameterError(f"Request has invalid parameters: {exc}") from exc
+
+    def model_collection(
+        self, session: Session, collection_id: str, *, lock: bool = False
+    ) -> CollectionRow:
+        """The collection, refused when its vectors come from another face model: vectors of
+        different models are never compared."""
+        collection = find_collection(session, collection_id, lock=lock)
+        if collection.face_model_version != self.pipeline.spec.version:
+            raise errors.InvalidParameterError(
+                f"Collection {collection.collection_id} holds vectors of face model "
+                f"{collection.face_model_version}; this server runs "
+                f"{self.pipeline.spec.version}. Vectors of different models are never compared."
+            )
+        return collection
+
+    def image_for_collection(
+        self, image: Mapping[str, Any], collection_id: str
+    ) -> tuple[DecodedImage, CollectionRow]:
+        """The decoded image and its target collection, both checked before any model runs."""
+        decoded = self.decode(image)
+        with self.read() as session:
+            return decoded, self.model_collection(session, collection_id)

@@ -1,0 +1,11 @@
+"""Rekognition operations as plain functions of (Backend, validated parameters) -> result.
+
+`dispatch` holds the table both HTTP surfaces call through; each other module is one family of
+operations (analysis, collections, faces, search, users, user search) or what they share
+(validation against botocore's model, admission, QualityFilter, response rendering).
+"""
+
+from typing import Any
+
+Params = dict[str, Any]  # an operation's request, validated against the service model
+Result = dict[str, Any]  # an operation's response, ready to be sent as JSON

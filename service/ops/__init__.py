@@ -1,1 +1,0 @@
-"""Rekognition operations as plain functions of (Services, validated request) -> response."""

@@ -1,0 +1,1 @@
+"""Helpers the tests share: provisioned photos, live server processes, clients, PostgreSQL."""
