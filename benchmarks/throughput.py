@@ -5,16 +5,16 @@
         [--search-sizes N ...] [--clients N] [--requests 8] [--collection-faces 1000000]
 
 detect: the stock facenet-pytorch pipeline against facebank's, in this process on the same
-device, over the same 1280x720 scenes (2-3 real faces each, composed from ../shared/faces),
-decoded from JPEG once up front. Embedder weights are random: speed does not depend on their
-values. "Stock" is what a user assembles from facenet-pytorch: `MTCNN(keep_all=True)` called on
-a batch of same-sized images, then `InceptionResnetV1` on every crop. "facebank" is the server's
-pipeline (vectorised detection, pose, quality, alignment, embedding). On the CPU facebank splits
-each batch over `--workers` threads (default: one per core) with one torch thread each, because
-MTCNN's many small operations scale poorly inside one call. Stock is measured both as a user
-calls it and with the same split, so the report separates what the split buys from what the
-vectorised detector buys. The first batch of each is a discarded warm-up. Prints images/s,
-faces/s, p50/p99 per batch and the ratios.
+device, over the same 1280x720 scenes (2-3 real faces each, composed from the provisioned five-
+celebrities photos), decoded from JPEG once up front. Embedder weights are random: speed does
+not depend on their values. "Stock" is what a user assembles from facenet-pytorch:
+`MTCNN(keep_all=True)` called on a batch of same-sized images, then `InceptionResnetV1` on every
+crop. "facebank" is the server's pipeline (vectorised detection, pose, quality, alignment,
+embedding). On the CPU facebank splits each batch over `--workers` threads (default: one per
+core) with one torch thread each, because MTCNN's many small operations scale poorly inside one
+call. Stock is measured both as a user calls it and with the same split, so the report separates
+what the split buys from what the vectorised detector buys. The first batch of each is a
+discarded warm-up. Prints images/s, faces/s, p50/p99 per batch and the ratios.
 
 search: `benchmarks.search_throughput` on the same device (sizes 100k, 1M and 10M on CUDA;
 100k on the CPU, where `python -m benchmarks.search_throughput` takes larger ones).
@@ -42,12 +42,13 @@ import numpy as np
 import torch
 from PIL import Image
 
-from benchmarks import RESULTS, git_commit, http_load, search_throughput
+from benchmarks import RESULTS, git_commit, search_throughput
 from benchmarks.scenes import celebrity_photos, compose_scene
 from ml.align import crop_faces
 from ml.decode import DecodedImage, decode_image
 from ml.detector import MtcnnDetector
 from ml.embedder import TorchEmbedder, build_network, cpu_has_bf16
+from ml.photo_sets import default_photos_dir
 from ml.pipeline import FacePipeline, uncalibrated
 from ml.registry import FACENET_2017
 
@@ -180,11 +181,12 @@ def arguments() -> argparse.Namespace:
     parser.add_argument("--batch", type=int, default=8)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--workers", type=int, default=0, help="0: one per core on the CPU")
-    parser.add_argument("--faces", type=Path, default=Path("../shared/faces"))
+    parser.add_argument("--faces", type=Path, default=default_photos_dir())
     parser.add_argument("--search-sizes", type=int, nargs="+", help="default: see the docstring")
     parser.add_argument("--clients", type=int, help="HTTP clients; 64 on CUDA, 8 on the CPU")
     parser.add_argument("--requests", type=int, default=8, help="HTTP requests per client")
     parser.add_argument("--collection-faces", type=int, default=1_000_000)
+    parser.add_argument("--out", type=Path, help="default: benchmarks/results/throughput-<device>")
     return parser.parse_args()
 
 
@@ -201,13 +203,16 @@ def main() -> None:
         report["search"] = search_throughput.run(device, sizes)
         search_throughput.print_rows(report["search"])
     if "http" in args.parts:
+        from benchmarks import http_load  # the server's packages, needed for this part only
+
         clients = args.clients or (64 if cuda else 8)
         report["http"] = http_load.run(
             args.device, args.faces, clients, args.requests, args.collection_faces
         )
         http_load.print_report(report["http"])
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / f"throughput-{device.type}.json").write_text(json.dumps(report, indent=2) + "\n")
+    out = args.out or RESULTS / f"throughput-{device.type}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(report, indent=2) + "\n")
 
 
 def environment(device: torch.device) -> dict[str, Any]:

@@ -41,8 +41,8 @@ from ml.evaluation import (
 from ml.pipeline import FacePipeline, load_pipeline, resolve_device
 from ml.registry import DEFAULT_MODEL_VERSION
 from ml.similarity import Calibration, bundled_calibration_path
+from ml.weights import default_models_dir
 from service.operations.quality_filter import rejection_reasons
-from service.settings import default_models_dir
 
 # (folder, which face is the labelled person): LFW crops centre their person.
 SETS = (

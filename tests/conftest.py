@@ -8,29 +8,48 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import boto3
 import numpy as np
 import pytest
-from botocore import UNSIGNED
-from botocore.config import Config
 from PIL import Image
 
+from ml.photo_sets import PhotosError, default_photos_dir, verify_photos
 from ml.pipeline import FacePipeline, load_pipeline, resolve_device
 from ml.registry import DEFAULT_MODEL_VERSION
-from service.settings import default_models_dir
+from ml.weights import default_models_dir
 from tests.support import live_server
 from tests.support.live_server import LiveServer, free_port, stop_server
 
 ROOT = live_server.ROOT
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The CUDA tier skips where torch sees no CUDA device (CI never has one)."""
+    import torch
+
+    if torch.cuda.is_available():
+        return
+    skip = pytest.mark.skip(reason="needs a CUDA device")
+    for item in items:
+        if item.get_closest_marker("cuda") is not None:
+            item.add_marker(skip)
+
+
 ACCESS_KEY, SECRET_KEY = "AKIDFACEBANKTEST", "facebank-test-secret"
 
 
 @pytest.fixture(scope="session")
 def faces_dir() -> Path:
-    path = Path(os.environ.get("FACEBANK_TEST_FACES", ROOT.parent / "shared" / "faces"))
-    if not (path / "MANIFEST.md").exists():
-        pytest.fail(f"real test photos not found at {path}; set FACEBANK_TEST_FACES")
-    return path
+    """The provisioned photos (`facebank photos fetch`, run by `make test`), checked against
+    their manifest; FACEBANK_TEST_FACES points at another folder of the same layout."""
+    given = os.environ.get("FACEBANK_TEST_FACES")
+    if given:
+        return Path(given)
+    photos = Path(os.environ.get("FACEBANK_PHOTOS_DIR") or default_photos_dir())
+    try:
+        verify_photos(photos)
+    except PhotosError as exc:
+        pytest.fail(str(exc))
+    return photos
 
 
 @pytest.fixture(scope="session")
@@ -75,12 +94,16 @@ def signed_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServ
     stop_server(live)
 
 
-NO_RETRIES = Config(retries={"max_attempts": 1, "mode": "standard"})
-
-
 def rekognition_client(url: str, key: str | None = None, secret: str | None = None) -> Any:
+    """A stock boto3 client with retries off, so tests see every refusal (boto3 is imported
+    here, not at module level: the CUDA tier runs where it is not installed)."""
+    import boto3
+    from botocore import UNSIGNED
+    from botocore.config import Config
+
+    no_retries = Config(retries={"max_attempts": 1, "mode": "standard"})
     if key is None:
-        config = NO_RETRIES.merge(Config(signature_version=UNSIGNED))
+        config = no_retries.merge(Config(signature_version=UNSIGNED))
         return boto3.client("rekognition", endpoint_url=url, region_name="eu-west-1", config=config)
     return boto3.client(
         "rekognition",
@@ -88,7 +111,7 @@ def rekognition_client(url: str, key: str | None = None, secret: str | None = No
         region_name="eu-west-1",
         aws_access_key_id=key,
         aws_secret_access_key=secret,
-        config=NO_RETRIES,
+        config=no_retries,
     )
 
 

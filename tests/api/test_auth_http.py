@@ -15,8 +15,8 @@ from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 from botocore.exceptions import ClientError
 
-from tests.api.photos import multiface
 from tests.conftest import ACCESS_KEY, SECRET_KEY, LiveServer, blank_jpeg, rekognition_client
+from tests.support.photos import GROUP_PEOPLE, group_photo
 
 pytestmark = pytest.mark.slow
 
@@ -29,7 +29,9 @@ def code_of(call: Any, **kwargs: Any) -> str:
 
 def test_signed_client_works(signed_server: LiveServer, faces_dir: Path) -> None:
     client = rekognition_client(signed_server.url, ACCESS_KEY, SECRET_KEY)
-    assert len(client.detect_faces(Image={"Bytes": multiface(faces_dir)})["FaceDetails"]) == 6
+    assert len(client.detect_faces(Image={"Bytes": group_photo(faces_dir)})["FaceDetails"]) == len(
+        GROUP_PEOPLE
+    )
 
 
 def test_wrong_secret(signed_server: LiveServer) -> None:
@@ -127,11 +129,11 @@ def test_target_left_out_of_the_signature_is_refused(signed_server: LiveServer) 
 
 def test_rest_sigv4_binds_the_multipart_payload(signed_server: LiveServer, faces_dir: Path) -> None:
     url = f"{signed_server.url}/v1/faces/detect"
-    signed_upload = httpx.Request("POST", url, files={"image": ("a.jpg", multiface(faces_dir))})
+    signed_upload = httpx.Request("POST", url, files={"image": ("a.jpg", group_photo(faces_dir))})
     body = signed_upload.read()
     headers = sign(url, body, {"Content-Type": signed_upload.headers["content-type"]})
     accepted = httpx.post(url, content=body, headers=headers)
-    assert accepted.status_code == 200 and len(accepted.json()["FaceDetails"]) == 6
+    assert accepted.status_code == 200 and len(accepted.json()["FaceDetails"]) == len(GROUP_PEOPLE)
     swapped = body.replace(b"a.jpg", b"b.jpg")
     refused = httpx.post(url, content=swapped, headers=headers)
     assert refused.status_code == 401 and refused.json()["code"] == "InvalidSignatureException"

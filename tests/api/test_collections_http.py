@@ -8,8 +8,8 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.api.photos import first_photo, multiface
 from tests.conftest import LiveServer, blank_jpeg
+from tests.support.photos import GROUP_PEOPLE, first_photo, group_photo
 
 pytestmark = pytest.mark.slow
 
@@ -20,7 +20,7 @@ def test_typed_errors_through_boto3(rekognition: Any, faces_dir: Path) -> None:
     with pytest.raises(client.exceptions.ResourceAlreadyExistsException):
         client.create_collection(CollectionId="errors-demo")
     with pytest.raises(client.exceptions.ResourceNotFoundException):
-        client.index_faces(CollectionId="missing", Image={"Bytes": multiface(faces_dir)})
+        client.index_faces(CollectionId="missing", Image={"Bytes": group_photo(faces_dir)})
     with pytest.raises(client.exceptions.InvalidParameterException):
         client.create_collection(CollectionId="bad id with spaces")
     with pytest.raises(client.exceptions.InvalidPaginationTokenException):
@@ -41,7 +41,7 @@ def test_typed_errors_through_boto3(rekognition: Any, faces_dir: Path) -> None:
 def test_index_faces_semantics(rekognition: Any, faces_dir: Path) -> None:
     client = rekognition
     client.create_collection(CollectionId="semantics")
-    group = {"Bytes": multiface(faces_dir)}
+    group = {"Bytes": group_photo(faces_dir)}
     two = client.index_faces(
         CollectionId="semantics",
         Image=group,
@@ -50,7 +50,9 @@ def test_index_faces_semantics(rekognition: Any, faces_dir: Path) -> None:
         QualityFilter="NONE",
     )
     assert len(two["FaceRecords"]) == 2
-    assert [u["Reasons"] for u in two["UnindexedFaces"]] == [["EXCEEDS_MAX_FACES"]] * 4
+    assert [u["Reasons"] for u in two["UnindexedFaces"]] == [["EXCEEDS_MAX_FACES"]] * (
+        len(GROUP_PEOPLE) - 2
+    )
     widths = [r["Face"]["BoundingBox"]["Width"] for r in two["FaceRecords"]]
     assert widths == sorted(widths, reverse=True)
     again = client.index_faces(
@@ -67,8 +69,8 @@ def test_index_faces_semantics(rekognition: Any, faces_dir: Path) -> None:
     everyone = client.index_faces(
         CollectionId="semantics", Image=group, ExternalImageId="team:photo-1", QualityFilter="NONE"
     )
-    assert len(everyone["FaceRecords"]) == 6  # the 2 already stored plus 4 new
-    assert client.describe_collection(CollectionId="semantics")["FaceCount"] == 6
+    assert len(everyone["FaceRecords"]) == len(GROUP_PEOPLE)  # the 2 already stored, and the rest
+    assert client.describe_collection(CollectionId="semantics")["FaceCount"] == len(GROUP_PEOPLE)
     record = everyone["FaceRecords"][0]
     assert record["Face"]["ExternalImageId"] == "team:photo-1"
     assert set(record["FaceDetail"]) >= {"BoundingBox", "Landmarks", "Pose", "Quality"}

@@ -14,8 +14,8 @@ import httpx
 import pytest
 from botocore.exceptions import ClientError
 
-from tests.api.photos import first_photo
 from tests.conftest import LiveServer, rekognition_client, start_server, stop_server
+from tests.support.photos import first_photo
 
 pytestmark = pytest.mark.slow
 

@@ -8,25 +8,25 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.api.photos import first_photo, multiface
 from tests.conftest import LiveServer, blank_jpeg
+from tests.support.photos import GROUP_PEOPLE, first_photo, group_photo
 
 pytestmark = pytest.mark.slow
 
 
 def test_detect_multipart(server: LiveServer, faces_dir: Path) -> None:
-    files = {"image": ("multiface.jpg", multiface(faces_dir), "image/jpeg")}
+    files = {"image": ("group.jpg", group_photo(faces_dir), "image/jpeg")}
     response = httpx.post(
         f"{server.url}/v1/faces/detect", files=files, data={"attributes": "DEFAULT"}
     )
     assert response.status_code == 200
-    assert len(response.json()["FaceDetails"]) == 6
+    assert len(response.json()["FaceDetails"]) == len(GROUP_PEOPLE)
 
 
 def test_detect_json_base64_same_shape_as_wire(
     server: LiveServer, rekognition: object, faces_dir: Path
 ) -> None:
-    data = multiface(faces_dir)
+    data = group_photo(faces_dir)
     body = {"Image": {"Bytes": base64.b64encode(data).decode()}}
     rest = httpx.post(f"{server.url}/v1/faces/detect", json=body).json()
     wire = rekognition.detect_faces(Image={"Bytes": data})  # type: ignore[attr-defined]
@@ -67,7 +67,7 @@ def test_image_errors_are_problem_json(
 def test_no_face_and_bad_parameters(server: LiveServer, faces_dir: Path) -> None:
     files = {
         "source_image": ("a.jpg", blank_jpeg()),
-        "target_image": ("b.jpg", multiface(faces_dir)),
+        "target_image": ("b.jpg", group_photo(faces_dir)),
     }
     no_face = httpx.post(f"{server.url}/v1/faces/compare", files=files)
     assert no_face.status_code == 400 and no_face.json()["code"] == "InvalidParameterException"

@@ -12,7 +12,7 @@ import pytest
 from ml.decode import decode_image
 from ml.pipeline import FacePipeline
 from ml.similarity import bundled_calibration_path, calibration_from_json
-from tests.api.photos import first_photo
+from tests.support.photos import first_photo
 
 pytestmark = pytest.mark.slow
 

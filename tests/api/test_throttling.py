@@ -11,8 +11,8 @@ import httpx
 import pytest
 from botocore.exceptions import ClientError
 
-from tests.api.photos import multiface
 from tests.conftest import LiveServer, rekognition_client, start_server, stop_server
+from tests.support.photos import group_photo
 
 pytestmark = pytest.mark.slow
 
@@ -42,14 +42,14 @@ def test_wire_overload_is_throttling_exception(
     one_slot_server: LiveServer, faces_dir: Path
 ) -> None:
     client = rekognition_client(one_slot_server.url)  # retries off: see every refusal
-    outcomes = detect_burst(client, multiface(faces_dir), 16)
+    outcomes = detect_burst(client, group_photo(faces_dir), 16)
     assert set(outcomes) == {"ok", "ThrottlingException"}
     # the server recovers once the burst is over
-    assert detect_burst(client, multiface(faces_dir), 1) == ["ok"]
+    assert detect_burst(client, group_photo(faces_dir), 1) == ["ok"]
 
 
 def test_rest_overload_is_429(one_slot_server: LiveServer, faces_dir: Path) -> None:
-    data = multiface(faces_dir)
+    data = group_photo(faces_dir)
 
     def call(_: int) -> httpx.Response:
         return httpx.post(
@@ -74,7 +74,7 @@ def test_a_full_detector_queue_is_throttling_exception(
         {"FACEBANK_DETECT_QUEUE_SIZE": "1", "FACEBANK_DETECT_BATCH_SIZE": "1"},
     )
     try:
-        outcomes = detect_burst(rekognition_client(live.url), multiface(faces_dir), 16)
+        outcomes = detect_burst(rekognition_client(live.url), group_photo(faces_dir), 16)
     finally:
         stop_server(live)
     assert set(outcomes) == {"ok", "ThrottlingException"}

@@ -12,16 +12,16 @@ import pytest
 from botocore.exceptions import ClientError
 from PIL import Image
 
-from tests.api.photos import first_photo, multiface
 from tests.conftest import LiveServer, blank_jpeg
+from tests.support.photos import GROUP_PEOPLE, first_photo, group_photo
 
 pytestmark = pytest.mark.slow
 
 
 def test_detect_faces_on_group_photo(rekognition: Any, faces_dir: Path) -> None:
-    response = rekognition.detect_faces(Image={"Bytes": multiface(faces_dir)}, Attributes=["ALL"])
+    response = rekognition.detect_faces(Image={"Bytes": group_photo(faces_dir)}, Attributes=["ALL"])
     details = response["FaceDetails"]
-    assert len(details) == 6
+    assert len(details) == len(GROUP_PEOPLE)
     assert response["ResponseMetadata"]["HTTPStatusCode"] == 200
     assert len(response["ResponseMetadata"]["RequestId"]) == 36
     for detail in details:
@@ -72,17 +72,17 @@ def test_compare_different_people_does_not_match(rekognition: Any, faces_dir: Pa
 
 
 def test_compare_against_group_orders_and_thresholds(rekognition: Any, faces_dir: Path) -> None:
-    source = {"Bytes": first_photo(faces_dir, "mindy_kaling")}
+    source = {"Bytes": first_photo(faces_dir, "mindy_kaling", "val")}
     everyone = rekognition.compare_faces(
-        SourceImage=source, TargetImage={"Bytes": multiface(faces_dir)}, SimilarityThreshold=0
+        SourceImage=source, TargetImage={"Bytes": group_photo(faces_dir)}, SimilarityThreshold=0
     )
     scores = [match["Similarity"] for match in everyone["FaceMatches"]]
-    assert len(scores) == 6 and scores == sorted(scores, reverse=True)
+    assert len(scores) == len(GROUP_PEOPLE) and scores == sorted(scores, reverse=True)
     cut = (scores[1] + scores[2]) / 2
     some = rekognition.compare_faces(
-        SourceImage=source, TargetImage={"Bytes": multiface(faces_dir)}, SimilarityThreshold=cut
+        SourceImage=source, TargetImage={"Bytes": group_photo(faces_dir)}, SimilarityThreshold=cut
     )
-    assert len(some["FaceMatches"]) == 2 and len(some["UnmatchedFaces"]) == 4
+    assert len(some["FaceMatches"]) == 2 and len(some["UnmatchedFaces"]) == len(GROUP_PEOPLE) - 2
 
 
 def test_quality_filter_high_drops_a_soft_face_none_keeps_it(
@@ -90,7 +90,7 @@ def test_quality_filter_high_drops_a_soft_face_none_keeps_it(
 ) -> None:
     # This Elton John photo is soft (Sharpness about 12): below HIGH's bar of 25.
     common = {
-        "SourceImage": {"Bytes": multiface(faces_dir)},
+        "SourceImage": {"Bytes": group_photo(faces_dir)},
         "TargetImage": {"Bytes": first_photo(faces_dir, "elton_john")},
         "SimilarityThreshold": 0.0,
     }
@@ -110,7 +110,7 @@ def error_code(call: Any, **kwargs: Any) -> str:
 def test_no_face_in_source_is_invalid_parameter(rekognition: Any, faces_dir: Path) -> None:
     with pytest.raises(rekognition.exceptions.InvalidParameterException, match="source"):
         rekognition.compare_faces(
-            SourceImage={"Bytes": blank_jpeg()}, TargetImage={"Bytes": multiface(faces_dir)}
+            SourceImage={"Bytes": blank_jpeg()}, TargetImage={"Bytes": group_photo(faces_dir)}
         )
 
 

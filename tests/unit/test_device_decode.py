@@ -21,6 +21,7 @@ from ml.decode import (
 )
 from ml.device_decode import TorchvisionDecoder, decode_batch
 from service.batching import BatchedDecoder
+from tests.support.photos import all_photos
 from tests.unit.test_decode import encode, gradient
 
 CPU = torch.device("cpu")
@@ -90,16 +91,17 @@ def test_decoders_return_images_and_raise_typed_errors() -> None:
         assert_same_image(results[position], image)
 
 
-def test_every_shared_photo_decodes_exactly_as_with_pillow(faces_dir: Path) -> None:
-    photos = sorted(p for p in faces_dir.rglob("*") if p.suffix.lower() in {".jpg", ".jpeg"})
-    assert len(photos) > 600
+@pytest.mark.slow
+def test_every_photo_decodes_exactly_as_with_pillow(faces_dir: Path) -> None:
+    photos = [path for path in all_photos(faces_dir) if path.suffix.lower() != ".png"]
+    assert len(photos) >= 124  # every provisioned JPEG
     for start in range(0, len(photos), 64):
         datas = [photo.read_bytes() for photo in photos[start : start + 64]]
         for data, outcome in zip(datas, decode_batch(datas, LIMITS, CPU), strict=True):
             assert_same_image(outcome, decode_image(data))
 
 
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+@pytest.mark.cuda
 def test_nvjpeg_matches_pillow_within_idct_rounding(faces_dir: Path) -> None:
     """nvJPEG's IDCT and chroma upsampling differ from libjpeg-turbo's by a few levels."""
     photos = sorted(faces_dir.rglob("*.jpg"))[:64]
@@ -117,3 +119,45 @@ def test_pixel_limit_is_checked_from_the_header_before_decoding() -> None:
     data = encode(Image.new("L", (3000, 2000)), "JPEG")
     outcome = decode_batch([data], ImageLimits(max_pixels=5_000_000), CPU)[0]
     assert isinstance(outcome, ImageTooLargeError)
+
+
+def odd_jpegs() -> dict[str, bytes]:
+    """JPEGs that take the device decoder off its common path, or that it must refuse."""
+    pixels = gradient(321, 203)  # odd sizes: partial MCUs at the right and bottom edges
+    whole = encode(Image.fromarray(pixels), "JPEG", quality=90)
+    return {
+        "odd size": whole,
+        "truncated": whole[: len(whole) // 2],
+        "progressive": encode(Image.fromarray(pixels), "JPEG", quality=85, progressive=True),
+        "grey": encode(Image.fromarray(pixels[:, :, 0]), "JPEG"),
+        "4:4:4": encode(Image.fromarray(pixels), "JPEG", subsampling=0),
+        "cmyk": encode(Image.fromarray(pixels).convert("CMYK"), "JPEG"),
+        "restart markers": encode(Image.fromarray(pixels), "JPEG", restart_marker_blocks=2),
+        "too small": encode(Image.fromarray(gradient(60, 60)), "JPEG"),
+    }
+
+
+@pytest.mark.cuda
+def test_odd_jpegs_are_answered_on_cuda_as_on_the_cpu() -> None:
+    odd = odd_jpegs()
+    on_cpu = decode_batch(list(odd.values()), LIMITS, CPU)
+    on_cuda = decode_batch(list(odd.values()), LIMITS, torch.device("cuda"))
+    for name, expected, got in zip(odd, on_cpu, on_cuda, strict=True):
+        assert type(got) is type(expected), name
+        if isinstance(expected, DecodedImage):
+            assert isinstance(got, DecodedImage)
+            assert got.pixels.shape == expected.pixels.shape, name
+            difference = np.abs(got.pixels.astype(np.int16) - expected.pixels)
+            assert difference.mean() < 1.5, name
+
+
+def test_odd_jpegs_decode_on_the_cpu_path_as_with_pillow() -> None:
+    """The CPU half of the comparison above, which runs everywhere."""
+    odd = odd_jpegs()
+    for name, outcome in zip(odd, decode_batch(list(odd.values()), LIMITS, CPU), strict=True):
+        try:
+            expected = decode_image(odd[name])
+        except (UnsupportedImageError, ImageTooSmallError) as exc:
+            assert type(outcome) is type(exc), name
+            continue
+        assert_same_image(outcome, expected)

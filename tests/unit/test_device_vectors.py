@@ -122,7 +122,7 @@ def test_batched_search_answers_each_request_as_alone() -> None:
         assert np.allclose(results[position][0], scores, atol=1e-6)
 
 
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+@pytest.mark.cuda
 def test_cuda_fp16_search_matches_faiss() -> None:
     faiss_flat, matrix = FlatVectors(32), DeviceMatrix(32, torch.device("cuda"))
     assert matrix.dtype == torch.float16

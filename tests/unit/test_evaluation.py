@@ -95,13 +95,28 @@ def test_labelled_images_use_folder_names(tmp_path: Path) -> None:
     assert [label for label, _ in labelled_images(tmp_path / "x")] == ["alice", "alice", "bob"]
 
 
-def test_verification_benchmark_split_shares_no_person(faces_dir: Path) -> None:
+def test_verification_benchmark_split_shares_no_person(tmp_path: Path) -> None:
     from benchmarks.verification import collect
 
+    layout = [
+        "five-celebrities/train/alice/1.jpg",
+        "five-celebrities/val/alice/2.jpg",
+        "five-celebrities/train/bob/1.jpg",
+        "lfw-george-w-bush/george_w_bush_0001.jpg",
+        "facenet-pytorch/test_images/carol/1.jpg",
+        "face-recognition-examples/train/dave/1.jpg",
+        "extra/erin/1.jpg",
+    ]
+    for name in layout:
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_bytes(b"")
     for fit_on_celebrities in (False, True):
-        items = collect(faces_dir, [], "largest", fit_on_celebrities)
+        items = collect(tmp_path, [tmp_path / "extra"], "largest", fit_on_celebrities)
         fit_people = {item.label for item in items if item.fit}
         held_people = {item.label for item in items if not item.fit}
-        assert fit_people and held_people
         assert not fit_people & held_people
-        assert len(fit_people | held_people) == 15
+        celebrities = {"alice", "bob"}
+        others = {"lfw-george-w-bush", "carol", "dave", "erin"}
+        assert (held_people, fit_people) == (
+            (others, celebrities) if fit_on_celebrities else (celebrities, others)
+        )

@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import pytest
 from pydantic import ValidationError
 
@@ -49,3 +52,9 @@ def test_keys_that_parse_to_nothing_are_no_keys(blank: str) -> None:
     assert Settings(access_keys=blank).keys == {}
     with pytest.raises(ValidationError, match="FACEBANK_ACCESS_KEYS"):
         Settings(host="0.0.0.0", access_keys=blank)
+
+
+def test_readme_documents_every_setting_and_no_other() -> None:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    documented = set(re.findall(r"^\| `FACEBANK_(\w+)` \|", readme, flags=re.MULTILINE))
+    assert documented == {name.upper() for name in Settings.model_fields}

@@ -1,0 +1,45 @@
+"""The real photos the tests use: provisioned by `facebank photos fetch` (see ml/photo_sets.py)
+into a cache outside the repository, or read from FACEBANK_TEST_FACES."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+from PIL import Image
+
+GROUP_PEOPLE = ("ben_afflek", "jerry_seinfeld", "madonna", "mindy_kaling")
+GROUP_SIZE = (1280, 720)
+
+
+def first_photo(faces_dir: Path, person: str, split: str = "train") -> bytes:
+    folder = faces_dir / "five-celebrities" / split / person
+    return sorted(folder.iterdir())[0].read_bytes()
+
+
+def group_photo(faces_dir: Path) -> bytes:
+    """A 1280x720 JPEG with one face of each of GROUP_PEOPLE, side by side and of falling size
+    (so "largest first" has one right answer): the ben_afflek face is the largest."""
+    canvas = Image.new("RGB", GROUP_SIZE, (128, 128, 128))
+    slot = GROUP_SIZE[0] // len(GROUP_PEOPLE)
+    for position, person in enumerate(GROUP_PEOPLE):
+        photo = Image.open(io.BytesIO(first_photo(faces_dir, person))).convert("RGB")
+        height = 420 - 60 * position
+        width = min(slot - 10, round(photo.width * height / photo.height))
+        photo = photo.resize((width, height))
+        canvas.paste(photo, (position * slot + 5, (GROUP_SIZE[1] - height) // 2))
+    buffer = io.BytesIO()
+    canvas.save(buffer, format="JPEG", quality=92)
+    return buffer.getvalue()
+
+
+def rgba_png(faces_dir: Path) -> bytes:
+    return (faces_dir / "face-recognition-examples/test_images/32bit.png").read_bytes()
+
+
+def all_photos(faces_dir: Path) -> list[Path]:
+    return sorted(
+        path
+        for path in faces_dir.rglob("*")
+        if path.suffix.lower() in (".jpg", ".jpeg", ".png") and "downloads" not in path.parts
+    )
