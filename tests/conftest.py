@@ -2,24 +2,20 @@
 
 from __future__ import annotations
 
-import io
 import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pytest
-from PIL import Image
 
 from ml.photo_sets import PhotosError, default_photos_dir, verify_photos
 from ml.pipeline import FacePipeline, load_pipeline, resolve_device
 from ml.registry import DEFAULT_MODEL_VERSION
 from ml.weights import default_models_dir
-from tests.support import live_server
+from tests.support.clients import ACCESS_KEY, SECRET_KEY, rekognition_client
 from tests.support.live_server import LiveServer, free_port, stop_server
-
-ROOT = live_server.ROOT
+from tests.support.servers import start_server
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -32,9 +28,6 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if item.get_closest_marker("cuda") is not None:
             item.add_marker(skip)
-
-
-ACCESS_KEY, SECRET_KEY = "AKIDFACEBANKTEST", "facebank-test-secret"
 
 
 @pytest.fixture(scope="session")
@@ -62,23 +55,6 @@ def pipeline(models_dir: Path) -> FacePipeline:
     return load_pipeline(models_dir, DEFAULT_MODEL_VERSION, resolve_device("cpu"))
 
 
-def jpeg_bytes(pixels: np.ndarray, **save: object) -> bytes:
-    buffer = io.BytesIO()
-    Image.fromarray(pixels).save(buffer, format="JPEG", quality=92, **save)
-    return buffer.getvalue()
-
-
-def blank_jpeg(width: int = 320, height: int = 240, value: int = 128) -> bytes:
-    return jpeg_bytes(np.full((height, width, 3), value, dtype=np.uint8))
-
-
-def start_server(tmp: Path, extra_env: dict[str, str] | None = None) -> LiveServer:
-    try:
-        return live_server.start_server(tmp, extra_env)
-    except live_server.ServerStartError as exc:
-        pytest.fail(str(exc))
-
-
 @pytest.fixture(scope="session")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     live = start_server(tmp_path_factory.mktemp("open-server"))
@@ -94,27 +70,6 @@ def signed_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServ
     stop_server(live)
 
 
-def rekognition_client(url: str, key: str | None = None, secret: str | None = None) -> Any:
-    """A stock boto3 client with retries off, so tests see every refusal (boto3 is imported
-    here, not at module level: the CUDA tier runs where it is not installed)."""
-    import boto3
-    from botocore import UNSIGNED
-    from botocore.config import Config
-
-    no_retries = Config(retries={"max_attempts": 1, "mode": "standard"})
-    if key is None:
-        config = no_retries.merge(Config(signature_version=UNSIGNED))
-        return boto3.client("rekognition", endpoint_url=url, region_name="eu-west-1", config=config)
-    return boto3.client(
-        "rekognition",
-        endpoint_url=url,
-        region_name="eu-west-1",
-        aws_access_key_id=key,
-        aws_secret_access_key=secret,
-        config=no_retries,
-    )
-
-
 @pytest.fixture(scope="session")
 def rekognition(server: LiveServer) -> Any:
     return rekognition_client(server.url)
@@ -122,7 +77,7 @@ def rekognition(server: LiveServer) -> Any:
 
 @pytest.fixture(scope="session")
 def postgres_url() -> Iterator[str]:
-    from tests.postgres import INSTALL_HINT, find_bindir, postgres_server
+    from tests.support.postgres import INSTALL_HINT, find_bindir, postgres_server
 
     bindir = find_bindir()
     if bindir is None:
@@ -138,6 +93,6 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """A fresh, empty database on each backend."""
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'facebank.db'}"
-    from tests.postgres import fresh_database
+    from tests.support.postgres import fresh_database
 
     return fresh_database(request.getfixturevalue("postgres_url"))

@@ -15,7 +15,9 @@ from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 from botocore.exceptions import ClientError
 
-from tests.conftest import ACCESS_KEY, SECRET_KEY, LiveServer, blank_jpeg, rekognition_client
+from tests.support.clients import ACCESS_KEY, SECRET_KEY, rekognition_client
+from tests.support.images import blank_jpeg
+from tests.support.live_server import LiveServer
 from tests.support.photos import GROUP_PEOPLE, group_photo
 
 pytestmark = pytest.mark.slow

@@ -14,8 +14,10 @@ import httpx
 import pytest
 from botocore.exceptions import ClientError
 
-from tests.conftest import LiveServer, rekognition_client, start_server, stop_server
+from tests.support.clients import rekognition_client
+from tests.support.live_server import LiveServer, stop_server
 from tests.support.photos import first_photo
+from tests.support.servers import start_server
 
 pytestmark = pytest.mark.slow
 

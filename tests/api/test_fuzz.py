@@ -23,7 +23,9 @@ from PIL import Image
 from service.http.rest import ROUTES, RestRoute, snake
 from service.operations.dispatch import HANDLERS
 from service.operations.validation import operation_model
-from tests.conftest import LiveServer, jpeg_bytes, start_server, stop_server
+from tests.support.images import jpeg_bytes
+from tests.support.live_server import LiveServer, stop_server
+from tests.support.servers import start_server
 
 pytestmark = pytest.mark.slow
 

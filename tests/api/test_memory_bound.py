@@ -11,7 +11,8 @@ import httpx
 import pytest
 from PIL import Image
 
-from tests.conftest import LiveServer, start_server, stop_server
+from tests.support.live_server import LiveServer, stop_server
+from tests.support.servers import start_server
 
 pytestmark = pytest.mark.slow
 

@@ -8,7 +8,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import LiveServer, blank_jpeg
+from tests.support.images import blank_jpeg
+from tests.support.live_server import LiveServer
 from tests.support.photos import GROUP_PEOPLE, first_photo, group_photo
 
 pytestmark = pytest.mark.slow

@@ -12,7 +12,8 @@ import pytest
 from botocore.exceptions import ClientError
 from PIL import Image
 
-from tests.conftest import LiveServer, blank_jpeg
+from tests.support.images import blank_jpeg
+from tests.support.live_server import LiveServer
 from tests.support.photos import GROUP_PEOPLE, first_photo, group_photo
 
 pytestmark = pytest.mark.slow

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from tests.conftest import ROOT
+from tests.support.live_server import ROOT
 
 pytestmark = pytest.mark.slow
 

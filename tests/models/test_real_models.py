@@ -14,7 +14,7 @@ from ml.decode import decode_image
 from ml.embedder import TorchEmbedder, build_network, cpu_has_bf16
 from ml.evaluation import labelled_images, pair_scores, roc_auc
 from ml.pipeline import FacePipeline
-from tests.conftest import jpeg_bytes
+from tests.support.images import jpeg_bytes
 from tests.support.photos import GROUP_PEOPLE, first_photo, group_photo
 
 pytestmark = pytest.mark.slow

@@ -15,7 +15,7 @@ from ml.decode import (
     UnsupportedImageError,
     decode_image,
 )
-from tests.conftest import jpeg_bytes
+from tests.support.images import jpeg_bytes
 
 
 def encode(image: Image.Image, fmt: str, **save: object) -> bytes:

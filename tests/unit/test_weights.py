@@ -14,7 +14,7 @@ import torch
 from ml.embedder import TorchEmbedder, build_network, load_network
 from ml.registry import FACENET_2017, VGGFACE2_2018
 from ml.weights import WeightsError, install_vggface2, verified_weights_path
-from tests.conftest import ROOT
+from tests.support.live_server import ROOT
 
 
 @pytest.fixture(scope="module")

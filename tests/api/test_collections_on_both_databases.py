@@ -14,9 +14,9 @@ import pytest
 from botocore.exceptions import ClientError, EndpointConnectionError
 from urllib3.exceptions import ProtocolError
 
-from tests.api.backends import Deployment, deployment_for, stop_server
-from tests.conftest import rekognition_client
 from tests.storage.helpers import make_operations, seed_faces, unit_vectors
+from tests.support.backends import Deployment, deployment_for, stop_server
+from tests.support.clients import rekognition_client
 
 pytestmark = pytest.mark.slow
 BACKENDS = ["sqlite", "postgresql"]

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import LiveServer, start_server, stop_server
+from tests.support.live_server import LiveServer, stop_server
+from tests.support.servers import start_server
 
 
 @dataclass
@@ -31,7 +32,7 @@ def deployment_for(backend: str, request: pytest.FixtureRequest, tmp: Path) -> D
     data_dir = tmp / "data"
     if backend == "sqlite":
         return Deployment(data_dir, f"sqlite:///{data_dir / 'facebank.db'}")
-    from tests.postgres import fresh_database
+    from tests.support.postgres import fresh_database
 
     return Deployment(data_dir, fresh_database(request.getfixturevalue("postgres_url")))
 

@@ -1,0 +1,53 @@
+"""An interrupted test run leaves no server behind: a live server dies with its starter."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.support.live_server import ROOT
+
+pytestmark = pytest.mark.slow
+
+STARTER = """
+import sys, time
+from pathlib import Path
+from tests.support.live_server import start_server
+server = start_server(Path(sys.argv[1]))
+print(server.process.pid, flush=True)
+time.sleep(600)
+"""
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    status = Path(f"/proc/{pid}/status")
+    return not (status.exists() and "\tZ" in status.read_text().split("State:")[1][:4])
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="uses the Linux parent-death signal")
+def test_server_dies_when_the_test_process_is_killed(tmp_path: Path) -> None:
+    starter = subprocess.Popen(
+        [sys.executable, "-c", STARTER, str(tmp_path)],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert starter.stdout is not None
+    server_pid = int(starter.stdout.readline())
+    assert alive(server_pid)
+    starter.send_signal(signal.SIGKILL)  # no teardown, no atexit: the hardest interruption
+    starter.wait()
+    deadline = time.monotonic() + 10
+    while alive(server_pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not alive(server_pid)
