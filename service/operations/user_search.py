@@ -55,29 +55,42 @@ def _limits(request: Params) -> tuple[int, float]:
     )
 
 
+def _matching_users(
+    backend: Backend,
+    session: Session,
+    collection: CollectionRow,
+    query: np.ndarray,
+    request: Params,
+    *,
+    exclude: int | None = None,
+) -> list[Result]:
+    """UserMatches for a query vector, with the request's MaxUsers and UserMatchThreshold."""
+    limit, threshold = _limits(request)
+    hits = nearest(
+        backend,
+        session,
+        collection=collection,
+        among="users",
+        query=query,
+        limit=limit,
+        threshold=threshold,
+        exclude=exclude,
+    )
+    return user_matches(session, collection, hits)
+
+
 def search_users(backend: Backend, request: Params) -> Result:
     if ("UserId" in request) == ("FaceId" in request):
         raise errors.InvalidParameterError("Specify exactly one of UserId and FaceId")
-    limit, threshold = _limits(request)
     with backend.read() as session:
         collection = backend.model_collection(session, request["CollectionId"])
         response: Result = {"FaceModelVersion": collection.face_model_version}
         query, exclude = _search_subject(session, collection, request, response)
-        hits = (
+        response["UserMatches"] = (
             []
             if query is None
-            else nearest(
-                backend,
-                session,
-                collection=collection,
-                among="users",
-                query=query,
-                limit=limit,
-                threshold=threshold,
-                exclude=exclude,
-            )
+            else _matching_users(backend, session, collection, query, request, exclude=exclude)
         )
-        response["UserMatches"] = user_matches(session, collection, hits)
     return response
 
 
@@ -105,7 +118,6 @@ def _unsearched(faces: list[FaceDescription], image: DecodedImage, level: str) -
 
 
 def search_users_by_image(backend: Backend, request: Params) -> Result:
-    limit, threshold = _limits(request)
     level = request.get("QualityFilter", "NONE")
     image, collection = backend.image_for_collection(request["Image"], request["CollectionId"])
     faces = backend.pipeline.describe(image)
@@ -125,14 +137,5 @@ def search_users_by_image(backend: Backend, request: Params) -> Result:
     response["SearchedFace"] = {"FaceDetail": face_detail(largest, image)}
     query = backend.pipeline.embed(image, [largest])[0]
     with backend.read() as session:
-        hits = nearest(
-            backend,
-            session,
-            collection=collection,
-            among="users",
-            query=query,
-            limit=limit,
-            threshold=threshold,
-        )
-        response["UserMatches"] = user_matches(session, collection, hits)
+        response["UserMatches"] = _matching_users(backend, session, collection, query, request)
     return response
