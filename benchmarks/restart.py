@@ -24,6 +24,7 @@ from sqlalchemy import Engine, func, insert, select
 
 from benchmarks import RESULTS
 from benchmarks.search_scale import random_units
+from ml.registry import FACENET_2017
 from service.storage.database import make_engine, upgrade_schema
 from service.storage.schema import CollectionRow, FaceRow, ImageRow, IndexEventRow
 from tests.support.live_server import start_server, stop_server
@@ -40,7 +41,7 @@ def seed(database_url: str, count: int, rng: np.random.Generator) -> None:
             or connection.execute(
                 insert(CollectionRow).values(
                     collection_id="big",
-                    face_model_version="facenet-20170512",
+                    face_model_version=FACENET_2017.face_model_version,
                     created_at=time.time(),
                     face_count=0,
                     user_count=0,
@@ -78,7 +79,7 @@ def _seed_chunk(engine: Engine, collection_pk: int, image_pk: int, vectors: np.n
             "width": 0.2,
             "height": 0.2,
             "confidence": 99.0,
-            "model_version": "facenet-20170512",
+            "model_version": FACENET_2017.face_model_version,
             "embedding": vector.tobytes(),
             "created_at": now,
         }

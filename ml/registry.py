@@ -12,11 +12,14 @@ Standardisation = Literal["prewhiten", "fixed"]
 class ModelSpec:
     """One embedding space: weights, preprocessing and vector size.
 
-    The version string is what collections record as their FaceModelVersion; vectors of two
+    `version` is the model's name, the key of its weights, calibration and settings
+    ("facenet-20170512"). `face_model_version` is what Rekognition's API calls it: a number
+    (botocore's pattern: digits and dots) that collections and faces record; vectors of two
     versions are never compared.
     """
 
     version: str
+    face_model_version: str
     embedding_dim: int
     weights_file: str
     standardisation: Standardisation
@@ -25,6 +28,7 @@ class ModelSpec:
 
 FACENET_2017 = ModelSpec(
     version="facenet-20170512",
+    face_model_version="1.0",
     embedding_dim=128,
     weights_file="facenet-20170512-110547.pt",
     # Sandberg's FaceNet was trained on per-image standardised ("prewhitened") crops.
@@ -34,6 +38,7 @@ FACENET_2017 = ModelSpec(
 
 VGGFACE2_2018 = ModelSpec(
     version="facenet-vggface2-20180402",
+    face_model_version="2.0",
     embedding_dim=512,
     weights_file="20180402-114759-vggface2.pt",
     # facenet-pytorch trained these weights on (x - 127.5) / 128 inputs.

@@ -78,11 +78,12 @@ class Backend:
         """The collection, refused when its vectors come from another face model: vectors of
         different models are never compared."""
         collection = find_collection(session, collection_id, lock=lock)
-        if collection.face_model_version != self.pipeline.spec.version:
+        spec = self.pipeline.spec
+        if collection.face_model_version != spec.face_model_version:
             raise errors.InvalidParameterError(
                 f"Collection {collection.collection_id} holds vectors of face model "
-                f"{collection.face_model_version}; this server runs "
-                f"{self.pipeline.spec.version}. Vectors of different models are never compared."
+                f"{collection.face_model_version}; this server runs {spec.face_model_version} "
+                f"({spec.version}). Vectors of different models are never compared."
             )
         return collection
 

@@ -259,5 +259,34 @@ def build_router() -> APIRouter:
     return router
 
 
+async def face_model(request: Request) -> Response:
+    """The face model this server runs: the FaceModelVersion collections record, and the
+    model's name behind that number (which the wire surface has no member for)."""
+    request_id = new_request_id()
+    try:
+        headers = request_headers(request)
+        body = await read_body(request, headers)
+        authenticate(request.app.state.settings, request, headers, body, allow_basic=True)
+    except errors.ServiceError as error:
+        return problem(error, request_id)
+    pipeline = request.app.state.operations.backend.pipeline
+    return JSONResponse(
+        {
+            "FaceModelVersion": pipeline.spec.face_model_version,
+            "FaceModelName": pipeline.spec.version,
+            "EmbeddingDimension": pipeline.spec.embedding_dim,
+            "CalibrationVersion": pipeline.calibration.calibration_version,
+        },
+        headers={"x-request-id": request_id},
+    )
+
+
 def install(app: FastAPI) -> None:
     app.include_router(build_router())
+    app.add_api_route(
+        "/v1/models/current",
+        face_model,
+        methods=["GET"],
+        tags=["models"],
+        summary="The face model this server runs (FaceModelVersion and the model's name)",
+    )

@@ -27,7 +27,9 @@ router = APIRouter(include_in_schema=False)
 
 def error_response(error: errors.ServiceError, request_id: str) -> Response:
     return JSONResponse(
-        {"__type": error.code, "message": error.message},
+        # As Rekognition's own error bodies: botocore reads the name from __type (or Code) and
+        # the text from Message.
+        {"__type": error.code, "Code": error.code, "Message": error.message},
         status_code=error.wire_status,
         media_type=CONTENT_TYPE,
         headers={"x-amzn-RequestId": request_id},

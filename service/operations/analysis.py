@@ -10,7 +10,7 @@ from service import errors
 from service.backend import Backend
 from service.operations import Params, Result
 from service.operations.quality_filter import passes
-from service.operations.render import bounding_box, confidence, face_detail, with_orientation
+from service.operations.render import bounding_box, confidence, face_detail
 
 DEFAULT_SIMILARITY_THRESHOLD = 80.0
 
@@ -18,8 +18,9 @@ DEFAULT_SIMILARITY_THRESHOLD = 80.0
 def detect_faces(backend: Backend, request: Params) -> Result:
     image = backend.decode(request["Image"])
     faces = backend.pipeline.describe(image)
-    response = {"FaceDetails": [face_detail(face, image) for face in faces]}
-    return with_orientation(response, "OrientationCorrection", image)
+    # No OrientationCorrection: Rekognition documents it as always null now, and EXIF
+    # orientation is applied before detection, so boxes are already upright.
+    return {"FaceDetails": [face_detail(face, image) for face in faces]}
 
 
 def compare_faces(backend: Backend, request: Params) -> Result:
@@ -34,7 +35,7 @@ def compare_faces(backend: Backend, request: Params) -> Result:
     kept = [face for face in target_faces if passes(face, level)]
     scores = _similarities(backend, (source, source_face), target, kept)
     ranked = sorted(zip(scores, kept, strict=True), key=lambda pair: pair[0], reverse=True)
-    response = {
+    return {
         "SourceImageFace": {
             "BoundingBox": bounding_box(source_face.detection.box, source),
             "Confidence": confidence(source_face),
@@ -48,8 +49,6 @@ def compare_faces(backend: Backend, request: Params) -> Result:
             face_detail(f, target) for s, f in zip(scores, kept, strict=True) if s < threshold
         ],
     }
-    with_orientation(response, "SourceImageOrientationCorrection", source)
-    return with_orientation(response, "TargetImageOrientationCorrection", target)
 
 
 def _largest_face(backend: Backend, image: DecodedImage, level: str) -> FaceDescription:

@@ -27,7 +27,7 @@ def create_collection(backend: Backend, request: Params) -> Result:
     collection_id = request["CollectionId"]
     row = CollectionRow(
         collection_id=collection_id,
-        face_model_version=backend.pipeline.spec.version,
+        face_model_version=backend.pipeline.spec.face_model_version,
         created_at=time.time(),
         face_count=0,
         user_count=0,

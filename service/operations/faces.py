@@ -22,7 +22,6 @@ from service.operations.render import (
     confidence,
     face_detail,
     face_json,
-    with_orientation,
 )
 from service.storage.queries import faces_by_id, faces_with_owners, find_collection, record_event
 from service.storage.schema import CollectionRow, FaceRow, ImageRow, UserRow
@@ -171,7 +170,7 @@ def index_faces(backend: Backend, request: Params) -> Result:
     # The index is not touched here: every search applies the committed events first.
     with backend.write() as session:
         rows = _store_faces(backend, session, request, image, selection.indexed, vectors)
-    response = {
+    return {
         "FaceRecords": [
             {"Face": face_json(row, None), "FaceDetail": face_detail(face, image)}
             for row, face in zip(rows, selection.indexed, strict=True)
@@ -180,9 +179,8 @@ def index_faces(backend: Backend, request: Params) -> Result:
             {"Reasons": reasons, "FaceDetail": face_detail(face, image)}
             for face, reasons in selection.unindexed
         ],
-        "FaceModelVersion": backend.pipeline.spec.version,
+        "FaceModelVersion": backend.pipeline.spec.face_model_version,
     }
-    return with_orientation(response, "OrientationCorrection", image)
 
 
 def list_faces(backend: Backend, request: Params) -> Result:

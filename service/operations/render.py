@@ -49,12 +49,6 @@ def face_detail(face: FaceDescription, image: DecodedImage) -> dict[str, Any]:
     }
 
 
-def with_orientation(response: dict[str, Any], key: str, image: DecodedImage) -> dict[str, Any]:
-    if image.orientation_correction is not None:
-        response[key] = image.orientation_correction
-    return response
-
-
 def face_json(face: FaceRow, user_id: str | None) -> dict[str, Any]:
     body: dict[str, Any] = {
         "FaceId": face.face_id,

@@ -121,9 +121,9 @@ def _reference(
 
 def _classify(
     requested: list[str], found: dict[str, tuple[FaceRow, str | None]], user: UserRow
-) -> tuple[list[Result], list[Result], list[FaceRow]]:
-    """(already associated, refused, candidates) for AssociateFaces."""
-    associated: list[Result] = []
+) -> tuple[list[Result], list[FaceRow]]:
+    """(refused, candidates) for AssociateFaces. A face already associated with this user is
+    neither: Rekognition ignores it, and AssociatedFaces lists only new associations."""
     refused: list[Result] = []
     candidates: list[FaceRow] = []
     for face_id in requested:
@@ -131,14 +131,14 @@ def _classify(
         if face is None:
             refused.append({"FaceId": face_id, "Reasons": ["FACE_NOT_FOUND"]})
         elif face.user_pk == user.pk:
-            associated.append({"FaceId": face_id})
+            continue
         elif owner is not None:
             refused.append(
                 {"FaceId": face_id, "UserId": owner, "Reasons": ["ASSOCIATED_TO_A_DIFFERENT_USER"]}
             )
         else:
             candidates.append(face)
-    return associated, refused, candidates
+    return refused, candidates
 
 
 def associate_faces(backend: Backend, request: Params) -> Result:
@@ -149,8 +149,8 @@ def associate_faces(backend: Backend, request: Params) -> Result:
         requested = list(dict.fromkeys(request["FaceIds"]))
         found = faces_by_id(session, collection.pk, requested)
         current = user_faces(session, user.pk)
-        associated, refused, candidates = _classify(requested, found, user)
-        accepted = []
+        refused, candidates = _classify(requested, found, user)
+        accepted: list[FaceRow] = []
         for face in candidates:
             score = _match_confidence(backend, face, _reference(current, candidates, face))
             if score >= threshold:
@@ -169,11 +169,10 @@ def associate_faces(backend: Backend, request: Params) -> Result:
             )
         for face in accepted:
             face.user_pk = user.pk
-            associated.append({"FaceId": face.face_id})
         if accepted:
             record_event(session, collection.pk, "user_update", user.pk)
         return {
-            "AssociatedFaces": associated,
+            "AssociatedFaces": [{"FaceId": face.face_id} for face in accepted],
             "UnsuccessfulFaceAssociations": refused,
             "UserStatus": status_of(len(current) + len(accepted)),
         }
@@ -191,9 +190,16 @@ def disassociate_faces(backend: Backend, request: Params) -> Result:
             face, owner = found.get(face_id, (None, None))
             if face is None:
                 refused.append({"FaceId": face_id, "Reasons": ["FACE_NOT_FOUND"]})
+            elif owner is None:
+                continue  # associated with no user: nothing to undo, Rekognition ignores it
             elif face.user_pk != user.pk:
-                entry = {"FaceId": face_id, "Reasons": ["ASSOCIATED_TO_A_DIFFERENT_USER"]}
-                refused.append({**entry, "UserId": owner} if owner else entry)
+                refused.append(
+                    {
+                        "FaceId": face_id,
+                        "UserId": owner,
+                        "Reasons": ["ASSOCIATED_TO_A_DIFFERENT_USER"],
+                    }
+                )
             else:
                 face.user_pk = None
                 done.append({"FaceId": face_id})

@@ -113,7 +113,7 @@ def test_signed_request_cannot_be_turned_into_another_operation(
         answer = httpx.post(f"{signed_server.url}/", content=body, headers=headers)
         assert answer.status_code == 400
         assert answer.json()["__type"] == "InvalidParameterException"
-        assert "x-amz-target" in answer.json()["message"]
+        assert "x-amz-target" in answer.json()["Message"]
     assert client.describe_collection(CollectionId="replayed")["FaceCount"] == 0
 
 

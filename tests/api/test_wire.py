@@ -12,7 +12,7 @@ import pytest
 from botocore.exceptions import ClientError
 from PIL import Image
 
-from tests.support.images import blank_jpeg
+from tests.support.images import blank_jpeg, jpeg_bytes
 from tests.support.live_server import LiveServer
 from tests.support.photos import GROUP_PEOPLE, first_photo, group_photo
 
@@ -182,7 +182,10 @@ def test_unknown_target_and_malformed_json(server: LiveServer) -> None:
     broken = raw_post(server, b"{not json", "RekognitionService.DetectFaces")
     assert broken.status_code == 400 and broken.json()["__type"] == "SerializationException"
     missing = raw_post(server, b"{}", "RekognitionService.DetectFaces")
-    assert missing.json()["__type"] == "InvalidParameterException"
+    body = missing.json()
+    # Rekognition's error bodies: the name in __type and Code, the text in Message
+    assert body["__type"] == body["Code"] == "InvalidParameterException"
+    assert "image" in body["Message"]
     # botocore refuses a negative threshold itself; other clients reach the server with it.
     negative = raw_post(
         server,
@@ -192,3 +195,39 @@ def test_unknown_target_and_malformed_json(server: LiveServer) -> None:
     )
     assert negative.status_code == 400
     assert negative.json()["__type"] == "InvalidParameterException"
+
+
+def test_orientation_correction_is_never_reported(rekognition: Any, faces_dir: Path) -> None:
+    """Rekognition documents OrientationCorrection as always null now: omitted even for an
+    EXIF-rotated JPEG (whose boxes are of the upright image)."""
+    upright = np.asarray(Image.open(io.BytesIO(first_photo(faces_dir, "madonna"))).convert("RGB"))
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    stored = np.ascontiguousarray(np.rot90(upright, k=1))
+    rotated = jpeg_bytes(stored, exif=exif.tobytes())
+    detected = rekognition.detect_faces(Image={"Bytes": rotated})
+    assert len(detected["FaceDetails"]) == 1 and "OrientationCorrection" not in detected
+    compared = rekognition.compare_faces(
+        SourceImage={"Bytes": rotated}, TargetImage={"Bytes": rotated}
+    )
+    assert not {"SourceImageOrientationCorrection", "TargetImageOrientationCorrection"} & set(
+        compared
+    )
+
+
+def test_face_model_versions_are_numbers_and_the_name_is_on_rest(
+    rekognition: Any, server: LiveServer, faces_dir: Path
+) -> None:
+    rekognition.create_collection(CollectionId="versions")
+    created = rekognition.describe_collection(CollectionId="versions")["FaceModelVersion"]
+    indexed = rekognition.index_faces(
+        CollectionId="versions",
+        Image={"Bytes": first_photo(faces_dir, "jerry_seinfeld")},
+        QualityFilter="NONE",
+    )
+    listed = rekognition.list_faces(CollectionId="versions")["Faces"]
+    versions = {created, indexed["FaceModelVersion"], listed[0]["IndexFacesModelVersion"]}
+    assert versions == {"1.0"}  # botocore's pattern for these members is [0-9\\.]+
+    model = httpx.get(f"{server.url}/v1/models/current").json()
+    assert model["FaceModelVersion"] == "1.0" and model["FaceModelName"] == "facenet-20170512"
+    rekognition.delete_collection(CollectionId="versions")

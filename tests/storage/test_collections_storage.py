@@ -146,7 +146,7 @@ def test_list_collections_pages(ops: Operations) -> None:
     rest = ops.dispatch("ListCollections", {"NextToken": page["NextToken"]})
     assert page["CollectionIds"] + rest["CollectionIds"] == ["c1", "c2", "c3", "c4", "c5"]
     assert "NextToken" not in rest
-    assert rest["FaceModelVersions"] == ["facenet-20170512"] * 2
+    assert rest["FaceModelVersions"] == ["1.0"] * 2
 
 
 def test_ivf_option_switches_large_collections_and_survives_restart(

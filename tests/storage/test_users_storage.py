@@ -60,8 +60,10 @@ def test_association_rules(ops: Operations) -> None:
             "FaceIds": [alice[0], alice[2], bob[0], "00000000-0000-0000-0000-000000000000"],
         },
     )
-    assert {f["FaceId"] for f in response["AssociatedFaces"]} == {alice[0], alice[2]}
+    # alice[0] is already alice's: ignored, neither associated again nor refused
+    assert response["AssociatedFaces"] == [{"FaceId": alice[2]}]
     refused = {f["FaceId"]: f for f in response["UnsuccessfulFaceAssociations"]}
+    assert set(refused) == {bob[0], "00000000-0000-0000-0000-000000000000"}
     assert refused[bob[0]]["Reasons"] == ["LOW_MATCH_CONFIDENCE"]
     assert refused[bob[0]]["Confidence"] < 75
     assert refused["00000000-0000-0000-0000-000000000000"]["Reasons"] == ["FACE_NOT_FOUND"]
@@ -73,8 +75,15 @@ def test_association_rules(ops: Operations) -> None:
     deletion = ops.dispatch("DeleteFaces", {**C, "FaceIds": [alice[0]]})
     assert deletion["DeletedFaces"] == []
     assert deletion["UnsuccessfulFaceDeletions"][0]["Reasons"] == ["ASSOCIATED_TO_AN_EXISTING_USER"]
-    released = ops.dispatch("DisassociateFaces", {**C, "UserId": "alice", "FaceIds": [alice[0]]})
+    released = ops.dispatch(
+        "DisassociateFaces", {**C, "UserId": "alice", "FaceIds": [alice[0], bob[1]]}
+    )
     assert released["DisassociatedFaces"] == [{"FaceId": alice[0]}]
+    assert released["UnsuccessfulFaceDisassociations"] == [
+        {"FaceId": bob[1], "UserId": "bob", "Reasons": ["ASSOCIATED_TO_A_DIFFERENT_USER"]}
+    ]
+    again = ops.dispatch("DisassociateFaces", {**C, "UserId": "alice", "FaceIds": [alice[0]]})
+    assert again["DisassociatedFaces"] == again["UnsuccessfulFaceDisassociations"] == []
     assert ops.dispatch("DeleteFaces", {**C, "FaceIds": [alice[0]]})["DeletedFaces"] == [alice[0]]
 
 
@@ -145,9 +154,7 @@ def test_client_request_token_replays_and_detects_mismatch(ops: Operations) -> N
 def test_collection_of_another_model_is_not_searched(ops: Operations) -> None:
     faces = seed_faces(ops, "c1", unit_vectors(2, seed=1))
     with ops.backend.write() as session:
-        session.execute(
-            update(CollectionRow).values(face_model_version="facenet-vggface2-20180402")
-        )
+        session.execute(update(CollectionRow).values(face_model_version="2.0"))
     with pytest.raises(errors.InvalidParameterError, match="never compared"):
         ops.dispatch("SearchFaces", {**C, "FaceId": faces[0]})
-    assert ops.dispatch("DescribeCollection", C)["FaceModelVersion"] == "facenet-vggface2-20180402"
+    assert ops.dispatch("DescribeCollection", C)["FaceModelVersion"] == "2.0"
