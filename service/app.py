@@ -29,6 +29,7 @@ from service.index.device_vectors import warm_up as warm_up_search
 from service.index.registry import IndexRegistry
 from service.index.searcher import BatchedSearch
 from service.operations.dispatch import Operations
+from service.s3_images import MAX_S3_IMAGE_BYTES, S3Images
 from service.settings import Settings
 from service.storage.database import (
     default_database_url,
@@ -46,7 +47,8 @@ log = logging.getLogger("facebank")
 def load_face_pipeline(settings: Settings) -> FacePipeline:
     if settings.torch_threads:
         torch.set_num_threads(settings.torch_threads)
-    limits = ImageLimits(max_pixels=settings.max_image_pixels)
+    # Inline images are held to 5 MB by validation; images read from S3 may be up to 15 MB.
+    limits = ImageLimits(max_bytes=MAX_S3_IMAGE_BYTES, max_pixels=settings.max_image_pixels)
     return load_pipeline(
         settings.models_dir,
         settings.model_version,
@@ -146,6 +148,7 @@ def build_backend(settings: Settings, pipeline: FacePipeline) -> tuple[Backend, 
             max_queue=settings.search_queue_size,
         ),
         storage=StorageHealth(settings.data_dir),
+        s3=S3Images(settings.s3_endpoint_url, settings.s3_region or settings.region),
     )
     return backend, engine
 

@@ -17,6 +17,7 @@ from ml.pipeline import FacePipeline
 from service import errors
 from service.index.registry import IndexRegistry
 from service.index.searcher import DirectSearch, Searcher
+from service.s3_images import S3Images
 from service.storage.health import StorageHealth
 from service.storage.pagination import PageTokens
 from service.storage.queries import find_collection
@@ -35,6 +36,7 @@ class Backend:
     max_faces_per_collection: int = 20_000_000
     searcher: Searcher = field(default_factory=DirectSearch)
     storage: StorageHealth = field(default_factory=StorageHealth)
+    s3: S3Images = field(default_factory=S3Images)
 
     @contextmanager
     def write(self) -> Iterator[Session]:

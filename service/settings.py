@@ -89,6 +89,10 @@ class Settings(BaseSettings):
     # matmul + top-k on CUDA); "auto": torch when that device is CUDA, otherwise faiss.
     # Concurrent searches of one collection are batched into one pass either way.
     search_backend: Literal["auto", "faiss", "torch"] = "auto"
+    # Where S3Object images are read: an S3-compatible endpoint (MinIO, Ceph, or AWS's regional
+    # S3 endpoint); empty: S3Object images are refused. Credentials come the usual AWS way.
+    s3_endpoint_url: str = ""
+    s3_region: str = ""  # empty: FACEBANK_REGION
     search_batch_size: int = Field(default=64, ge=1)
     search_batch_wait_ms: float = Field(default=0.5, ge=0)
     search_queue_size: int = Field(default=1024, ge=1)

@@ -28,8 +28,8 @@ router = APIRouter(include_in_schema=False)
 def error_response(error: errors.ServiceError, request_id: str) -> Response:
     return JSONResponse(
         # As Rekognition's own error bodies: botocore reads the name from __type (or Code) and
-        # the text from Message.
-        {"__type": error.code, "Code": error.code, "Message": error.message},
+        # the text from Message; Logref names the request in the server's log.
+        {"__type": error.code, "Code": error.code, "Message": error.message, "Logref": request_id},
         status_code=error.wire_status,
         media_type=CONTENT_TYPE,
         headers={"x-amzn-RequestId": request_id},

@@ -58,13 +58,14 @@ class Operations:
         if handler is None:
             raise errors.UnknownOperationError(f"Operation {operation} is not supported")
         request = validate_request(operation, body)
-        pixels = request_pixels(request, self.backend.pipeline.limits.max_pixels)
         # Admit at most max_inflight operations, and images of at most max_inflight_pixels;
         # refuse the rest at once so latency and memory stay bounded and clients back off
         # (botocore retries ThrottlingException by itself).
         if not self._slots.acquire(blocking=False):
             raise errors.ThrottlingError("Rate exceeded")
         try:
+            request = self.backend.s3.resolve(request)  # S3Object images become Bytes
+            pixels = request_pixels(request, self.backend.pipeline.limits.max_pixels)
             with self.pixels.admit(pixels):
                 return handler(self.backend, request)
         except QueueFullError:

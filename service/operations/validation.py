@@ -21,7 +21,6 @@ from botocore.model import OperationModel, ServiceModel, Shape
 from service.errors import (
     ImageTooLargeError,
     InvalidParameterError,
-    InvalidS3ObjectError,
     ServiceError,
 )
 
@@ -102,12 +101,11 @@ def _check_structure(shape: Shape, value: object, path: str) -> dict[str, Any]:
 
 
 def _check_image_source(image: dict[str, Any], path: str) -> None:
-    if "S3Object" in image:
-        raise InvalidS3ObjectError(
-            "S3Object images are not supported by this server: send the image as Image.Bytes"
+    if ("Bytes" in image) == ("S3Object" in image):
+        raise InvalidParameterError(
+            f"Request has invalid parameters: {path or 'image'} needs exactly one of Bytes and "
+            "S3Object"
         )
-    if "Bytes" not in image:
-        raise _fail(_join(path, "Bytes"), None, "Member must not be null")
 
 
 def _check_bounds(shape: Shape, measured: float, value: object, path: str, what: str) -> None:

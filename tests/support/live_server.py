@@ -26,7 +26,7 @@ ROOT = Path(__file__).resolve().parents[2]
 PR_SET_PDEATHSIG = 1
 
 
-def _die_with_parent() -> None:
+def die_with_parent() -> None:
     """Runs in the child between fork and exec: SIGKILL it when its parent exits."""
     libc = ctypes.CDLL(None, use_errno=True)
     libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
@@ -61,6 +61,8 @@ def start_server(
         "FACEBANK_DATA_DIR": str(tmp / f"data-{port}"),
         "FACEBANK_DEVICE": "cpu",
         "FACEBANK_TORCH_THREADS": "2",
+        # botocore must never ask a cloud metadata service for credentials from a test machine
+        "AWS_EC2_METADATA_DISABLED": "true",
         **(extra_env or {}),
     }
     with log.open("wb") as sink:
@@ -70,7 +72,7 @@ def start_server(
             cwd=ROOT,
             stdout=sink,
             stderr=subprocess.STDOUT,
-            preexec_fn=_die_with_parent if sys.platform == "linux" else None,
+            preexec_fn=die_with_parent if sys.platform == "linux" else None,
         )
     server = LiveServer(f"http://127.0.0.1:{port}", process, log)
     _wait_ready(server, timeout)

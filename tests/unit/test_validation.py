@@ -4,7 +4,7 @@ import base64
 
 import pytest
 
-from service.errors import ImageTooLargeError, InvalidParameterError, InvalidS3ObjectError
+from service.errors import ImageTooLargeError, InvalidParameterError
 from service.operations.validation import validate_request
 
 IMAGE = {"Bytes": base64.b64encode(b"\xff\xd8\xff" + b"0" * 10).decode()}
@@ -80,8 +80,9 @@ def test_image_over_five_mebibytes_is_image_too_large() -> None:
         validate_request("DetectFaces", {"Image": {"Bytes": big}})
 
 
-def test_s3_object_is_typed_error() -> None:
-    with pytest.raises(InvalidS3ObjectError):
-        validate_request(
-            "DetectFaces", {"Image": {"S3Object": {"Bucket": "photos", "Name": "n.jpg"}}}
-        )
+def test_an_image_is_bytes_or_an_s3_object_never_both_nor_neither() -> None:
+    s3 = {"S3Object": {"Bucket": "photos", "Name": "n.jpg"}}
+    assert validate_request("DetectFaces", {"Image": s3}) == {"Image": s3}
+    for image in ({}, {**s3, "Bytes": "AAAA"}):
+        with pytest.raises(InvalidParameterError, match="exactly one of Bytes and S3Object"):
+            validate_request("DetectFaces", {"Image": image})
