@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from pathlib import Path
+from typing import Any
 
 from pydantic import ValidationError
 
@@ -86,6 +88,31 @@ def fetch_test_photos(args: argparse.Namespace) -> None:
     print(f"{count} test photos in {args.photos_dir}")
 
 
+def import_photos(args: argparse.Namespace) -> None:
+    from service.importer import run_import, write_report
+
+    if not args.folder.is_dir():
+        sys.exit(f"facebank: {args.folder} is not a folder")
+    report = run_import(
+        args.folder,
+        args.collection,
+        args.endpoint,
+        users=args.users,
+        concurrency=args.concurrency,
+    )
+    text = write_report(report, args.report)
+    if args.report is None:
+        print(text, end="")
+    summary = (
+        f"{report.indexed_photos} photos indexed ({report.faces_indexed} faces), "
+        f"{report.skipped_already_indexed} already there, {len(report.unindexed)} without an "
+        f"indexable face, {len(report.failed)} failed"
+    )
+    print(summary + (" (interrupted)" if report.interrupted else ""), file=sys.stderr)
+    if report.interrupted:
+        sys.exit(130)
+
+
 def _torch_home_vggface2() -> Path | None:
     import torch.hub
 
@@ -109,6 +136,7 @@ def build_parser() -> argparse.ArgumentParser:
     fetch_parser.add_argument("--vggface2", type=Path, help="a 20180402-114759-vggface2.pt file")
     fetch_parser.add_argument("--force", action="store_true", help="convert again even if current")
     fetch_parser.set_defaults(handler=fetch)
+    _add_import_parser(commands)
     photos = commands.add_parser("photos", help="manage the test and benchmark photos")
     photo_commands = photos.add_subparsers(dest="photos_command", required=True)
     photos_fetch = photo_commands.add_parser(
@@ -128,6 +156,24 @@ def _models_dir_default() -> Path:
 
     configured = os.environ.get("FACEBANK_MODELS_DIR")
     return Path(configured) if configured else default_models_dir()
+
+
+def _add_import_parser(commands: Any) -> None:
+    parser = commands.add_parser(
+        "import",
+        help="enrol a folder of photos through a running server (re-runs add only what is missing)",
+    )
+    parser.add_argument("folder", type=Path)
+    parser.add_argument("--collection", required=True, help="created when missing")
+    parser.add_argument(
+        "--endpoint",
+        default=f"http://127.0.0.1:{os.environ.get('FACEBANK_PORT', '8080')}",
+        help="the server (default: the local one); credentials the usual AWS way",
+    )
+    parser.add_argument("--users", action="store_true", help="one user per sub-folder")
+    parser.add_argument("--report", type=Path, help="write the JSON summary here")
+    parser.add_argument("--concurrency", type=int, default=8, help="requests at once")
+    parser.set_defaults(handler=import_photos)
 
 
 def _photos_dir_default() -> Path:
