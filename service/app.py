@@ -12,18 +12,22 @@ from typing import Any
 
 import numpy as np
 import torch
-from fastapi import FastAPI
-from fastapi.responses import JSONResponse
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, Response
 from PIL import Image
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from sqlalchemy import Engine, select
 from starlette.concurrency import run_in_threadpool
 
 from ml.decode import ImageLimits
 from ml.device_decode import TorchvisionDecoder
 from ml.pipeline import FacePipeline, load_pipeline, resolve_device
+from service import errors
 from service.backend import Backend
 from service.batching import BatchedDecoder, BatchedDetector, BatchedEmbedder, BatchQueue
 from service.http import rest, wire
+from service.http.observe import Observer, ServerState
+from service.http.plumbing import caller, new_request_id
 from service.index.collection_index import IndexOptions
 from service.index.device_vectors import warm_up as warm_up_search
 from service.index.registry import IndexRegistry
@@ -163,6 +167,27 @@ def search_device(settings: Settings) -> str:
     return ""
 
 
+def server_state(
+    operations: Operations, queues: list[BatchQueue[Any, Any]], settings: Settings
+) -> ServerState:
+    """What /metrics reads from the running server at each scrape."""
+    backend = operations.backend
+    searcher = backend.searcher
+    stages = [*queues, searcher.queue] if isinstance(searcher, BatchedSearch) else list(queues)
+    return ServerState(
+        info={
+            "face_model_version": backend.pipeline.spec.face_model_version,
+            "model": backend.pipeline.spec.version,
+            "device": str(resolve_device(settings.device)),
+            "search": search_device(settings) or "faiss",
+        },
+        queues=lambda: stages,
+        collections=backend.collection_stats,
+        pixels_in_flight=lambda: operations.pixels.in_use,
+        storage_full=lambda: backend.storage.full_since() is not None,
+    )
+
+
 def load_indexes(backend: Backend) -> None:
     """Bring every collection's index up to date before readiness says yes."""
     with backend.read() as session:
@@ -186,6 +211,7 @@ def create_app(settings: Settings, pipeline: FacePipeline | None = None) -> Fast
         app.state.operations = Operations(
             backend, settings.max_inflight, settings.max_inflight_pixels
         )
+        app.state.metrics.register(server_state(app.state.operations, queues, settings))
         app.state.ready = True
         log.info(
             "facebank ready: model %s on %s, exact search on %s",
@@ -211,6 +237,8 @@ def create_app(settings: Settings, pipeline: FacePipeline | None = None) -> Fast
     )
     app.state.settings = settings
     app.state.ready = False
+    app.state.metrics = CollectorRegistry()
+    app.state.observer = Observer(app.state.metrics)
 
     @app.get("/healthz", tags=["health"], summary="Liveness: the process answers")
     async def healthz() -> dict[str, str]:
@@ -233,6 +261,19 @@ def create_app(settings: Settings, pipeline: FacePipeline | None = None) -> Fast
             )
             return JSONResponse({"ready": False, "reason": reason}, status_code=503)
         return JSONResponse({"ready": True}, status_code=200)
+
+    @app.get(
+        "/metrics",
+        tags=["health"],
+        summary="Prometheus metrics (credentials required when access keys are configured)",
+    )
+    async def metrics(request: Request) -> Response:
+        try:
+            await caller(request)  # collection ids are not public information
+        except errors.ServiceError as error:
+            return rest.problem(error, new_request_id())
+        exposition = await run_in_threadpool(generate_latest, app.state.metrics)
+        return Response(exposition, media_type=CONTENT_TYPE_LATEST)
 
     app.include_router(wire.router)
     rest.install(app)

@@ -8,6 +8,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+from sqlalchemy import func, select
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -21,7 +22,7 @@ from service.s3_images import S3Images
 from service.storage.health import StorageHealth
 from service.storage.pagination import PageTokens
 from service.storage.queries import find_collection
-from service.storage.schema import CollectionRow
+from service.storage.schema import CollectionRow, IndexEventRow
 
 
 @dataclass
@@ -88,6 +89,25 @@ class Backend:
                 f"({spec.version}). Vectors of different models are never compared."
             )
         return collection
+
+    def collection_stats(self) -> list[tuple[str, int, int]]:
+        """(CollectionId, faces, index lag) of every collection, the lag being the committed
+        changes its index has not applied yet (all of them for an index not loaded)."""
+        with self.read() as session:
+            rows = session.execute(
+                select(CollectionRow.pk, CollectionRow.collection_id, CollectionRow.face_count)
+            ).all()
+            latest = dict(
+                session.execute(
+                    select(IndexEventRow.collection_pk, func.max(IndexEventRow.pk)).group_by(
+                        IndexEventRow.collection_pk
+                    )
+                ).all()
+            )
+        return [
+            (collection_id, faces, max(0, latest.get(pk, 0) - self.indexes.watermark(pk)))
+            for pk, collection_id, faces in rows
+        ]
 
     def image_for_collection(
         self, image: Mapping[str, Any], collection_id: str

@@ -46,6 +46,8 @@ class BatchQueue(Generic[In, Out]):
         self.max_batch = max_batch
         self.max_wait_s = max_wait_s
         self._queue: queue.Queue[tuple[In, Future[Out]]] = queue.Queue(maxsize=max_queue)
+        self.batches_run = 0  # read by /metrics: items_run / batches_run is the mean batch
+        self.items_run = 0
         self._stopped = threading.Event()
         self._thread = threading.Thread(target=self._loop, name=f"batch-{name}", daemon=True)
         self._thread.start()
@@ -57,6 +59,9 @@ class BatchQueue(Generic[In, Out]):
         except queue.Full:
             raise QueueFullError(f"the {self.name} queue is full") from None
         return future
+
+    def depth(self) -> int:
+        return self._queue.qsize()
 
     def close(self) -> None:
         self._stopped.set()
@@ -85,6 +90,8 @@ class BatchQueue(Generic[In, Out]):
             batch = self._collect()
             if not batch:
                 continue
+            self.batches_run += 1
+            self.items_run += len(batch)
             try:
                 results = self._run([item for item, _ in batch])
             except Exception as exc:  # every waiting caller learns of the failure

@@ -40,9 +40,7 @@ def serve(_: argparse.Namespace) -> None:
     from service.app import create_app
 
     settings = _settings()
-    logging.basicConfig(
-        level=settings.log_level.upper(), format="%(levelname)s %(name)s %(message)s"
-    )
+    configure_logging(settings)
     try:
         verified_weights_path(settings.models_dir, model_spec(settings.model_version))
         load_calibration(settings.model_version)
@@ -56,7 +54,26 @@ def serve(_: argparse.Namespace) -> None:
         )
     tune_allocator()
     app = create_app(settings)
-    uvicorn.run(app, host=settings.host, port=settings.port, log_level=settings.log_level)
+    # The access log is ours (service/http/observe.py): one line per request, with its outcome.
+    uvicorn.run(
+        app,
+        host=settings.host,
+        port=settings.port,
+        log_level=settings.log_level,
+        log_config=None,
+        access_log=False,
+    )
+
+
+def configure_logging(settings: Settings) -> None:
+    handler = logging.StreamHandler()
+    if settings.log_format == "json":
+        from service.http.observe import JsonLines
+
+        handler.setFormatter(JsonLines())
+    else:
+        handler.setFormatter(logging.Formatter("%(levelname)s %(name)s %(message)s"))
+    logging.basicConfig(level=settings.log_level.upper(), handlers=[handler], force=True)
 
 
 def fetch(args: argparse.Namespace) -> None:

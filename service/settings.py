@@ -48,6 +48,8 @@ class Settings(BaseSettings):
     detection_max_side: int = Field(default=1920, ge=160)
     max_image_pixels: int = Field(default=64_000_000, ge=6400)
     log_level: str = "info"
+    # "text" for a terminal; "json": one JSON object per line (and per request), for collectors.
+    log_format: Literal["text", "json"] = "text"
     # Empty: SQLite at <data_dir>/facebank.db. PostgreSQL: postgresql+psycopg://user:pw@host/db
     database_url: str = ""
     account_id: str = Field(default="000000000000", pattern=r"^\d{12}$")

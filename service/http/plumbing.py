@@ -118,3 +118,10 @@ def authenticate(
         body=body,
     )
     return verify_sigv4(signed, keys, settings.signature_max_skew_seconds)
+
+
+async def caller(request: Request) -> str | None:
+    """Authenticate a request that carries no operation (Basic or SigV4); the key id."""
+    headers = request_headers(request)
+    body = await read_body(request, headers)
+    return authenticate(request.app.state.settings, request, headers, body, allow_basic=True)

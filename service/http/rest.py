@@ -20,10 +20,12 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData, UploadFile
 
 from service import errors
+from service.http.observe import Exchange
 from service.http.openapi import shape_schema
 from service.http.plumbing import (
     MAX_BODY_BYTES,
     authenticate,
+    caller,
     new_request_id,
     parse_json_body,
     read_body,
@@ -148,12 +150,14 @@ async def _from_form(route: RestRoute, form: FormData) -> dict[str, Any]:
     return {**_from_fields(route, fields), **images}
 
 
-async def _authenticated_body(route: RestRoute, request: Request) -> object:
+async def _authenticated_body(route: RestRoute, request: Request, exchange: Exchange) -> object:
     """Read the whole body (bounded), authenticate over it, then parse it. SigV4 therefore
     binds JSON and multipart payloads alike; Basic credentials need no payload."""
     headers = request_headers(request)
     body = await read_body(request, headers)
-    authenticate(request.app.state.settings, request, headers, body, allow_basic=True)
+    exchange.key_id = authenticate(
+        request.app.state.settings, request, headers, body, allow_basic=True
+    )
     if not headers.get("content-type", "").startswith("multipart/form-data"):
         return parse_json_body(body)
     try:
@@ -165,9 +169,9 @@ async def _authenticated_body(route: RestRoute, request: Request) -> object:
         raise errors.SerializationError(f"Malformed multipart body: {exc!r}") from None
 
 
-async def _parameters(route: RestRoute, request: Request) -> object:
+async def _parameters(route: RestRoute, request: Request, exchange: Exchange) -> object:
     """The operation's request: path parameters, query parameters and body, merged."""
-    parsed = await _authenticated_body(route, request)
+    parsed = await _authenticated_body(route, request, exchange)
     if not isinstance(parsed, dict):
         return parsed  # validation reports the wrong type
     query = _from_fields(route, list(request.query_params.multi_items()))
@@ -176,17 +180,21 @@ async def _parameters(route: RestRoute, request: Request) -> object:
 
 def _endpoint(route: RestRoute) -> Any:
     async def endpoint(request: Request) -> Response:
-        request_id = new_request_id()
         state = request.app.state
+        exchange = Exchange.begin("rest", route.operation, request)
         try:
-            payload = await _parameters(route, request)
+            payload = await _parameters(route, request, exchange)
             result = await run_in_threadpool(state.operations.dispatch, route.operation, payload)
+            response: Response = JSONResponse(result, headers={"x-request-id": exchange.request_id})
+            outcome = "ok"
         except errors.ServiceError as error:
-            return problem(error, request_id)
+            response, outcome = problem(error, exchange.request_id), error.code
         except Exception:
-            log.exception("request %s failed", request_id)
-            return problem(errors.InternalServerError("Internal server error"), request_id)
-        return JSONResponse(result, headers={"x-request-id": request_id})
+            log.exception("request %s failed", exchange.request_id)
+            internal = errors.InternalServerError("Internal server error")
+            response, outcome = problem(internal, exchange.request_id), internal.code
+        state.observer.finish(exchange, outcome, response.status_code)
+        return response
 
     endpoint.__name__ = snake(route.operation)
     return endpoint
@@ -264,9 +272,7 @@ async def face_model(request: Request) -> Response:
     model's name behind that number (which the wire surface has no member for)."""
     request_id = new_request_id()
     try:
-        headers = request_headers(request)
-        body = await read_body(request, headers)
-        authenticate(request.app.state.settings, request, headers, body, allow_basic=True)
+        await caller(request)
     except errors.ServiceError as error:
         return problem(error, request_id)
     pipeline = request.app.state.operations.backend.pipeline

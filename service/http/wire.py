@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
+from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from service import errors
+from service.http.observe import Exchange
 from service.http.plumbing import (
     authenticate,
-    new_request_id,
     parse_json_body,
     read_body,
     request_headers,
@@ -45,18 +46,29 @@ def _operation_name(headers: Mapping[str, str]) -> str:
 
 @router.post("/")
 async def rekognition_endpoint(request: Request) -> Response:
-    request_id = new_request_id()
     state = request.app.state
+    exchange = Exchange.begin("wire", "unknown", request)
     try:
-        headers = request_headers(request)
-        body = await read_body(request, headers)
-        authenticate(state.settings, request, headers, body, allow_basic=False)
-        operation = _operation_name(headers)
-        parsed = parse_json_body(body)
-        result = await run_in_threadpool(state.operations.dispatch, operation, parsed)
+        result = await _run(request, exchange)
+        response: Response = JSONResponse(
+            result, media_type=CONTENT_TYPE, headers={"x-amzn-RequestId": exchange.request_id}
+        )
+        outcome = "ok"
     except errors.ServiceError as error:
-        return error_response(error, request_id)
+        response, outcome = error_response(error, exchange.request_id), error.code
     except Exception:
-        log.exception("request %s failed", request_id)
-        return error_response(errors.InternalServerError("Internal server error"), request_id)
-    return JSONResponse(result, media_type=CONTENT_TYPE, headers={"x-amzn-RequestId": request_id})
+        log.exception("request %s failed", exchange.request_id)
+        internal = errors.InternalServerError("Internal server error")
+        response, outcome = error_response(internal, exchange.request_id), internal.code
+    state.observer.finish(exchange, outcome, response.status_code)
+    return response
+
+
+async def _run(request: Request, exchange: Exchange) -> Any:
+    state = request.app.state
+    headers = request_headers(request)
+    body = await read_body(request, headers)
+    exchange.key_id = authenticate(state.settings, request, headers, body, allow_basic=False)
+    exchange.operation = _operation_name(headers)
+    parsed = parse_json_body(body)
+    return await run_in_threadpool(state.operations.dispatch, exchange.operation, parsed)

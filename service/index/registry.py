@@ -124,6 +124,12 @@ class IndexRegistry:
         if index is not None and index.applied_since_snapshot:
             index.save(self.snapshot_path(collection_pk))
 
+    def watermark(self, collection_pk: int) -> int:
+        """The last index event the loaded index applied; 0 when it is not loaded."""
+        with self._lock:
+            index = self._indexes.get(collection_pk)
+        return index.watermark if index is not None else 0
+
     def drop(self, collection_pk: int) -> None:
         with self._lock:
             index = self._indexes.pop(collection_pk, None)

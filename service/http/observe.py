@@ -1,0 +1,150 @@
+"""What each request did, for operators: Prometheus metrics and one log line per request.
+
+Both surfaces report every request here once it is answered: its operation, its outcome (`ok`
+or the Rekognition error name), its HTTP status and duration, who called (access key id and
+client address). The log line never holds image bytes, secrets or signatures. Metrics about the
+server's state (queues, batches, collections, index lag, the pixel budget, storage) are read
+when `/metrics` is scraped (`ServerState`), so nothing is counted twice or goes stale.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from fastapi import Request
+from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, InfoMetricFamily
+from prometheus_client.registry import Collector
+
+access_log = logging.getLogger("facebank.access")
+LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
+
+
+@dataclass
+class Exchange:
+    """One request, as far as it got."""
+
+    surface: str  # "wire" or "rest"
+    operation: str
+    client: str
+    request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    key_id: str | None = None
+    started: float = field(default_factory=time.perf_counter)
+
+    @classmethod
+    def begin(cls, surface: str, operation: str, request: Request) -> Exchange:
+        client = f"{request.client.host}:{request.client.port}" if request.client else "unknown"
+        return cls(surface, operation, client)
+
+
+class Observer:
+    def __init__(self, registry: CollectorRegistry) -> None:
+        labels = ["surface", "operation"]
+        self.requests = Counter(
+            "facebank_requests",
+            "Requests answered, by outcome: ok or the Rekognition error name",
+            [*labels, "outcome"],
+            registry=registry,
+        )
+        self.latency = Histogram(
+            "facebank_request_seconds",
+            "Time from a request's arrival to its answer",
+            labels,
+            buckets=LATENCY_BUCKETS,
+            registry=registry,
+        )
+
+    def finish(self, exchange: Exchange, outcome: str, status: int) -> None:
+        seconds = time.perf_counter() - exchange.started
+        self.requests.labels(exchange.surface, exchange.operation, outcome).inc()
+        self.latency.labels(exchange.surface, exchange.operation).observe(seconds)
+        access_log.info(
+            "%s %s %s %d %.1f ms",
+            exchange.surface,
+            exchange.operation,
+            outcome,
+            status,
+            seconds * 1000,
+            extra={
+                "request": {
+                    "request_id": exchange.request_id,
+                    "surface": exchange.surface,
+                    "operation": exchange.operation,
+                    "outcome": outcome,
+                    "status": status,
+                    "duration_ms": round(seconds * 1000, 2),
+                    "access_key_id": exchange.key_id,
+                    "client": exchange.client,
+                }
+            },
+        )
+
+
+@dataclass(eq=False)  # the registry keys its collectors by identity
+class ServerState(Collector):
+    """Gauges and counters read from the running server at each scrape."""
+
+    info: dict[str, str]
+    queues: Callable[[], list[Any]]  # the batch queues (name, depth, batches, items)
+    collections: Callable[[], list[tuple[str, int, int]]]  # (id, faces, index lag in events)
+    pixels_in_flight: Callable[[], int]
+    storage_full: Callable[[], bool]
+
+    def collect(self) -> Iterator[Any]:
+        yield InfoMetricFamily("facebank", "Model, device and search backend", value=self.info)
+        depth = GaugeMetricFamily("facebank_queue_depth", "Items waiting", labels=["stage"])
+        batches = CounterMetricFamily("facebank_batches", "Batches run", labels=["stage"])
+        items = CounterMetricFamily(
+            "facebank_batched_items",
+            "Items run in batches (divided by batches: the mean batch size)",
+            labels=["stage"],
+        )
+        for queue in self.queues():
+            depth.add_metric([queue.name], queue.depth())
+            batches.add_metric([queue.name], queue.batches_run)
+            items.add_metric([queue.name], queue.items_run)
+        yield from (depth, batches, items)
+        yield from self._collection_metrics()
+        yield GaugeMetricFamily(
+            "facebank_pixels_in_flight", "Image pixels admitted now", value=self.pixels_in_flight()
+        )
+        yield GaugeMetricFamily(
+            "facebank_storage_full", "1 while writes fail on a full disk", value=self.storage_full()
+        )
+
+    def _collection_metrics(self) -> Iterator[Any]:
+        faces = GaugeMetricFamily("facebank_collection_faces", "Faces", labels=["collection"])
+        lag = GaugeMetricFamily(
+            "facebank_index_lag_events",
+            "Committed changes the collection's loaded index has not applied yet",
+            labels=["collection"],
+        )
+        for collection_id, face_count, behind in self.collections():
+            faces.add_metric([collection_id], face_count)
+            lag.add_metric([collection_id], behind)
+        yield from (faces, lag)
+
+
+class JsonLines(logging.Formatter):
+    """One JSON object per log record (the access log's fields when it is a request)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        body: dict[str, Any] = {
+            "time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S%z"),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+        }
+        request = getattr(record, "request", None)
+        if isinstance(request, dict):
+            body |= request
+        else:
+            body["message"] = record.getMessage()
+        if record.exc_info:
+            body["error"] = self.formatException(record.exc_info)
+        return json.dumps(body)
