@@ -188,6 +188,19 @@ def server_state(
     )
 
 
+def not_ready_because(backend: Backend) -> str | None:
+    """Why a started server should get no traffic now: the database does not answer, or
+    the storage is full (both recover by themselves); None when it is ready."""
+    trouble = backend.database_problem()
+    if trouble is not None:
+        return f"database unreachable ({trouble}): requests are refused until it answers"
+    full_since = backend.storage.full_since()
+    if full_since is not None:
+        since = datetime.fromtimestamp(full_since, UTC).isoformat()
+        return f"storage full since {since}: writes are refused, searches are answered"
+    return None
+
+
 def load_indexes(backend: Backend) -> None:
     """Bring every collection's index up to date before readiness says yes."""
     with backend.read() as session:
@@ -252,13 +265,8 @@ def create_app(settings: Settings, pipeline: FacePipeline | None = None) -> Fast
     async def readyz() -> JSONResponse:
         if not app.state.ready:
             return JSONResponse({"ready": False, "reason": "starting"}, status_code=503)
-        storage = app.state.operations.backend.storage
-        full_since = await run_in_threadpool(storage.full_since)
-        if full_since is not None:
-            reason = (
-                f"storage full since {datetime.fromtimestamp(full_since, UTC).isoformat()}: "
-                "writes are refused, searches are answered"
-            )
+        reason = await run_in_threadpool(not_ready_because, app.state.operations.backend)
+        if reason is not None:
             return JSONResponse({"ready": False, "reason": reason}, status_code=503)
         return JSONResponse({"ready": True}, status_code=200)
 

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import func, select
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from ml import decode
@@ -89,6 +89,15 @@ class Backend:
                 f"({spec.version}). Vectors of different models are never compared."
             )
         return collection
+
+    def database_problem(self) -> str | None:
+        """Why the database cannot be reached now, or None when it answers."""
+        try:
+            with self.read() as session:
+                session.execute(select(1))
+        except SQLAlchemyError as exc:
+            return f"{type(exc.orig if isinstance(exc, DBAPIError) else exc).__name__}"
+        return None
 
     def collection_stats(self) -> list[tuple[str, int, int]]:
         """(CollectionId, faces, index lag) of every collection, the lag being the committed

@@ -84,8 +84,8 @@ def postgres_url() -> Iterator[str]:
         if os.environ.get("CI"):
             pytest.fail(INSTALL_HINT)  # CI must run the PostgreSQL tests, never skip them
         pytest.skip(INSTALL_HINT)
-    with postgres_server(bindir, free_port()) as url:
-        yield url
+    with postgres_server(bindir, free_port()) as server:
+        yield server.url
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

@@ -5,6 +5,8 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 
+from sqlalchemy.exc import OperationalError
+
 from service import errors
 from service.backend import Backend
 from service.batching import QueueFullError
@@ -70,5 +72,9 @@ class Operations:
                 return handler(self.backend, request)
         except QueueFullError:
             raise errors.ThrottlingError("Rate exceeded") from None
+        except OperationalError as exc:  # the database is unreachable or busy: retryable
+            raise errors.ServiceUnavailableError(
+                f"The database cannot be reached ({type(exc.orig).__name__}); retry later"
+            ) from exc
         finally:
             self._slots.release()

@@ -52,20 +52,23 @@ def _run(command: list[str]) -> None:
         raise RuntimeError(f"{' '.join(command)} failed:\n{result.stdout}\n{result.stderr}")
 
 
-@contextmanager
-def postgres_server(bindir: Path, port: int) -> Iterator[str]:
-    """Start a server; yield a SQLAlchemy URL of its maintenance database; stop and delete it."""
-    root = Path(tempfile.mkdtemp(prefix="facebank-pg-"))
-    if os.geteuid() == 0:
-        account = pwd.getpwnam("postgres")
-        os.chown(root, account.pw_uid, account.pw_gid)
-    data = root / "data"
-    try:
+class PostgresServer:
+    """A throwaway server in its own directory, which a test may stop and start again."""
+
+    def __init__(self, bindir: Path, port: int) -> None:
+        self.bindir = bindir
+        self.root = Path(tempfile.mkdtemp(prefix="facebank-pg-"))
+        if os.geteuid() == 0:
+            account = pwd.getpwnam("postgres")
+            os.chown(self.root, account.pw_uid, account.pw_gid)
+        self.data = self.root / "data"
+        self.port = port
+        self.url = f"postgresql+psycopg://facebank@127.0.0.1:{port}/postgres"
         _run(
             [
                 str(bindir / "initdb"),
                 "-D",
-                str(data),
+                str(self.data),
                 "-U",
                 "facebank",
                 "--auth=trust",
@@ -74,27 +77,31 @@ def postgres_server(bindir: Path, port: int) -> Iterator[str]:
                 "--no-sync",
             ]
         )
-        options = f"-p {port} -k {root} -c listen_addresses=127.0.0.1 -c fsync=off"
-        _run(
-            [
-                str(bindir / "pg_ctl"),
-                "-D",
-                str(data),
-                "-o",
-                options,
-                "-l",
-                str(root / "server.log"),
-                "-w",
-                "-t",
-                "60",
-                "start",
-            ]
-        )
-        yield f"postgresql+psycopg://facebank@127.0.0.1:{port}/postgres"
+
+    def start(self) -> None:
+        options = f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 -c fsync=off"
+        pg_ctl = str(self.bindir / "pg_ctl")
+        log = str(self.root / "server.log")
+        _run([pg_ctl, "-D", str(self.data), "-o", options, "-l", log, "-w", "-t", "60", "start"])
+
+    def stop(self) -> None:
+        if (self.data / "postmaster.pid").exists():
+            _run([str(self.bindir / "pg_ctl"), "-D", str(self.data), "-m", "immediate", "stop"])
+
+    def remove(self) -> None:
+        self.stop()
+        shutil.rmtree(self.root, ignore_errors=True)
+
+
+@contextmanager
+def postgres_server(bindir: Path, port: int) -> Iterator[PostgresServer]:
+    """A started server for the block; stopped and deleted after it."""
+    server = PostgresServer(bindir, port)
+    try:
+        server.start()
+        yield server
     finally:
-        if (data / "postmaster.pid").exists():
-            _run([str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"])
-        shutil.rmtree(root, ignore_errors=True)
+        server.remove()
 
 
 def fresh_database(server_url: str) -> str:
