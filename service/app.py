@@ -14,6 +14,7 @@ import numpy as np
 import torch
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
+from fastapi_offline import FastAPIOffline
 from PIL import Image
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from sqlalchemy import Engine, select
@@ -46,6 +47,7 @@ from service.storage.pagination import PageTokens, load_or_create_secret
 from service.storage.schema import CollectionRow
 
 log = logging.getLogger("facebank")
+DOCS_ASSETS = "/docs-assets"
 
 
 def load_face_pipeline(settings: Settings) -> FacePipeline:
@@ -240,12 +242,16 @@ def create_app(settings: Settings, pipeline: FacePipeline | None = None) -> Fast
         backend.searcher.close()
         engine.dispose()
 
-    app = FastAPI(
+    # Swagger UI and ReDoc from assets the server itself serves (fastapi-offline ships them): an
+    # on-prem node without internet still shows its docs.
+    app = FastAPIOffline(
+        static_url=DOCS_ASSETS,
         title="facebank",
         summary="Self-hosted face detection, comparison and search with Rekognition's semantics",
         version="0.1.0",
         lifespan=lifespan,
         docs_url="/docs",
+        redoc_url="/redoc",
         openapi_url="/openapi.json",
     )
     app.state.settings = settings

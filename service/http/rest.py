@@ -130,7 +130,10 @@ def _from_fields(route: RestRoute, fields: list[tuple[str, str]]) -> dict[str, A
         member = by_field.get(key)
         if member is None or member in route.image_members:
             raise errors.InvalidParameterError(f"Unknown parameter {key!r}")
-        request[member] = _form_value(members[member], value, key)
+        parsed = _form_value(members[member], value, key)
+        if isinstance(parsed, list) and member in request:
+            parsed = [*request[member], *parsed]  # a list may come as repeated fields
+        request[member] = parsed
     return request
 
 
@@ -220,13 +223,16 @@ def _openapi_extra(route: RestRoute) -> dict[str, Any]:
             if name not in path_members
         ]
         return {"parameters": parameters, "responses": _responses(model)}
+    # Each field typed as its member is (enums, ranges, lists as repeated fields), so a form
+    # such as Swagger UI's offers valid choices instead of sending "string" placeholders.
     form_props = {
         snake(name): (
             {"type": "string", "format": "binary"}
             if name in route.image_members
-            else {"type": "string"}
+            else shape_schema(shape)
         )
-        for name in model.input_shape.members
+        for name, shape in model.input_shape.members.items()
+        if name in route.image_members or shape.type_name != "structure"
     }
     return {
         "parameters": parameters,

@@ -1,0 +1,98 @@
+"""/docs and /redoc work on a node without internet: every asset comes from the server itself,
+and a real browser that can reach nothing but loopback lists the operations and runs one."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.support.live_server import LiveServer
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.mark.parametrize("page", ["/docs", "/redoc"])
+def test_doc_pages_load_only_from_the_server(server: LiveServer, page: str) -> None:
+    html = httpx.get(f"{server.url}{page}").text
+    assets = re.findall(r"""(?:src|href)=["']([^"']+)["']""", html)
+    assert assets, html
+    for asset in assets:
+        assert asset.startswith("/"), f"{page} loads {asset} from elsewhere"
+        assert httpx.get(f"{server.url}{asset}").status_code == 200, asset
+    assert "cdn." not in html and "fonts.googleapis" not in html
+
+
+def chromium() -> tuple[str, str] | None:
+    browser = shutil.which("chromium") or shutil.which("chromium-browser")
+    driver = shutil.which("chromedriver")
+    return (browser, driver) if browser and driver else None
+
+
+@pytest.fixture
+def browser(tmp_path: Path) -> Iterator[object]:
+    found = chromium()
+    if found is None:
+        hint = "Debian's chromium and chromium-driver are needed (.ci/run installs them)"
+        if os.environ.get("CI"):
+            pytest.fail(hint)  # CI must run the browser test, never skip it
+        pytest.skip(hint)
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = found[0]
+    for argument in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-dev-shm-usage",
+        # Every name but the loopback resolves to nothing: no request can leave the machine.
+        "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
+        f"--user-data-dir={tmp_path / 'profile'}",
+    ):
+        options.add_argument(argument)
+    driver = webdriver.Chrome(service=Service(found[1]), options=options)
+    driver.set_page_load_timeout(60)
+    yield driver
+    driver.quit()
+
+
+def test_swagger_ui_lists_operations_and_runs_detect_faces(
+    server: LiveServer, browser: object, tmp_path: Path
+) -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as ready
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    from tests.support.images import blank_jpeg
+
+    driver: object = browser
+    driver.get(f"{server.url}/docs")  # type: ignore[attr-defined]
+    wait = WebDriverWait(driver, 60)
+    wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, ".opblock")) >= 18)
+    block = "[id^='operations-faces-detect_faces']"
+    detect = driver.find_element(By.CSS_SELECTOR, block)  # type: ignore[attr-defined]
+    detect.find_element(By.CSS_SELECTOR, ".opblock-summary").click()
+    try_out = (By.CSS_SELECTOR, f"{block} .try-out__btn")
+    wait.until(ready.element_to_be_clickable(try_out)).click()
+    picker = detect.find_element(By.CSS_SELECTOR, ".body-param-content-type select")
+    picker.send_keys("multipart/form-data")
+    image = tmp_path / "blank.jpg"
+    image.write_bytes(blank_jpeg())
+    wait.until(lambda d: detect.find_elements(By.CSS_SELECTOR, "input[type=file]"))
+    detect.find_elements(By.CSS_SELECTOR, "input[type=file]")[0].send_keys(str(image))
+    detect.find_element(By.CSS_SELECTOR, ".execute").click()
+    status = wait.until(
+        lambda d: detect.find_element(
+            By.CSS_SELECTOR, ".live-responses-table tbody .response-col_status"
+        )
+    )
+    answer = detect.find_element(By.CSS_SELECTOR, ".live-responses-table tbody").text
+    assert status.text.strip().startswith("200"), answer
+    body = detect.find_element(By.CSS_SELECTOR, ".live-responses-table .microlight").text
+    assert '"FaceDetails"' in body
