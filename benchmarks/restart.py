@@ -100,10 +100,16 @@ def _seed_chunk(engine: Engine, collection_pk: int, image_pk: int, vectors: np.n
         )
 
 
-def timed_start(work: Path, data_dir: Path) -> float:
+def timed_start(work: Path, data_dir: Path, memory: dict[str, float] | None = None) -> float:
+    """Seconds until the server is ready (indexes loaded); its resident memory then, in MiB,
+    goes into `memory["rss_mib"]` when asked for."""
     started = time.perf_counter()
     server = start_server(work, {"FACEBANK_DATA_DIR": str(data_dir)})
     elapsed = time.perf_counter() - started
+    if memory is not None:
+        status = Path(f"/proc/{server.process.pid}/status").read_text().splitlines()
+        rss_kib = next(int(line.split()[1]) for line in status if line.startswith("VmRSS"))
+        memory["rss_mib"] = rss_kib / 1024
     stop_server(server)
     return elapsed
 
@@ -118,12 +124,14 @@ def main() -> None:
     data_dir.mkdir(parents=True)
     url = f"sqlite:///{data_dir / 'facebank.db'}"
     rng = np.random.default_rng(0)
-    empty = timed_start(args.work, args.work / "empty")
+    empty_memory: dict[str, float] = {}
+    loaded_memory: dict[str, float] = {}
+    empty = timed_start(args.work, args.work / "empty", empty_memory)
     began = time.perf_counter()
     seed(url, args.faces, rng)
     seeding = time.perf_counter() - began
     rebuild = timed_start(args.work, data_dir)  # graceful stop writes the snapshot
-    snapshot = timed_start(args.work, data_dir)
+    snapshot = timed_start(args.work, data_dir, loaded_memory)
     seed(url, 10_000, rng)
     catch_up = timed_start(args.work, data_dir)
     report = {
@@ -135,6 +143,9 @@ def main() -> None:
             "from_snapshot": snapshot,
             "snapshot_plus_10k_catch_up": catch_up,
         },
+        # What a replica holds for the collection: the FAISS index (and, with the torch search
+        # backend, its device mirror): the sizing rule's memory per million faces.
+        "rss_mib": {"empty_database": empty_memory["rss_mib"], "loaded": loaded_memory["rss_mib"]},
     }
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "restart-cpu.json").write_text(json.dumps(report, indent=2) + "\n")

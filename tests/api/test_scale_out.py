@@ -1,0 +1,126 @@
+"""deploy/scale-out: two replicas on one PostgreSQL behind nginx, driven by boto3."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from botocore import UNSIGNED
+from botocore.config import Config
+
+from tests.support.live_server import ROOT
+
+pytestmark = pytest.mark.slow
+SCRIPTS = ROOT / "deploy" / "scale-out"
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
+    has_nginx = shutil.which("nginx") or Path("/usr/sbin/nginx").exists()
+    if not has_nginx or not list(Path("/usr/lib/postgresql").glob("*/bin")):
+        hint = "Debian's nginx and postgresql packages are needed (.ci/run installs them)"
+        if os.environ.get("CI"):
+            pytest.fail(hint)
+        pytest.skip(hint)
+    state = tmp_path_factory.mktemp("scale-out")
+    env = {k: v for k, v in os.environ.items() if k != "FACEBANK_DATABASE_URL"}
+    env["AWS_EC2_METADATA_DISABLED"] = "true"
+    started = subprocess.run(
+        ["bash", str(SCRIPTS / "up.sh"), str(state)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    try:
+        assert started.returncode == 0, started.stderr + started.stdout
+        yield dict(
+            line.split("=", 1) for line in (state / "endpoints.env").read_text().splitlines()
+        )
+    finally:
+        subprocess.run(["bash", str(SCRIPTS / "down.sh"), str(state)], timeout=60)
+
+
+def client(url: str, attempts: int = 1) -> Any:
+    config = Config(
+        signature_version=UNSIGNED, retries={"max_attempts": attempts, "mode": "standard"}
+    )
+    return boto3.client("rekognition", endpoint_url=url, region_name="eu-west-1", config=config)
+
+
+def photos(faces_dir: Path, count: int) -> list[bytes]:
+    paths = sorted((faces_dir / "five-celebrities" / "train").rglob("*.jpg"))
+    return [path.read_bytes() for path in paths[:count]]
+
+
+def test_writes_on_one_replica_are_searched_and_paged_on_the_other(
+    cluster: dict[str, str], faces_dir: Path
+) -> None:
+    a, b = client(cluster["REPLICA_A_URL"]), client(cluster["REPLICA_B_URL"])
+    client(cluster["LB_URL"]).create_collection(CollectionId="shared")
+    ids = []
+    for number, photo in enumerate(photos(faces_dir, 5)):
+        indexed = a.index_faces(
+            CollectionId="shared",
+            Image={"Bytes": photo},
+            ExternalImageId=f"p{number}",
+            QualityFilter="NONE",
+            MaxFaces=1,
+        )
+        ids.append(indexed["FaceRecords"][0]["Face"]["FaceId"])
+    hits = b.search_faces(CollectionId="shared", FaceId=ids[0], FaceMatchThreshold=0)
+    assert {hit["Face"]["FaceId"] for hit in hits["FaceMatches"]} == set(ids[1:])
+    first = a.list_faces(CollectionId="shared", MaxResults=2)
+    rest = b.list_faces(CollectionId="shared", NextToken=first["NextToken"], MaxResults=10)
+    listed = [face["FaceId"] for face in first["Faces"] + rest["Faces"]]
+    assert sorted(listed) == sorted(ids) and len(set(listed)) == len(listed)
+
+
+def test_killing_a_replica_under_load_loses_nothing_acknowledged(
+    cluster: dict[str, str], faces_dir: Path
+) -> None:
+    through_nginx = client(cluster["LB_URL"], attempts=6)  # boto3 retries a 502 by itself
+    through_nginx.create_collection(CollectionId="under-load")
+    acknowledged: list[str] = []
+    failures: list[BaseException] = []
+
+    def enrol(numbers: range, images: list[bytes]) -> None:
+        for number in numbers:
+            try:
+                through_nginx.index_faces(
+                    CollectionId="under-load",
+                    Image={"Bytes": images[number % len(images)]},
+                    ExternalImageId=f"photo-{number}",
+                    QualityFilter="NONE",
+                    MaxFaces=1,
+                )
+                acknowledged.append(f"photo-{number}")
+            except BaseException as exc:
+                failures.append(exc)
+
+    images = photos(faces_dir, 12)
+    workers = [
+        threading.Thread(target=enrol, args=(range(start, 40, 4), images)) for start in range(4)
+    ]
+    for worker in workers:
+        worker.start()
+    while len(acknowledged) < 8 and any(worker.is_alive() for worker in workers):
+        threading.Event().wait(0.1)
+    os.kill(int(cluster["REPLICA_A_PID"]), signal.SIGKILL)
+    for worker in workers:
+        worker.join()
+    assert failures == [] and len(acknowledged) == 40
+    stored = {
+        face["ExternalImageId"]
+        for face in through_nginx.list_faces(CollectionId="under-load", MaxResults=4096)["Faces"]
+    }
+    assert stored == set(acknowledged)
