@@ -13,16 +13,20 @@ import json
 import logging
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 from fastapi import Request
+from fastapi.responses import Response
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, InfoMetricFamily
 from prometheus_client.registry import Collector
 
+from service import errors
+
 access_log = logging.getLogger("facebank.access")
+server_log = logging.getLogger("facebank.http")
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
 
 
@@ -41,6 +45,28 @@ class Exchange:
     def begin(cls, surface: str, operation: str, request: Request) -> Exchange:
         client = f"{request.client.host}:{request.client.port}" if request.client else "unknown"
         return cls(surface, operation, client)
+
+
+async def answer(
+    request: Request,
+    exchange: Exchange,
+    run: Callable[[], Awaitable[Any]],
+    ok: Callable[[Any], Response],
+    failed: Callable[[errors.ServiceError], Response],
+) -> Response:
+    """Run a request's work and render its result or its error the surface's way; every
+    unexpected failure is a bare InternalServerError (logged here, with its request id). Then
+    report the request."""
+    try:
+        response, outcome = ok(await run()), "ok"
+    except errors.ServiceError as error:
+        response, outcome = failed(error), error.code
+    except Exception:
+        server_log.exception("request %s failed", exchange.request_id)
+        internal = errors.InternalServerError("Internal server error")
+        response, outcome = failed(internal), internal.code
+    request.app.state.observer.finish(exchange, outcome, response.status_code)
+    return response
 
 
 class Observer:

@@ -8,7 +8,6 @@ members in snake_case (`similarity_threshold=90`, `attributes=ALL`).
 
 from __future__ import annotations
 
-import logging
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -20,7 +19,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData, UploadFile
 
 from service import errors
-from service.http.observe import Exchange
+from service.http.observe import Exchange, answer
 from service.http.openapi import shape_schema
 from service.http.plumbing import (
     MAX_BODY_BYTES,
@@ -35,7 +34,6 @@ from service.http.plumbing import (
 from service.operations.validation import operation_model
 
 PROBLEM_TYPE = "application/problem+json"
-log = logging.getLogger("facebank.rest")
 
 
 @dataclass(frozen=True)
@@ -183,21 +181,20 @@ async def _parameters(route: RestRoute, request: Request, exchange: Exchange) ->
 
 def _endpoint(route: RestRoute) -> Any:
     async def endpoint(request: Request) -> Response:
-        state = request.app.state
         exchange = Exchange.begin("rest", route.operation, request)
-        try:
+
+        async def run() -> Any:
             payload = await _parameters(route, request, exchange)
-            result = await run_in_threadpool(state.operations.dispatch, route.operation, payload)
-            response: Response = JSONResponse(result, headers={"x-request-id": exchange.request_id})
-            outcome = "ok"
-        except errors.ServiceError as error:
-            response, outcome = problem(error, exchange.request_id), error.code
-        except Exception:
-            log.exception("request %s failed", exchange.request_id)
-            internal = errors.InternalServerError("Internal server error")
-            response, outcome = problem(internal, exchange.request_id), internal.code
-        state.observer.finish(exchange, outcome, response.status_code)
-        return response
+            dispatch = request.app.state.operations.dispatch
+            return await run_in_threadpool(dispatch, route.operation, payload)
+
+        return await answer(
+            request,
+            exchange,
+            run,
+            ok=lambda result: JSONResponse(result, headers={"x-request-id": exchange.request_id}),
+            failed=lambda error: problem(error, exchange.request_id),
+        )
 
     endpoint.__name__ = snake(route.operation)
     return endpoint

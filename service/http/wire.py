@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Mapping
 from typing import Any
 
@@ -11,7 +10,7 @@ from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from service import errors
-from service.http.observe import Exchange
+from service.http.observe import Exchange, answer
 from service.http.plumbing import (
     authenticate,
     parse_json_body,
@@ -21,7 +20,6 @@ from service.http.plumbing import (
 
 TARGET_PREFIX = "RekognitionService."
 CONTENT_TYPE = "application/x-amz-json-1.1"
-log = logging.getLogger("facebank.wire")
 
 router = APIRouter(include_in_schema=False)
 
@@ -46,22 +44,16 @@ def _operation_name(headers: Mapping[str, str]) -> str:
 
 @router.post("/")
 async def rekognition_endpoint(request: Request) -> Response:
-    state = request.app.state
     exchange = Exchange.begin("wire", "unknown", request)
-    try:
-        result = await _run(request, exchange)
-        response: Response = JSONResponse(
+    return await answer(
+        request,
+        exchange,
+        lambda: _run(request, exchange),
+        ok=lambda result: JSONResponse(
             result, media_type=CONTENT_TYPE, headers={"x-amzn-RequestId": exchange.request_id}
-        )
-        outcome = "ok"
-    except errors.ServiceError as error:
-        response, outcome = error_response(error, exchange.request_id), error.code
-    except Exception:
-        log.exception("request %s failed", exchange.request_id)
-        internal = errors.InternalServerError("Internal server error")
-        response, outcome = error_response(internal, exchange.request_id), internal.code
-    state.observer.finish(exchange, outcome, response.status_code)
-    return response
+        ),
+        failed=lambda error: error_response(error, exchange.request_id),
+    )
 
 
 async def _run(request: Request, exchange: Exchange) -> Any:
