@@ -66,21 +66,21 @@ def test_writes_on_one_replica_are_searched_and_paged_on_the_other(
     cluster: dict[str, str], faces_dir: Path
 ) -> None:
     a, b = client(cluster["REPLICA_A_URL"]), client(cluster["REPLICA_B_URL"])
-    client(cluster["LB_URL"]).create_collection(CollectionId="shared")
+    client(cluster["LB_URL"]).create_collection(CollectionId="replicated")
     ids = []
     for number, photo in enumerate(photos(faces_dir, 5)):
         indexed = a.index_faces(
-            CollectionId="shared",
+            CollectionId="replicated",
             Image={"Bytes": photo},
             ExternalImageId=f"p{number}",
             QualityFilter="NONE",
             MaxFaces=1,
         )
         ids.append(indexed["FaceRecords"][0]["Face"]["FaceId"])
-    hits = b.search_faces(CollectionId="shared", FaceId=ids[0], FaceMatchThreshold=0)
+    hits = b.search_faces(CollectionId="replicated", FaceId=ids[0], FaceMatchThreshold=0)
     assert {hit["Face"]["FaceId"] for hit in hits["FaceMatches"]} == set(ids[1:])
-    first = a.list_faces(CollectionId="shared", MaxResults=2)
-    rest = b.list_faces(CollectionId="shared", NextToken=first["NextToken"], MaxResults=10)
+    first = a.list_faces(CollectionId="replicated", MaxResults=2)
+    rest = b.list_faces(CollectionId="replicated", NextToken=first["NextToken"], MaxResults=10)
     listed = [face["FaceId"] for face in first["Faces"] + rest["Faces"]]
     assert sorted(listed) == sorted(ids) and len(set(listed)) == len(listed)
 
