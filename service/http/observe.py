@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import logging
 import time
-import uuid
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -24,6 +23,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, InfoM
 from prometheus_client.registry import Collector
 
 from service import errors
+from service.http.plumbing import new_request_id
 
 access_log = logging.getLogger("facebank.access")
 server_log = logging.getLogger("facebank.http")
@@ -37,7 +37,7 @@ class Exchange:
     surface: str  # "wire" or "rest"
     operation: str
     client: str
-    request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    request_id: str = field(default_factory=new_request_id)
     key_id: str | None = None
     started: float = field(default_factory=time.perf_counter)
 

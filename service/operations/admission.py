@@ -25,10 +25,10 @@ from typing import Any
 from PIL import Image
 
 from service import errors
+from service.s3_images import IMAGE_MEMBERS
 
 log = logging.getLogger("facebank.memory")
 
-IMAGE_MEMBERS = ("Image", "SourceImage", "TargetImage")
 # glibc mallopt parameters (malloc.h)
 M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3
 MMAP_THRESHOLD_BYTES = 1 << 20  # blocks from 1 MiB up are mapped, and unmapped when freed

@@ -15,8 +15,8 @@ from service.operations import Params, Result
 from service.operations.quality_filter import rejection_reasons
 from service.operations.render import face_detail
 from service.operations.search import Hit, nearest
-from service.operations.users import find_user, status_of, user_faces
-from service.storage.queries import find_face
+from service.operations.users import status_of, user_faces
+from service.storage.queries import find_face, find_user
 from service.storage.schema import CollectionRow, FaceRow, UserRow
 
 DEFAULT_MAX_USERS = 500  # AWS documents no default; the API's own maximum

@@ -14,23 +14,12 @@ from service.backend import Backend
 from service.index.collection_index import user_vector
 from service.operations import Params, Result
 from service.operations.idempotency import idempotent
-from service.storage.queries import faces_by_id, find_collection, record_event
+from service.storage.queries import faces_by_id, find_collection, find_user, record_event
 from service.storage.schema import CollectionRow, FaceRow, UserRow
 
 MAX_FACES_PER_USER = 100
 DEFAULT_LIST_USERS = 500
 DEFAULT_ASSOCIATE_THRESHOLD = 75.0
-
-
-def find_user(session: Session, collection: CollectionRow, user_id: str) -> UserRow:
-    user = session.scalars(
-        select(UserRow).where(UserRow.collection_pk == collection.pk, UserRow.user_id == user_id)
-    ).one_or_none()
-    if user is None:
-        raise errors.ResourceNotFoundError(
-            f"User {user_id} does not exist in collection {collection.collection_id}"
-        )
-    return user
 
 
 def user_faces(session: Session, user_pk: int) -> list[FaceRow]:

@@ -53,3 +53,15 @@ def find_face(session: Session, collection: CollectionRow, face_id: str) -> Face
             f"Face {face_id} does not exist in collection {collection.collection_id}"
         )
     return face
+
+
+def find_user(session: Session, collection: CollectionRow, user_id: str) -> UserRow:
+    """The collection's user with this UserId; ResourceNotFoundException when there is none."""
+    user = session.scalars(
+        select(UserRow).where(UserRow.collection_pk == collection.pk, UserRow.user_id == user_id)
+    ).one_or_none()
+    if user is None:
+        raise errors.ResourceNotFoundError(
+            f"User {user_id} does not exist in collection {collection.collection_id}"
+        )
+    return user
