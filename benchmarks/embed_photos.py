@@ -2,8 +2,8 @@
 
 Which face: "largest" (what Rekognition's search operations use) or "centre" (the face nearest
 the image centre: LFW-style crops centre the labelled person, while a half-visible bystander at
-the border is often larger). The cache key is the photo's bytes, the model version and the rule,
-so a re-run only reads .npz files.
+the border is often larger). The cache key is the photo's bytes, the model version, the
+pipeline's revision and the rule, so a re-run only reads .npz files.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from ml.decode import decode_image
-from ml.pipeline import FacePipeline
+from ml.pipeline import PIPELINE_REVISION, FacePipeline
 from ml.types import Box, Detection, FaceDescription, Pose, Quality
 
 CACHE_DIR = Path(__file__).parent / ".cache"
@@ -39,7 +39,8 @@ def describe_photos(
 
 def _cached(pipeline: FacePipeline, path: Path, subject: Subject) -> PhotoFace | None:
     data = path.read_bytes()
-    key = hashlib.sha256(data + f"{pipeline.spec.version}/{subject}".encode()).hexdigest()[:32]
+    recipe = f"{pipeline.spec.version}/{PIPELINE_REVISION}/{subject}"
+    key = hashlib.sha256(data + recipe.encode()).hexdigest()[:32]
     cached = CACHE_DIR / f"{key}.npz"
     if not cached.exists():
         CACHE_DIR.mkdir(exist_ok=True)

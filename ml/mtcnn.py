@@ -21,6 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 from torch import Tensor, nn
+from torch.nn import functional
 from torchvision.ops import batched_nms
 
 _NORMALISE_MEAN = 127.5
@@ -34,6 +35,12 @@ class MtcnnSettings:
     min_face_size: int = 20
     thresholds: tuple[float, float, float] = (0.6, 0.7, 0.7)
     factor: float = 0.709
+    # Stock MTCNN never proposes a face that the frame cuts off (P-Net's 12-px window must fit
+    # inside the image) and stretches what is left of one that it does propose. With a margin,
+    # every pyramid level is padded by that many level pixels of `edge_fill`, and R/O-Net crops
+    # are padded the same way instead of stretched. 0 reproduces stock exactly.
+    edge_margin: int = 0
+    edge_fill: float = 0.0  # the padding's pixel value, 0-255
 
 
 @dataclass(frozen=True)
@@ -104,15 +111,29 @@ class VectorisedMtcnn:
         found = [_Candidates.none(self.device, 8)]  # boxes carry 4 regression offsets
         for scale in pyramid_scales(height, width, self.settings):
             scaled = (int(height * scale + 1), int(width * scale + 1))
-            level = _area_resize_whole(row_sums, scaled)
+            level = self._padded(_area_resize_whole(row_sums, scaled))
             regression, probabilities = self.pnet(_normalise(level))
             threshold = self.settings.thresholds[0]
-            cells = _cells_above(regression, probabilities[:, 1], scale, threshold)
+            origin = self.settings.edge_margin
+            cells = _cells_above(regression, probabilities[:, 1], scale, threshold, origin)
             keep = batched_nms(cells.boxes[:, :4], cells.scores, cells.image, 0.5)
             cells = cells.take(keep)
             cells.image = image_index[cells.image]
             found.append(cells)
         return _concat(found)
+
+    def _padded(self, level: Tensor) -> Tensor:
+        margin = self.settings.edge_margin
+        if not margin:
+            return level
+        padded = functional.pad(level, (margin,) * 4, value=self.settings.edge_fill)
+        return padded.contiguous(memory_format=torch.channels_last)
+
+    def _crop(
+        self, integrals: list[Tensor], sizes: Tensor, candidates: _Candidates, side: int
+    ) -> tuple[_Candidates, Tensor]:
+        fill = self.settings.edge_fill if self.settings.edge_margin else None
+        return _crop_candidates(integrals, sizes, candidates, side, fill)
 
     @staticmethod
     def _merge_proposals(found: list[_Candidates]) -> _Candidates:
@@ -130,7 +151,7 @@ class VectorisedMtcnn:
         self, integrals: list[Tensor], sizes: Tensor, candidates: _Candidates
     ) -> _Candidates:
         """Stage 2: R-Net on 24-px crops of every candidate."""
-        candidates, crops = _crop_candidates(integrals, sizes, candidates, 24)
+        candidates, crops = self._crop(integrals, sizes, candidates, 24)
         regression, probabilities = _run_in_chunks(self.rnet, crops, self.crop_batch)
         scores = probabilities[:, 1]
         passed = scores > self.settings.thresholds[1]
@@ -145,7 +166,7 @@ class VectorisedMtcnn:
         self, integrals: list[Tensor], sizes: Tensor, candidates: _Candidates
     ) -> list[RawFaces]:
         """Stage 3: O-Net on 48-px crops gives final boxes, scores and landmarks."""
-        candidates, crops = _crop_candidates(integrals, sizes, candidates, 48)
+        candidates, crops = self._crop(integrals, sizes, candidates, 48)
         regression, marks, probabilities = _run_in_chunks(self.onet, crops, self.crop_batch)
         scores = probabilities[:, 1]
         passed = scores > self.settings.thresholds[2]
@@ -225,19 +246,22 @@ def _same_size_groups(frames: list[Tensor], most: int) -> list[list[int]]:
 
 
 def _crop_candidates(
-    integrals: list[Tensor], sizes: Tensor, candidates: _Candidates, side: int
+    integrals: list[Tensor], sizes: Tensor, candidates: _Candidates, side: int, fill: float | None
 ) -> tuple[_Candidates, Tensor]:
-    """Each candidate's box, clipped to its image as stock clips it, area-resized to side^2.
+    """Each candidate's box area-resized to side^2.
 
-    Boxes that fall wholly outside their image (stock would fail on them) are dropped.
+    With no `fill`, the box is first clipped to its image as stock clips it (what is left is
+    stretched to the square). With a fill, the box is kept whole and its cells outside the image
+    read as `fill`. Boxes that fall wholly outside their image are dropped.
     """
     corners = candidates.boxes.trunc().to(torch.long)
     size = sizes[candidates.image]
-    left = corners[:, 0].clamp(min=1) - 1
-    top = corners[:, 1].clamp(min=1) - 1
-    right = torch.minimum(corners[:, 2], size[:, 0])
-    bottom = torch.minimum(corners[:, 3], size[:, 1])
-    inside = (right > left) & (bottom > top)
+    left, top, right, bottom = corners[:, 0] - 1, corners[:, 1] - 1, corners[:, 2], corners[:, 3]
+    if fill is None:
+        left, top = left.clamp(min=0), top.clamp(min=0)
+        right, bottom = torch.minimum(right, size[:, 0]), torch.minimum(bottom, size[:, 1])
+    overlaps = (right > left.clamp(min=0)) & (bottom > top.clamp(min=0))
+    inside = overlaps & (left < size[:, 0]) & (top < size[:, 1])
     candidates = candidates.take(inside)
     left, top, right, bottom = left[inside], top[inside], right[inside], bottom[inside]
     crops = torch.empty((len(left), 3, side, side), device=sizes.device)
@@ -246,35 +270,41 @@ def _crop_candidates(
         mine = (candidates.image == index).nonzero().squeeze(1)
         if len(mine):
             region = (top[mine], bottom[mine], left[mine], right[mine])
-            crops[mine] = _area_resize_regions(integral, region, side)
+            crops[mine] = _area_resize_regions(integral, region, side, fill or 0.0)
     return candidates, _normalise(crops)
 
 
 def _area_resize_regions(
-    integral: Tensor, region: tuple[Tensor, Tensor, Tensor, Tensor], side: int
+    integral: Tensor, region: tuple[Tensor, Tensor, Tensor, Tensor], side: int, fill: float
 ) -> Tensor:
+    """Regions (which may reach past the image) area-resized; pixels outside read as `fill`."""
     top, bottom, left, right = region
+    height, width = integral.shape[0] - 1, integral.shape[1] - 1
     row_start, row_end = _bins(top, bottom - top, side)  # n x side
     col_start, col_end = _bins(left, right - left, side)
-    r0, r1 = row_start[:, :, None], row_end[:, :, None]
-    c0, c1 = col_start[:, None, :], col_end[:, None, :]
-    totals = integral[r1, c1] - integral[r0, c1] - integral[r1, c0] + integral[r0, c0]
-    heights = (r1 - r0).float().unsqueeze(-1)
-    widths = (c1 - c0).float().unsqueeze(-1)
-    return (totals.float() / heights / widths).permute(0, 3, 1, 2)
+    r0, r1 = row_start.clamp(0, height)[:, :, None], row_end.clamp(0, height)[:, :, None]
+    c0, c1 = col_start.clamp(0, width)[:, None, :], col_end.clamp(0, width)[:, None, :]
+    totals = (integral[r1, c1] - integral[r0, c1] - integral[r1, c0] + integral[r0, c0]).float()
+    heights = (row_end - row_start).float()[:, :, None, None]
+    widths = (col_end - col_start).float()[:, None, :, None]
+    if fill:
+        outside = heights * widths - ((r1 - r0) * (c1 - c0)).float().unsqueeze(-1)
+        totals = totals + fill * outside
+    return (totals / heights / widths).permute(0, 3, 1, 2)
 
 
 def _cells_above(
-    regression: Tensor, probability: Tensor, scale: float, threshold: float
+    regression: Tensor, probability: Tensor, scale: float, threshold: float, origin: int
 ) -> _Candidates:
     """P-Net cells whose face probability reaches the threshold, as boxes in image pixels.
 
-    Boxes carry their four regression offsets in columns 4-7 until stage 1 applies them.
+    `origin` is the level's padding: level pixel `origin` is the image's first. Boxes carry
+    their four regression offsets in columns 4-7 until stage 1 applies them.
     """
     image, row, col = (probability >= threshold).nonzero(as_tuple=True)
     position = torch.stack([col, row], dim=1).to(regression.dtype)
-    near = ((_PNET_STRIDE * position + 1) / scale).floor()
-    far = ((_PNET_STRIDE * position + _PNET_CELL) / scale).floor()
+    near = ((_PNET_STRIDE * position - origin + 1) / scale).floor()
+    far = ((_PNET_STRIDE * position - origin + _PNET_CELL) / scale).floor()
     offsets = regression[image, :, row, col]
     boxes = torch.cat([near, far, offsets], dim=1)
     return _Candidates(boxes, probability[image, row, col], image)

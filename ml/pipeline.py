@@ -8,27 +8,40 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ml.align import crop_faces
+from ml.align import recipe_crops
 from ml.decode import DecodedImage, ImageDecoder, ImageLimits, decode_image
 from ml.detector import FaceDetector, MtcnnDetector
 from ml.embedder import FaceEmbedder, TorchEmbedder, load_network
 from ml.pose import estimate_pose
 from ml.quality import assess_quality
-from ml.registry import ModelSpec, model_spec
+from ml.registry import ModelSpec, model_spec, sharing_network
 from ml.similarity import Calibration, CalibrationError, load_calibration
 from ml.types import Detection, FaceDescription
 from ml.weights import verified_weights_path
 
+# Bumped whenever detection or cropping changes the vector a photo gets under the same weights
+# (2: faces cut by the frame are found and padded), so cached benchmark vectors are not reused.
+PIPELINE_REVISION = 2
+
+
+@dataclass(frozen=True)
+class ServedModel:
+    spec: ModelSpec
+    calibration: Calibration
+
 
 @dataclass
 class FacePipeline:
-    spec: ModelSpec
+    spec: ModelSpec  # the default model: what new collections and collection-free calls use
     detector: FaceDetector
     embedder: FaceEmbedder
     calibration: Calibration
     limits: ImageLimits = field(default_factory=ImageLimits)
     # Set by the server to decode JPEGs on the model device; None decodes with Pillow here.
     decoder: ImageDecoder | None = None
+    # Other models on the same weights (another recipe), by FaceModelVersion: collections
+    # created under them keep their own vectors and calibration.
+    also_serves: dict[str, ServedModel] = field(default_factory=dict)
 
     def decode(self, data: bytes) -> DecodedImage:
         if self.decoder is not None:
@@ -44,12 +57,36 @@ class FacePipeline:
         found = self.detector.detect_many([image.pixels for image in images])
         return [_described(image, faces) for image, faces in zip(images, found, strict=True)]
 
-    def embed(self, image: DecodedImage, faces: list[FaceDescription]) -> np.ndarray:
-        crops = crop_faces(image.pixels, [face.detection.box for face in faces])
-        return self.embedder.embed(crops)
+    def model(self, face_model_version: str | None = None) -> ServedModel:
+        """The served model of that FaceModelVersion (the default one when None)."""
+        if face_model_version in (None, self.spec.face_model_version):
+            return ServedModel(self.spec, self.calibration)
+        return self.also_serves[face_model_version]
+
+    def serves(self, face_model_version: str) -> bool:
+        return face_model_version == self.spec.face_model_version or (
+            face_model_version in self.also_serves
+        )
+
+    def embed(
+        self,
+        image: DecodedImage,
+        faces: list[FaceDescription],
+        face_model_version: str | None = None,
+    ) -> np.ndarray:
+        """Unit vectors of `faces`, by the recipe of that model (the default one when None)."""
+        spec = self.model(face_model_version).spec
+        detections = [face.detection for face in faces]
+        crops = recipe_crops(image.pixels, detections, spec.upright, spec.mirrored)
+        views = crops.shape[1]
+        vectors = self.embedder.embed(crops.reshape(-1, *crops.shape[2:]))
+        if views == 1:
+            return vectors
+        merged = vectors.reshape(len(faces), views, -1).mean(axis=1)
+        return np.asarray(merged / np.linalg.norm(merged, axis=1, keepdims=True), np.float32)
 
     def similarity(self, queries: np.ndarray, targets: np.ndarray) -> np.ndarray:
-        """Q x T Similarity (0-100) between unit vectors."""
+        """Q x T Similarity (0-100) between unit vectors of the default model."""
         return self.calibration.similarity(queries @ targets.T)
 
 
@@ -101,4 +138,18 @@ def load_pipeline(
         embedder=embedder,
         calibration=calibration,
         limits=limits or ImageLimits(),
+        also_serves=_calibrated_siblings(spec),
     )
+
+
+def _calibrated_siblings(spec: ModelSpec) -> dict[str, ServedModel]:
+    """The other models on `spec`'s weights that have a bundled calibration."""
+    served = {}
+    for other in sharing_network(spec):
+        if other is spec:
+            continue
+        try:
+            served[other.face_model_version] = ServedModel(other, load_calibration(other.version))
+        except CalibrationError:
+            continue
+    return served

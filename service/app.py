@@ -135,7 +135,7 @@ def build_backend(settings: Settings, pipeline: FacePipeline) -> tuple[Backend, 
     indexes = IndexRegistry(
         settings.data_dir / "indexes",
         pipeline.spec.embedding_dim,
-        pipeline.spec.version,
+        pipeline.spec.network,  # models on the same weights share one index format
         settings.snapshot_every,
         options,
     )

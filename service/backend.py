@@ -82,7 +82,7 @@ class Backend:
         different models are never compared."""
         collection = find_collection(session, collection_id, lock=lock)
         spec = self.pipeline.spec
-        if collection.face_model_version != spec.face_model_version:
+        if not self.pipeline.serves(collection.face_model_version):
             raise errors.InvalidParameterError(
                 f"Collection {collection.collection_id} holds vectors of face model "
                 f"{collection.face_model_version}; this server runs {spec.face_model_version} "

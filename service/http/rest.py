@@ -271,8 +271,9 @@ def build_router() -> APIRouter:
 
 
 async def face_model(request: Request) -> Response:
-    """The face model this server runs: the FaceModelVersion collections record, and the
-    model's name behind that number (which the wire surface has no member for)."""
+    """The face model this server gives new collections: the FaceModelVersion collections
+    record, and the model's name behind that number (which the wire surface has no member for);
+    and the older models on the same weights that it still serves for their collections."""
     request_id = new_request_id()
     try:
         await caller(request)
@@ -285,6 +286,10 @@ async def face_model(request: Request) -> Response:
             "FaceModelName": pipeline.spec.version,
             "EmbeddingDimension": pipeline.spec.embedding_dim,
             "CalibrationVersion": pipeline.calibration.calibration_version,
+            "AlsoServes": [
+                {"FaceModelVersion": version, "FaceModelName": served.spec.version}
+                for version, served in sorted(pipeline.also_serves.items())
+            ],
         },
         headers={"x-request-id": request_id},
     )

@@ -161,12 +161,12 @@ def add_faces(session: Session, collection: CollectionRow, rows: list[FaceRow]) 
 
 
 def index_faces(backend: Backend, request: Params) -> Result:
-    image, _ = backend.image_for_collection(request["Image"], request["CollectionId"])
+    image, collection = backend.image_for_collection(request["Image"], request["CollectionId"])
     described = backend.pipeline.describe(image)
     selection = select_faces(
         described, request.get("MaxFaces"), request.get("QualityFilter", "AUTO")
     )
-    vectors = backend.pipeline.embed(image, selection.indexed)
+    vectors = backend.pipeline.embed(image, selection.indexed, collection.face_model_version)
     # The index is not touched here: every search applies the committed events first.
     with backend.write() as session:
         rows = _store_faces(backend, session, request, image, selection.indexed, vectors)
@@ -179,7 +179,7 @@ def index_faces(backend: Backend, request: Params) -> Result:
             {"Reasons": reasons, "FaceDetail": face_detail(face, image)}
             for face, reasons in selection.unindexed
         ],
-        "FaceModelVersion": backend.pipeline.spec.face_model_version,
+        "FaceModelVersion": collection.face_model_version,
     }
 
 

@@ -44,7 +44,8 @@ def nearest(
     index = backend.indexes.synced(session, collection.pk)
     request = SearchRequest(index, among, query.astype(np.float32), limit + 1)
     scores, ids = backend.searcher.search(request)
-    similarities = backend.pipeline.calibration.similarity(scores)
+    calibration = backend.pipeline.model(collection.face_model_version).calibration
+    similarities = calibration.similarity(scores)
     hits = [
         Hit(float(s), int(i))
         for s, i in zip(similarities, ids, strict=True)
@@ -100,7 +101,7 @@ def search_faces_by_image(backend: Backend, request: Params) -> Result:
     face = largest_query_face(backend, image, request.get("QualityFilter", "NONE"))
     if face is None:
         raise errors.InvalidParameterError("There are no faces in the image. Should be at least 1.")
-    query = backend.pipeline.embed(image, [face])[0]
+    query = backend.pipeline.embed(image, [face], collection.face_model_version)[0]
     with backend.read() as session:
         collection = find_collection(session, request["CollectionId"])
         hits = nearest(

@@ -135,7 +135,7 @@ def search_users_by_image(backend: Backend, request: Params) -> Result:
         )
         return response
     response["SearchedFace"] = {"FaceDetail": face_detail(largest, image)}
-    query = backend.pipeline.embed(image, [largest])[0]
+    query = backend.pipeline.embed(image, [largest], collection.face_model_version)[0]
     with backend.read() as session:
         response["UserMatches"] = _matching_users(backend, session, collection, query, request)
     return response

@@ -92,11 +92,14 @@ def list_users(backend: Backend, request: Params) -> Result:
     return {"Users": users, "NextToken": token} if token else {"Users": users}
 
 
-def _match_confidence(backend: Backend, candidate: FaceRow, reference: np.ndarray | None) -> float:
+def _match_confidence(
+    backend: Backend, collection: CollectionRow, candidate: FaceRow, reference: np.ndarray | None
+) -> float:
     if reference is None:
         return 100.0
     vector = np.frombuffer(candidate.embedding, dtype=np.float32)
-    return float(backend.pipeline.calibration.similarity(float(vector @ reference)))
+    calibration = backend.pipeline.model(collection.face_model_version).calibration
+    return float(calibration.similarity(float(vector @ reference)))
 
 
 def _reference(
@@ -141,7 +144,8 @@ def associate_faces(backend: Backend, request: Params) -> Result:
         refused, candidates = _classify(requested, found, user)
         accepted: list[FaceRow] = []
         for face in candidates:
-            score = _match_confidence(backend, face, _reference(current, candidates, face))
+            reference = _reference(current, candidates, face)
+            score = _match_confidence(backend, collection, face, reference)
             if score >= threshold:
                 accepted.append(face)
             else:

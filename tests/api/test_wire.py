@@ -227,7 +227,9 @@ def test_face_model_versions_are_numbers_and_the_name_is_on_rest(
     )
     listed = rekognition.list_faces(CollectionId="versions")["Faces"]
     versions = {created, indexed["FaceModelVersion"], listed[0]["IndexFacesModelVersion"]}
-    assert versions == {"1.0"}  # botocore's pattern for these members is [0-9\\.]+
+    assert versions == {"1.1"}  # botocore's pattern for these members is [0-9\\.]+
     model = httpx.get(f"{server.url}/v1/models/current").json()
-    assert model["FaceModelVersion"] == "1.0" and model["FaceModelName"] == "facenet-20170512"
+    assert model["FaceModelVersion"] == "1.1"
+    assert model["FaceModelName"] == "facenet-20170512-upright-mirrored"
+    assert model["AlsoServes"] == [{"FaceModelVersion": "1.0", "FaceModelName": "facenet-20170512"}]
     rekognition.delete_collection(CollectionId="versions")

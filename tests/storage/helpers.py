@@ -17,6 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ml.decode import ImageLimits
+from ml.pipeline import ServedModel
 from ml.registry import FACENET_2017, ModelSpec
 from ml.similarity import Calibration, load_calibration
 from service.backend import Backend, find_collection
@@ -35,6 +36,12 @@ class StubPipeline:
     spec: ModelSpec
     calibration: Calibration
     limits: ImageLimits = field(default_factory=ImageLimits)
+
+    def serves(self, face_model_version: str) -> bool:
+        return face_model_version == self.spec.face_model_version
+
+    def model(self, face_model_version: str | None = None) -> ServedModel:
+        return ServedModel(self.spec, self.calibration)
 
 
 def make_operations(

@@ -33,6 +33,27 @@ def group_photo(faces_dir: Path) -> bytes:
     return buffer.getvalue()
 
 
+def selfie_photo(faces_dir: Path, person: str, past_frame: float) -> tuple[bytes, int]:
+    """A 1280x720 JPEG like a selfie: `person`'s photo 640 px tall with `past_frame` of its width
+    cut off by the left edge, and two other people's photos, smaller, to the right. Also returns
+    how many pixels of the photo lie past the frame (0 gives the same scene uncut)."""
+    canvas = Image.new("RGB", GROUP_SIZE, (128, 128, 128))
+    photo = _scaled_photo(faces_dir, person, 640)
+    shift = round(past_frame * photo.width)
+    canvas.paste(photo, (-shift, 40))
+    others = [name for name in GROUP_PEOPLE if name != person][:2]
+    for position, other in enumerate(others):
+        canvas.paste(_scaled_photo(faces_dir, other, 260), (660 + 300 * position, 200))
+    buffer = io.BytesIO()
+    canvas.save(buffer, format="JPEG", quality=92)
+    return buffer.getvalue(), shift
+
+
+def _scaled_photo(faces_dir: Path, person: str, height: int) -> Image.Image:
+    photo = Image.open(io.BytesIO(first_photo(faces_dir, person))).convert("RGB")
+    return photo.resize((round(photo.width * height / photo.height), height))
+
+
 def rgba_png(faces_dir: Path) -> bytes:
     return (faces_dir / "face-recognition-examples/test_images/32bit.png").read_bytes()
 

@@ -43,10 +43,26 @@ def test_candidate_crops_equal_stock_area_resize_bit_for_bit() -> None:
     regions = [(0, 300, 0, 400), (10, 37, 20, 30), (299, 300, 399, 400), (50, 250, 100, 101)]
     top, bottom, left, right = (torch.tensor(side) for side in zip(*regions, strict=True))
     for side in (24, 48):
-        crops = _area_resize_regions(integral, (top, bottom, left, right), side)
+        crops = _area_resize_regions(integral, (top, bottom, left, right), side, fill=0.0)
         for crop, (t, b, left_, r) in zip(crops, regions, strict=True):
             region = image[t:b, left_:r]
             assert torch.equal(crop[None], stock_area(region, (side, side)))
+
+
+def test_crops_past_the_frame_read_the_fill_there() -> None:
+    image = random_image(120, 160, seed=2)
+    integral = _prefix_sums(_prefix_sums(image, 0), 1)
+    margin, fill = 60, 127.5
+    padded = torch.full((120 + 2 * margin, 160 + 2 * margin, 3), fill)
+    padded[margin:-margin, margin:-margin] = image.float()
+    # top, bottom, left, right: past the top-left corner, the right edge, and wholly inside
+    regions = [(-40, 50, -30, 60), (20, 110, 100, 190), (10, 100, 10, 100)]
+    top, bottom, left, right = (torch.tensor(side) for side in zip(*regions, strict=True))
+    crops = _area_resize_regions(integral, (top, bottom, left, right), 24, fill=fill)
+    for crop, (t, b, left_, r) in zip(crops, regions, strict=True):
+        region = padded[t + margin : b + margin, left_ + margin : r + margin]
+        expected = stock_area(region, (24, 24))
+        assert torch.allclose(crop[None], expected, atol=1e-3)
 
 
 def test_pyramid_matches_stock_scales() -> None:
