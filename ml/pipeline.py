@@ -80,7 +80,7 @@ class FacePipeline:
         crops = recipe_crops(image.pixels, detections, spec.upright, spec.mirrored)
         views = crops.shape[1]
         vectors = self.embedder.embed(crops.reshape(-1, *crops.shape[2:]))
-        if views == 1:
+        if views == 1 or not faces:
             return vectors
         merged = vectors.reshape(len(faces), views, -1).mean(axis=1)
         return np.asarray(merged / np.linalg.norm(merged, axis=1, keepdims=True), np.float32)

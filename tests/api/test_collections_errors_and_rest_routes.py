@@ -75,7 +75,7 @@ def test_index_faces_semantics(rekognition: Any, faces_dir: Path) -> None:
     record = everyone["FaceRecords"][0]
     assert record["Face"]["ExternalImageId"] == "team:photo-1"
     assert set(record["FaceDetail"]) >= {"BoundingBox", "Landmarks", "Pose", "Quality"}
-    assert everyone["FaceModelVersion"] == "1.0"
+    assert everyone["FaceModelVersion"] == "1.1"
     soft = client.index_faces(
         CollectionId="semantics",
         QualityFilter="HIGH",

@@ -78,7 +78,7 @@ def test_metrics_count_requests_outcomes_stages_and_collections(
     assert value("facebank_queue_depth", stage="embedder") == 0
     assert value("facebank_storage_full") == 0
     info = next(labels for (name, labels) in found if name == "facebank_info")
-    assert ("face_model_version", "1.0") in info and ("device", "cpu") in info
+    assert ("face_model_version", "1.1") in info and ("device", "cpu") in info
 
 
 def test_request_log_is_one_json_line_per_request_without_secrets(

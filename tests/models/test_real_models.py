@@ -165,3 +165,9 @@ def test_model_1_1_recipe_matches_more_genuine_pairs_at_80_than_1_0(
         assert np.all(calibration.similarity(impostor) < 80)
         passing[version] = float(np.mean(calibration.similarity(genuine) >= 80))
     assert passing["1.1"] > passing["1.0"] + 0.03
+
+
+@pytest.mark.parametrize("version", ["1.0", "1.1"])
+def test_no_faces_embed_to_no_vectors(pipeline: FacePipeline, version: str) -> None:
+    image = decode_image(jpeg_bytes(np.full((120, 120, 3), 128, dtype=np.uint8)))
+    assert pipeline.embed(image, [], version).shape == (0, pipeline.spec.embedding_dim)
