@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -9,6 +10,8 @@ import numpy as np
 import torch
 
 from ml.align import recipe_crops
+from ml.attribute_weights import AGE_NETWORK, GENDER_NETWORK, load_attribute_network
+from ml.attributes import AttributeEstimator
 from ml.decode import DecodedImage, ImageDecoder, ImageLimits, decode_image
 from ml.detector import FaceDetector, MtcnnDetector
 from ml.embedder import FaceEmbedder, TorchEmbedder, load_network
@@ -17,7 +20,9 @@ from ml.quality import assess_quality
 from ml.registry import ModelSpec, model_spec, sharing_network
 from ml.similarity import Calibration, CalibrationError, load_calibration
 from ml.types import Detection, FaceDescription
-from ml.weights import verified_weights_path
+from ml.weights import WeightsError, verified_weights_path
+
+log = logging.getLogger(__name__)
 
 # Bumped whenever detection or cropping changes the vector a photo gets under the same weights
 # (2: faces cut by the frame are found and padded), so cached benchmark vectors are not reused.
@@ -42,6 +47,8 @@ class FacePipeline:
     # Other models on the same weights (another recipe), by FaceModelVersion: collections
     # created under them keep their own vectors and calibration.
     also_serves: dict[str, ServedModel] = field(default_factory=dict)
+    # AgeRange and Gender; None when their networks are not provisioned.
+    attributes: AttributeEstimator | None = None
 
     def decode(self, data: bytes) -> DecodedImage:
         if self.decoder is not None:
@@ -139,7 +146,20 @@ def load_pipeline(
         calibration=calibration,
         limits=limits or ImageLimits(),
         also_serves=_calibrated_siblings(spec),
+        attributes=load_attribute_estimator(models_dir, device),
     )
+
+
+def load_attribute_estimator(models_dir: Path, device: torch.device) -> AttributeEstimator | None:
+    """The age and gender networks if provisioned (checked against the manifest), else None:
+    faces are then described without AgeRange and Gender."""
+    try:
+        age = load_attribute_network(models_dir, AGE_NETWORK)
+        gender = load_attribute_network(models_dir, GENDER_NETWORK)
+    except WeightsError as exc:
+        log.warning("face attributes off: %s", exc)
+        return None
+    return AttributeEstimator(age, gender, device)
 
 
 def _calibrated_siblings(spec: ModelSpec) -> dict[str, ServedModel]:

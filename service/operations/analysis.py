@@ -9,8 +9,9 @@ from ml.types import FaceDescription
 from service import errors
 from service.backend import Backend
 from service.operations import Params, Result
+from service.operations.attributes import estimate_attributes, wanted_attributes
 from service.operations.quality_filter import passes
-from service.operations.render import bounding_box, confidence, face_detail
+from service.operations.render import bounding_box, confidence, face_detail, face_details
 
 DEFAULT_SIMILARITY_THRESHOLD = 80.0
 
@@ -20,7 +21,9 @@ def detect_faces(backend: Backend, request: Params) -> Result:
     faces = backend.pipeline.describe(image)
     # No OrientationCorrection: Rekognition documents it as always null now, and EXIF
     # orientation is applied before detection, so boxes are already upright.
-    return {"FaceDetails": [face_detail(face, image) for face in faces]}
+    wanted = wanted_attributes(request.get("Attributes"))
+    estimated = estimate_attributes(backend, image, faces, wanted)
+    return {"FaceDetails": face_details(faces, image, estimated, wanted)}
 
 
 def compare_faces(backend: Backend, request: Params) -> Result:

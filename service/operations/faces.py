@@ -16,13 +16,9 @@ from ml.types import Box, FaceDescription
 from service import errors
 from service.backend import Backend
 from service.operations import Params, Result
+from service.operations.attributes import estimate_attributes, wanted_attributes
 from service.operations.quality_filter import quality_rank, rejection_reasons
-from service.operations.render import (
-    bounding_box,
-    confidence,
-    face_detail,
-    face_json,
-)
+from service.operations.render import bounding_box, confidence, face_details, face_json
 from service.storage.queries import faces_by_id, faces_with_owners, find_collection, record_event
 from service.storage.schema import CollectionRow, FaceRow, ImageRow, UserRow
 
@@ -170,14 +166,19 @@ def index_faces(backend: Backend, request: Params) -> Result:
     # The index is not touched here: every search applies the committed events first.
     with backend.write() as session:
         rows = _store_faces(backend, session, request, image, selection.indexed, vectors)
+    unindexed = [face for face, _ in selection.unindexed]
+    wanted = wanted_attributes(request.get("DetectionAttributes"))
+    estimated = estimate_attributes(backend, image, selection.indexed + unindexed, wanted)
+    details = face_details(selection.indexed + unindexed, image, estimated, wanted)
+    indexed_details, unindexed_details = details[: len(rows)], details[len(rows) :]
     return {
         "FaceRecords": [
-            {"Face": face_json(row, None), "FaceDetail": face_detail(face, image)}
-            for row, face in zip(rows, selection.indexed, strict=True)
+            {"Face": face_json(row, None), "FaceDetail": detail}
+            for row, detail in zip(rows, indexed_details, strict=True)
         ],
         "UnindexedFaces": [
-            {"Reasons": reasons, "FaceDetail": face_detail(face, image)}
-            for face, reasons in selection.unindexed
+            {"Reasons": reasons, "FaceDetail": detail}
+            for (_, reasons), detail in zip(selection.unindexed, unindexed_details, strict=True)
         ],
         "FaceModelVersion": collection.face_model_version,
     }

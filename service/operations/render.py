@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ml.attributes import AgeAndGender
 from ml.decode import DecodedImage
 from ml.types import LANDMARK_NAMES, Box, FaceDescription
 from service.storage.schema import FaceRow
@@ -35,18 +36,43 @@ def confidence(face: FaceDescription) -> float:
     return min(100.0, face.detection.probability * 100.0)
 
 
-def face_detail(face: FaceDescription, image: DecodedImage) -> dict[str, Any]:
-    """FaceDetail with the DEFAULT attributes. Attributes no model here can give (age, gender,
-    emotions, smile, glasses, beard, eyes/mouth open, occlusion, eye direction) are omitted even
-    when asked for, as Rekognition omits what it cannot say. The same members make a valid
-    ComparedFace, so CompareFaces uses it too."""
-    return {
+def face_detail(
+    face: FaceDescription,
+    image: DecodedImage,
+    estimated: AgeAndGender | None = None,
+    wanted: frozenset[str] = frozenset(),
+) -> dict[str, Any]:
+    """FaceDetail with the DEFAULT attributes, plus those of `wanted` that `estimated` holds
+    (AGE_RANGE, GENDER). Attributes no model here can give (emotions, smile, glasses, beard,
+    eyes/mouth open, occlusion, eye direction) are omitted even when asked for, as Rekognition
+    omits what it cannot say. The DEFAULT members make a valid ComparedFace, so CompareFaces
+    uses it too."""
+    detail: dict[str, Any] = {
         "BoundingBox": bounding_box(face.detection.box, image),
         "Landmarks": landmarks(face, image),
         "Pose": {"Roll": face.pose.roll, "Yaw": face.pose.yaw, "Pitch": face.pose.pitch},
         "Quality": {"Brightness": face.quality.brightness, "Sharpness": face.quality.sharpness},
         "Confidence": confidence(face),
     }
+    if estimated is not None and "AGE_RANGE" in wanted:
+        detail["AgeRange"] = {"Low": estimated.age_low, "High": estimated.age_high}
+    if estimated is not None and "GENDER" in wanted:
+        detail["Gender"] = {"Value": estimated.gender, "Confidence": estimated.gender_confidence}
+    return detail
+
+
+def face_details(
+    faces: list[FaceDescription],
+    image: DecodedImage,
+    estimated: list[AgeAndGender] | None,
+    wanted: frozenset[str],
+) -> list[dict[str, Any]]:
+    if estimated is None:
+        return [face_detail(face, image) for face in faces]
+    return [
+        face_detail(face, image, found, wanted)
+        for face, found in zip(faces, estimated, strict=True)
+    ]
 
 
 def face_json(face: FaceRow, user_id: str | None) -> dict[str, Any]:

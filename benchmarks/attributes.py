@@ -1,0 +1,111 @@
+"""Gender and AgeRange measured on the labelled photos, and what ALL costs against DEFAULT.
+
+    python -m benchmarks.attributes [--faces ../shared/faces]
+
+Gender: every photo of the labelled people (the people's genders are public: 5 women, 11 men),
+the labelled face chosen as the verification benchmark chooses it. AgeRange: the 530 LFW photos
+of George W. Bush, born 6 July 1946; LFW's photos are news photos of 2002-2004 (the set was
+gathered from Yahoo News in those years), so his age at each is 55 to 58. A range is counted
+correct when it overlaps 55-58, and its width is reported. No other photo has a known date.
+Cost: DetectFaces-like work (decode excluded) per 1280x720 scene with DEFAULT and with the age
+and gender networks added, on the CPU. Writes benchmarks/results/attributes.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from benchmarks import RESULTS, git_commit
+from benchmarks.embedding_variants import subject_face
+from benchmarks.scenes import celebrity_photos, compose_scene
+from benchmarks.verification import SETS
+from ml.attribute_weights import AGE_NETWORK, GENDER_NETWORK, load_attribute_network
+from ml.attributes import AttributeEstimator
+from ml.decode import decode_image
+from ml.evaluation import labelled_images
+from ml.pipeline import FacePipeline, load_pipeline, resolve_device
+from ml.registry import DEFAULT_MODEL_VERSION
+from ml.weights import default_models_dir
+
+WOMEN = {"madonna", "mindy_kaling", "angelina_jolie", "kate_siegel", "rose_leslie"}
+BUSH_AGE_AT_LFW_PHOTOS = (55, 58)
+
+
+def measure_labels(pipeline: FacePipeline, estimator: AttributeEstimator, faces: Path) -> dict:
+    per_person: dict[str, list[int]] = {}
+    bush_ranges = []
+    for folder, rule in SETS:
+        for label, path in labelled_images(faces / folder):
+            image = decode_image(path.read_bytes())
+            face = subject_face(pipeline.describe(image), image.width, image.height, rule)
+            if face is None:
+                continue
+            found = estimator.estimate(image.pixels, [face.detection])[0]
+            truth = "Female" if label in WOMEN else "Male"
+            per_person.setdefault(label, []).append(int(found.gender == truth))
+            if folder == "lfw-george-w-bush":
+                bush_ranges.append((found.age_low, found.age_high))
+    low, high = BUSH_AGE_AT_LFW_PHOTOS
+    return {
+        "gender_accuracy": float(np.mean([v for votes in per_person.values() for v in votes])),
+        "gender_photos": sum(len(v) for v in per_person.values()),
+        "gender_accuracy_per_person": {
+            person: round(float(np.mean(votes)), 3) for person, votes in sorted(per_person.items())
+        },
+        "bush_photos": len(bush_ranges),
+        "bush_age_range_overlaps_55_58": float(
+            np.mean([lo <= high and hi >= low for lo, hi in bush_ranges])
+        ),
+        "bush_age_range_mean_width": float(np.mean([hi - lo for lo, hi in bush_ranges])),
+        "bush_age_range_median_low_high": [
+            statistics.median(lo for lo, _ in bush_ranges),
+            statistics.median(hi for _, hi in bush_ranges),
+        ],
+    }
+
+
+def measure_cost(pipeline: FacePipeline, estimator: AttributeEstimator, faces: Path) -> dict:
+    photos = celebrity_photos(faces)
+    scenes = [decode_image(compose_scene(photos, seed=i, faces=3)) for i in range(12)]
+    timings: dict[str, list[float]] = {"DEFAULT": [], "ALL": []}
+    for _ in range(3):
+        for name in timings:
+            started = time.perf_counter()
+            for scene in scenes:
+                described = pipeline.describe(scene)
+                if name == "ALL":
+                    estimator.estimate(scene.pixels, [f.detection for f in described])
+            timings[name].append(1000 * (time.perf_counter() - started) / len(scenes))
+    return {f"ms_per_scene_{k}": round(statistics.median(v), 1) for k, v in timings.items()}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--faces", type=Path, default=Path("../shared/faces"))
+    args = parser.parse_args()
+    torch.set_num_threads(2)
+    device = resolve_device("cpu")
+    pipeline = load_pipeline(default_models_dir(), DEFAULT_MODEL_VERSION, device)
+    estimator = AttributeEstimator(
+        load_attribute_network(default_models_dir(), AGE_NETWORK),
+        load_attribute_network(default_models_dir(), GENDER_NETWORK),
+        device,
+    )
+    report = {
+        "commit": git_commit(),
+        **measure_labels(pipeline, estimator, args.faces),
+        **measure_cost(pipeline, estimator, args.faces / "five-celebrities/.."),
+    }
+    (RESULTS / "attributes.json").write_text(json.dumps(report, indent=2) + "\n")
+    print(json.dumps(report, indent=2))
+
+
+if __name__ == "__main__":
+    main()

