@@ -40,7 +40,9 @@ def test_detect_faces_on_group_photo(rekognition: Any, faces_dir: Path) -> None:
         assert 90 < detail["Confidence"] <= 100
         assert set(detail["Pose"]) == {"Roll", "Yaw", "Pitch"}
         assert 0 <= detail["Quality"]["Sharpness"] <= 100
-        assert "AgeRange" not in detail and "Emotions" not in detail
+        assert detail["AgeRange"]["Low"] <= detail["AgeRange"]["High"]
+        assert detail["Gender"]["Value"] in ("Male", "Female")
+        assert "Eyeglasses" not in detail  # no model here says it: omitted, as Rekognition does
 
 
 def test_detect_faces_rgba_png(rekognition: Any, faces_dir: Path) -> None:
