@@ -35,11 +35,11 @@ def crop_face(
         int(max(min(box.right + pad_x, image.width), box.right)),
         int(max(min(box.bottom + pad_y, image.height), box.bottom)),
     )
-    crop = _crop_past_frame(image, region).resize((size, size), Image.Resampling.BILINEAR)
+    crop = crop_past_frame(image, region).resize((size, size), Image.Resampling.BILINEAR)
     return np.asarray(crop, dtype=np.uint8)
 
 
-def _crop_past_frame(image: Image.Image, region: tuple[int, int, int, int]) -> Image.Image:
+def crop_past_frame(image: Image.Image, region: tuple[int, int, int, int]) -> Image.Image:
     left, top, right, bottom = region
     if left >= 0 and top >= 0 and right <= image.width and bottom <= image.height:
         return image.crop(region)
@@ -65,7 +65,7 @@ def crop_upright(
     half_height = box.height / 2.0 * size / (size - margin)
     reach = math.ceil(math.hypot(half_width, half_height)) + 1
     origin_x, origin_y = math.floor(centre_x) - reach, math.floor(centre_y) - reach
-    window = _crop_past_frame(
+    window = crop_past_frame(
         image, (origin_x, origin_y, origin_x + 2 * reach, origin_y + 2 * reach)
     )
     turned = window.rotate(

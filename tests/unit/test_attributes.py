@@ -52,9 +52,9 @@ def test_age_range_holds_the_central_80_percent() -> None:
     [
         (None, set()),
         (["DEFAULT"], set()),
-        (["ALL"], {"AGE_RANGE", "GENDER"}),
-        (["DEFAULT", "ALL"], {"AGE_RANGE", "GENDER"}),
-        (["GENDER", "EMOTIONS"], {"GENDER"}),
+        (["ALL"], {"AGE_RANGE", "GENDER", "EMOTIONS", "SMILE"}),
+        (["DEFAULT", "ALL"], {"AGE_RANGE", "GENDER", "EMOTIONS", "SMILE"}),
+        (["GENDER", "EYES_OPEN"], {"GENDER"}),
         (["EYEGLASSES"], set()),
     ],
 )
