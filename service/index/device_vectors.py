@@ -47,8 +47,11 @@ class DeviceMatrix:
             return
         slots = self._slots_for([int(i) for i in ids])
         index = torch.as_tensor(slots, dtype=torch.int64).to(self.device)
-        values = torch.from_numpy(np.ascontiguousarray(vectors, dtype=np.float32))
-        self.rows[index] = values.to(self.device).to(self.dtype)
+        values = np.ascontiguousarray(vectors, dtype=np.float32)
+        # Vectors read from the database are read-only views of its bytes; torch wants writable
+        # memory although nothing here writes to it (the copy happens into `rows`).
+        values = values if values.flags.writeable else values.copy()
+        self.rows[index] = torch.from_numpy(values).to(self.device).to(self.dtype)
         self.slot_ids[index] = torch.as_tensor(np.asarray(ids, dtype=np.int64)).to(self.device)
 
     def remove(self, ids: np.ndarray) -> None:
