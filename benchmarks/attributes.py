@@ -25,7 +25,7 @@ import numpy as np
 import torch
 
 from benchmarks import RESULTS, git_commit
-from benchmarks.embedding_variants import subject_face
+from benchmarks.embed_photos import subject_face
 from benchmarks.scenes import celebrity_photos, compose_scene
 from benchmarks.verification import SETS
 from ml.attributes import AttributeEstimator

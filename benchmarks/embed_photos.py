@@ -31,6 +31,21 @@ class PhotoFace:
 Subject = str  # "largest" or "centre"
 
 
+def subject_face(
+    faces: list[FaceDescription], width: int, height: int, subject: Subject
+) -> FaceDescription | None:
+    """The labelled face of a photo by `subject`'s rule (faces come largest first)."""
+    if subject == "centre":
+        faces = sorted(
+            faces,
+            key=lambda f: (
+                (f.detection.box.left + f.detection.box.right - width) ** 2
+                + (f.detection.box.top + f.detection.box.bottom - height) ** 2
+            ),
+        )
+    return faces[0] if faces else None
+
+
 def describe_photos(
     pipeline: FacePipeline, paths: list[Path], subject: Subject = "largest"
 ) -> list[PhotoFace | None]:
@@ -60,20 +75,11 @@ def _cached(pipeline: FacePipeline, path: Path, subject: Subject) -> PhotoFace |
 
 def _store(target: Path, pipeline: FacePipeline, data: bytes, subject: Subject) -> None:
     image = decode_image(data, pipeline.limits)
-    faces = pipeline.describe(image)
-    if subject == "centre":
-        centre_x, centre_y = image.width / 2, image.height / 2
-        faces.sort(
-            key=lambda f: (
-                (f.detection.box.left + f.detection.box.right - 2 * centre_x) ** 2
-                + (f.detection.box.top + f.detection.box.bottom - 2 * centre_y) ** 2
-            )
-        )
-    faces = faces[:1]
-    if not faces:
+    face = subject_face(pipeline.describe(image), image.width, image.height, subject)
+    if face is None:
         np.savez(target, vector=np.zeros(0, dtype=np.float32))
         return
-    face = faces[0]
+    faces = [face]
     box = face.detection.box
     np.savez(
         target,

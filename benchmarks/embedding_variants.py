@@ -23,6 +23,7 @@ import torch
 from PIL import Image
 
 from benchmarks import RESULTS, git_commit
+from benchmarks.embed_photos import subject_face
 from benchmarks.verification import HELD_OUT_BY_DEFAULT, SETS, fit_calibration
 from ml.align import CROP_SIZE, crop_face, crop_upright
 from ml.decode import decode_image
@@ -54,18 +55,6 @@ VARIANTS = {
         Variant("margin-44+mirrored", margin=44, mirrored=True),
     )
 }
-
-
-def subject_face(faces: list[FaceDescription], width: int, height: int, rule: str):
-    if rule == "centre":
-        faces = sorted(
-            faces,
-            key=lambda f: (
-                (f.detection.box.left + f.detection.box.right - width) ** 2
-                + (f.detection.box.top + f.detection.box.bottom - height) ** 2
-            ),
-        )
-    return faces[0] if faces else None
 
 
 def crops_for(image: Image.Image, face: FaceDescription, variant: Variant) -> list[np.ndarray]:

@@ -69,13 +69,27 @@ def face_chip(image: Image.Image, landmarks: np.ndarray, size: int) -> np.ndarra
     source = image
     reduction = int(scale // 2)  # shrink large faces first so the bilinear warp does not alias
     if reduction > 1:
-        source = image.reduce(reduction)
-        scale, shift = scale / reduction, shift / reduction
+        source, shift = _reduced_window(image, scale * rotation, shift, size, reduction)
+        scale = scale / reduction
     matrix = scale * rotation
     # PIL's affine maps each output pixel to the input: (a b c; d e f).
     data = (matrix[0, 0], matrix[0, 1], shift[0], matrix[1, 0], matrix[1, 1], shift[1])
     chip = source.transform((size, size), Image.Transform.AFFINE, data, Image.Resampling.BILINEAR)
     return np.asarray(chip, dtype=np.uint8)
+
+
+def _reduced_window(
+    image: Image.Image, matrix: np.ndarray, shift: np.ndarray, size: int, reduction: int
+) -> tuple[Image.Image, np.ndarray]:
+    """Only the part of the image that the chip reads, shrunk by `reduction` (one block of
+    margin for the bilinear warp), and the chip's shift into it. Its origin is a multiple of
+    `reduction`, so its blocks are the whole image's blocks."""
+    corners = np.array([[0, 0], [size, 0], [0, size], [size, size]], float) @ matrix.T + shift
+    low = (np.floor(corners.min(axis=0) / reduction) - 1) * reduction
+    high = (np.ceil(corners.max(axis=0) / reduction) + 1) * reduction
+    left, top, right, bottom = (int(v) for v in (*low, *high))
+    window = image.crop((left, top, right, bottom)).reduce(reduction)
+    return window, (shift - low) / reduction
 
 
 def _similarity(source: np.ndarray, target: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
