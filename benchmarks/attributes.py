@@ -16,6 +16,7 @@ and gender networks added, on the CPU. Writes benchmarks/results/attributes.json
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import statistics
 import time
@@ -31,11 +32,16 @@ from benchmarks.verification import SETS
 from ml.attributes import AttributeEstimator
 from ml.decode import decode_image
 from ml.evaluation import labelled_images
+from ml.face_mesh import EYES_OPEN_ABOVE, MOUTH_OPEN_ABOVE
 from ml.pipeline import FacePipeline, load_pipeline, resolve_device
 from ml.registry import DEFAULT_MODEL_VERSION
 from ml.weights import default_models_dir
+from service.operations.attributes import SERVED_ATTRIBUTES
 
 SMILE_LABELS = Path(__file__).parent / "labels" / "smile.json"
+OPENING_LABELS = Path(__file__).parent / "labels" / "eyes-mouth.json"
+SPLITS = ("fit", "held_out")
+OPENING_ATTRIBUTES = frozenset({"EYES_OPEN", "MOUTH_OPEN"})
 WOMEN = {"madonna", "mindy_kaling", "angelina_jolie", "kate_siegel", "rose_leslie"}
 BUSH_AGE_AT_LFW_PHOTOS = (55, 58)
 
@@ -84,6 +90,71 @@ def measure_smiles(pipeline: FacePipeline, estimator: AttributeEstimator, faces:
     return {"smile_photos": len(agree), "smile_agreement": float(np.mean(agree))}
 
 
+def measure_openings(pipeline: FacePipeline, estimator: AttributeEstimator, faces: Path) -> dict:
+    """Eye and mouth opening ratios on the labelled photos: thresholds fitted on the 'fit'
+    photos, agreement reported on both sets, for the iris network's eye outline (served) and
+    the face mesh's own lids (not served)."""
+    labels = json.loads(OPENING_LABELS.read_text())
+    ratios = {part: _opening_ratios(pipeline, estimator, faces, labels[part]) for part in SPLITS}
+    report: dict = {}
+    for reading, attribute in (("eyes", "eyes"), ("mesh_eyes", "eyes"), ("mouth", "mouth")):
+        fit = [
+            (ratios["fit"][name][reading], truth)
+            for name, truth in labels["fit"][attribute].items()
+        ]
+        threshold = fitted_threshold(fit)
+        report[f"{reading}_fitted_threshold"] = round(threshold, 4)
+        for part in SPLITS:
+            pairs = [(ratios[part][n][reading], t) for n, t in labels[part][attribute].items()]
+            right = [(ratio > threshold) == truth for ratio, truth in pairs]
+            report[f"{reading}_{part}_agreement"] = f"{sum(right)}/{len(right)}"
+    held_out = labels["held_out"]
+    report["shipped_thresholds"] = {"eyes": EYES_OPEN_ABOVE, "mouth": MOUTH_OPEN_ABOVE}
+    report["shipped_held_out_agreement"] = {
+        "eyes": _agreement(ratios["held_out"], held_out["eyes"], "eyes", EYES_OPEN_ABOVE),
+        "mouth": _agreement(ratios["held_out"], held_out["mouth"], "mouth", MOUTH_OPEN_ABOVE),
+    }
+    return report
+
+
+def _agreement(ratios: dict, labels: dict[str, bool], reading: str, threshold: float) -> str:
+    right = [(ratios[name][reading] > threshold) == truth for name, truth in labels.items()]
+    return f"{sum(right)}/{len(right)}"
+
+
+def fitted_threshold(pairs: list[tuple[float, bool]]) -> float:
+    """The midpoint between neighbouring ratios that classifies most pairs right (ratio above
+    it means true); of equally good ones, the one with the widest gap."""
+    values = sorted(ratio for ratio, _ in pairs)
+    gaps = {(a + b) / 2: b - a for a, b in itertools.pairwise(values) if b > a}
+
+    def score(threshold: float) -> tuple[int, float]:
+        right = sum((ratio > threshold) == truth for ratio, truth in pairs)
+        return right, gaps[threshold]
+
+    return max(gaps, key=score)
+
+
+def _opening_ratios(
+    pipeline: FacePipeline, estimator: AttributeEstimator, faces: Path, labels: dict
+) -> dict[str, dict[str, float]]:
+    names = sorted(set(labels["eyes"]) | set(labels["mouth"]))
+    ratios = {}
+    for name in names:
+        image = decode_image((faces / name).read_bytes())
+        face = max(
+            pipeline.describe(image), key=lambda f: f.detection.box.width * f.detection.box.height
+        )
+        mesh = estimator.estimate(image.pixels, [face.detection], OPENING_ATTRIBUTES)[0].mesh
+        assert mesh is not None and mesh.eye_opening() is not None
+        ratios[name] = {
+            "eyes": mesh.eye_opening(),
+            "mesh_eyes": mesh.mesh_eye_opening(),
+            "mouth": mesh.mouth_opening(),
+        }
+    return ratios
+
+
 def measure_cost(pipeline: FacePipeline, estimator: AttributeEstimator, faces: Path) -> dict:
     photos = celebrity_photos(faces)
     scenes = [decode_image(compose_scene(photos, seed=i, faces=3)) for i in range(12)]
@@ -107,12 +178,13 @@ def main() -> None:
     device = resolve_device("cpu")
     pipeline = load_pipeline(default_models_dir(), DEFAULT_MODEL_VERSION, device)
     estimator = pipeline.attributes
-    if estimator is None or estimator.expressions is None:
+    if estimator is None or estimator.served != SERVED_ATTRIBUTES:
         raise SystemExit("attribute networks are not provisioned: run `facebank models fetch`")
     report = {
         "commit": git_commit(),
         **measure_labels(pipeline, estimator, args.faces),
         **measure_smiles(pipeline, estimator, args.faces),
+        **measure_openings(pipeline, estimator, args.faces),
         **measure_cost(pipeline, estimator, args.faces / "five-celebrities/.."),
     }
     (RESULTS / "attributes.json").write_text(json.dumps(report, indent=2) + "\n")

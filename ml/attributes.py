@@ -1,5 +1,7 @@
-"""Face attributes on the model device, in one batch per image: AgeRange and Gender from dlib's
-networks, Emotions (and Smile, read off HAPPY) from fer's expression network.
+"""Face attributes on the model device, in one batch per image and network: AgeRange and Gender
+from dlib's networks, Emotions (and Smile, read off HAPPY) from fer's expression network,
+EyesOpen, MouthOpen and EyeDirection from MediaPipe's face mesh and iris networks
+(`ml.face_mesh`).
 
 Each network reads a face chip aligned the way dlib aligns one (`get_face_chip_details`, padding
 0.2): a similarity transform that puts the face's landmarks on dlib's mean face. MTCNN's five
@@ -20,6 +22,7 @@ from torch import nn
 
 from ml.align import crop_past_frame
 from ml.emotion_network import EMOTION_LABELS
+from ml.face_mesh import FaceMesh, FaceMeshResult
 from ml.types import Box, Detection
 
 CHIP_PADDING = 0.2
@@ -42,13 +45,15 @@ EXPRESSION_MARGIN = 0.1
 
 @dataclass(frozen=True)
 class FaceAttributes:
-    age_low: int
-    age_high: int
-    gender: str
-    gender_confidence: float  # 0-100
-    # (Rekognition's emotion type, confidence 0-100), most confident first; None when the
-    # expression network is not provisioned.
+    """What the networks asked for said of one face; None where a network did not run."""
+
+    age_low: int | None = None
+    age_high: int | None = None
+    gender: str | None = None
+    gender_confidence: float | None = None  # 0-100
+    # (Rekognition's emotion type, confidence 0-100), most confident first.
     emotions: tuple[tuple[str, float], ...] | None = None
+    mesh: FaceMeshResult | None = None
 
     @property
     def smiling(self) -> tuple[bool, float] | None:
@@ -106,33 +111,71 @@ def _similarity(source: np.ndarray, target: np.ndarray) -> tuple[float, np.ndarr
     return scale, rotation, shift
 
 
+# Which network gives which of Rekognition's attribute names.
+AGE_ATTRIBUTES = frozenset({"AGE_RANGE"})
+GENDER_ATTRIBUTES = frozenset({"GENDER"})
+EXPRESSION_ATTRIBUTES = frozenset({"EMOTIONS", "SMILE"})
+MESH_ATTRIBUTES = frozenset({"EYES_OPEN", "MOUTH_OPEN", "EYE_DIRECTION"})
+IRIS_ATTRIBUTES = frozenset({"EYES_OPEN", "EYE_DIRECTION"})
+
+
 class AttributeEstimator:
-    """Runs the attribute networks on the faces of one image (one batch each)."""
+    """Runs, on the faces of one image, the attribute networks that the wanted attributes need
+    (one batch per network); any network may be missing, and then its attributes are not served."""
 
     def __init__(
         self,
-        age: nn.Module,
-        gender: nn.Module,
         device: torch.device,
+        *,
+        age: nn.Module | None = None,
+        gender: nn.Module | None = None,
         expressions: nn.Module | None = None,
+        face_mesh: FaceMesh | None = None,
     ) -> None:
         self.device = device
-        self.age = age.to(device).eval()
-        self.gender = gender.to(device).eval()
+        self.age = None if age is None else age.to(device).eval()
+        self.gender = None if gender is None else gender.to(device).eval()
         self.expressions = None if expressions is None else expressions.to(device).eval()
+        self.face_mesh = face_mesh
         self._means = torch.tensor(CHANNEL_MEANS, device=device).view(1, 3, 1, 1)
 
-    def estimate(self, pixels: np.ndarray, faces: list[Detection]) -> list[FaceAttributes]:
+    @property
+    def served(self) -> frozenset[str]:
+        groups = (
+            (self.age, AGE_ATTRIBUTES),
+            (self.gender, GENDER_ATTRIBUTES),
+            (self.expressions, EXPRESSION_ATTRIBUTES),
+            (self.face_mesh, MESH_ATTRIBUTES),
+        )
+        return frozenset().union(*(names for network, names in groups if network is not None))
+
+    def estimate(
+        self, pixels: np.ndarray, faces: list[Detection], wanted: frozenset[str] | None = None
+    ) -> list[FaceAttributes]:
+        """Per face, the attributes of `wanted` (every served one when None)."""
+        wanted = self.served if wanted is None else wanted & self.served
         if not faces:
             return []
         image = Image.fromarray(pixels)
-        ages = self._run(self.age, image, faces, 64)
-        genders = self._run(self.gender, image, faces, 32)
-        found = [_read(age, gender) for age, gender in zip(ages, genders, strict=True)]
-        if self.expressions is None:
-            return found
-        emotions = self._expressions(image, faces)
-        return [replace(f, emotions=e) for f, e in zip(found, emotions, strict=True)]
+        found = [FaceAttributes() for _ in faces]
+        if self.age is not None and wanted & AGE_ATTRIBUTES:
+            ranges = [age_range(p) for p in self._run(self.age, image, faces, 64)]
+            found = [
+                replace(f, age_low=r[0], age_high=r[1]) for f, r in zip(found, ranges, strict=True)
+            ]
+        if self.gender is not None and wanted & GENDER_ATTRIBUTES:
+            genders = [_gender(p) for p in self._run(self.gender, image, faces, 32)]
+            found = [
+                replace(f, gender=g[0], gender_confidence=g[1])
+                for f, g in zip(found, genders, strict=True)
+            ]
+        if self.expressions is not None and wanted & EXPRESSION_ATTRIBUTES:
+            emotions = self._expressions(image, faces)
+            found = [replace(f, emotions=e) for f, e in zip(found, emotions, strict=True)]
+        if self.face_mesh is not None and wanted & MESH_ATTRIBUTES:
+            meshes = self.face_mesh.run(image, faces, irises=bool(wanted & IRIS_ATTRIBUTES))
+            found = [replace(f, mesh=m) for f, m in zip(found, meshes, strict=True)]
+        return found
 
     @torch.inference_mode()
     def _expressions(
@@ -170,10 +213,9 @@ def expression_crop(image: Image.Image, box: Box) -> np.ndarray:
     return np.asarray(grey.resize((64, 64), Image.Resampling.BILINEAR), dtype=np.uint8)
 
 
-def _read(age: np.ndarray, gender: np.ndarray) -> FaceAttributes:
-    low, high = age_range(age)
-    best = int(np.argmax(gender))
-    return FaceAttributes(low, high, GENDER_LABELS[best], float(gender[best]) * 100.0)
+def _gender(probabilities: np.ndarray) -> tuple[str, float]:
+    best = int(np.argmax(probabilities))
+    return GENDER_LABELS[best], float(probabilities[best]) * 100.0
 
 
 def age_range(probabilities: np.ndarray) -> tuple[int, int]:

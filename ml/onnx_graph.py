@@ -73,14 +73,18 @@ class GraphNetwork(nn.Module):
         for name, tensor in tensors.items():
             self.register_buffer(self._buffer_names[name], tensor)
 
-    def forward(self, images: Tensor) -> Tensor:
+    def forward(self, images: Tensor) -> Tensor | tuple[Tensor, ...]:
+        """The graph's output, or a tuple of its outputs when it names a list of them."""
         values: dict[str, Tensor] = {self.graph["input"]: images}
         for name, buffer_name in self._buffer_names.items():
             values[name] = getattr(self, buffer_name)
         for node in self.graph["nodes"]:
             inputs = [values[name] for name in node["inputs"] if name]
             values[node["outputs"][0]] = _OPERATORS[node["op"]](inputs, node["attributes"])
-        return values[self.graph["output"]]
+        output = self.graph["output"]
+        if isinstance(output, list):
+            return tuple(values[name] for name in output)
+        return values[output]
 
 
 def _symmetric_padding(pads: list[int]) -> tuple[int, int]:
@@ -155,6 +159,7 @@ _OPERATORS: dict[str, Callable[[list[Tensor], dict[str, Any]], Tensor]] = {
     "Mul": lambda inputs, _: inputs[0] * inputs[1],
     "Add": lambda inputs, _: inputs[0] + inputs[1],
     "Relu": lambda inputs, _: torch.relu(inputs[0]),
+    "PRelu": lambda inputs, _: torch.where(inputs[0] >= 0, inputs[0], inputs[0] * inputs[1]),
     "MaxPool": _max_pool,
     "AveragePool": _average_pool,
     "Pad": _pad,

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -16,11 +18,13 @@ from ml.attribute_weights import (
     GENDER_NETWORK,
     load_attribute_network,
     load_expression_network,
+    load_face_mesh,
 )
 from ml.attributes import AttributeEstimator
 from ml.decode import DecodedImage, ImageDecoder, ImageLimits, decode_image
 from ml.detector import FaceDetector, MtcnnDetector
 from ml.embedder import FaceEmbedder, TorchEmbedder, load_network
+from ml.face_mesh import FaceMesh
 from ml.pose import estimate_pose
 from ml.quality import assess_quality
 from ml.registry import ModelSpec, model_spec, sharing_network
@@ -157,20 +161,21 @@ def load_pipeline(
 
 
 def load_attribute_estimator(models_dir: Path, device: torch.device) -> AttributeEstimator | None:
-    """The age and gender networks if provisioned (checked against the manifest), else None:
-    faces are then described without AgeRange and Gender."""
-    try:
-        age = load_attribute_network(models_dir, AGE_NETWORK)
-        gender = load_attribute_network(models_dir, GENDER_NETWORK)
-    except WeightsError as exc:
-        log.warning("face attributes off: %s", exc)
-        return None
-    try:
-        expressions: nn.Module | None = load_expression_network(models_dir)
-    except WeightsError as exc:
-        log.warning("Emotions and Smile off: %s", exc)
-        expressions = None
-    return AttributeEstimator(age, gender, device, expressions)
+    """The attribute networks that are provisioned (each checked against the manifest); an
+    attribute whose network is missing is not served. None when none is provisioned."""
+    networks: dict[str, Callable[[], nn.Module | FaceMesh]] = {
+        "age": lambda: load_attribute_network(models_dir, AGE_NETWORK),
+        "gender": lambda: load_attribute_network(models_dir, GENDER_NETWORK),
+        "expressions": lambda: load_expression_network(models_dir),
+        "face_mesh": lambda: load_face_mesh(models_dir, device),
+    }
+    loaded: dict[str, Any] = {}
+    for name, load in networks.items():
+        try:
+            loaded[name] = load()
+        except WeightsError as exc:
+            log.warning("face attributes from the %s network off: %s", name, exc)
+    return AttributeEstimator(device, **loaded) if loaded else None
 
 
 def _calibrated_siblings(spec: ModelSpec) -> dict[str, ServedModel]:

