@@ -16,7 +16,6 @@ from pathlib import Path
 import torch
 
 from ml.emotion_network import MiniXception, convert_keras_emotions, keras_tensors
-from ml.face_mesh import FaceMesh
 from ml.onnx_graph import Graph, GraphNetwork, read_onnx
 from ml.sdist import Sdist
 from ml.tflite_graph import read_tflite
@@ -163,11 +162,6 @@ def load_graph_network(models_dir: Path, weights: PackagedWeights) -> GraphNetwo
     path = verified_file(models_dir, weights.name, weights.weights_file)
     saved = torch.load(path, map_location="cpu", weights_only=True)
     return GraphNetwork(json.loads(saved["graph"]), saved["tensors"]).eval()
-
-
-def load_face_mesh(models_dir: Path, device: torch.device) -> FaceMesh:
-    mesh, iris = (load_graph_network(models_dir, weights) for weights in FACE_MESH_NETWORKS)
-    return FaceMesh(mesh, iris, device)
 
 
 def load_expression_network(models_dir: Path) -> MiniXception:

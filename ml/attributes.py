@@ -13,14 +13,16 @@ corners points 48 and 54 (dlib's published mean-face coordinates). Inputs are
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
 from PIL import Image
-from torch import nn
+from torch import Tensor
 
 from ml.align import crop_past_frame
+from ml.chip_network import ChipRunner
 from ml.emotion_network import EMOTION_LABELS
 from ml.face_mesh import FaceMesh, FaceMeshResult
 from ml.types import Box, Detection
@@ -119,35 +121,49 @@ MESH_ATTRIBUTES = frozenset({"EYES_OPEN", "MOUTH_OPEN", "EYE_DIRECTION"})
 IRIS_ATTRIBUTES = frozenset({"EYES_OPEN", "EYE_DIRECTION"})
 
 
+# The networks an estimator may hold, by the name its runners are kept under.
+NETWORK_ATTRIBUTES = {
+    "age": AGE_ATTRIBUTES,
+    "gender": GENDER_ATTRIBUTES,
+    "expressions": EXPRESSION_ATTRIBUTES,
+    "mesh": MESH_ATTRIBUTES - IRIS_ATTRIBUTES,
+    "iris": IRIS_ATTRIBUTES,  # read on the mesh's eyes, so only with the mesh
+}
+
+
+def dlib_input(chips: Tensor) -> Tensor:
+    """N x H x W x 3 uint8 -> (RGB - channel means) / 256, N x 3 x H x W, as dlib trained."""
+    means = torch.tensor(CHANNEL_MEANS, device=chips.device).view(1, 3, 1, 1)
+    return (chips.permute(0, 3, 1, 2).float() - means) / 256.0
+
+
+def fer_input(chips: Tensor) -> Tensor:
+    """N x 64 x 64 uint8 grey -> N x 1 x 64 x 64 in [-1, 1], as fer trained."""
+    return chips[:, None].float() / 127.5 - 1.0
+
+
 class AttributeEstimator:
     """Runs, on the faces of one image, the attribute networks that the wanted attributes need
-    (one batch per network); any network may be missing, and then its attributes are not served."""
+    (one call per network, which cross-request batching may join with other requests'); a
+    network that is missing leaves its attributes unserved. EyesOpen and EyeDirection need the
+    iris network beside the mesh."""
 
-    def __init__(
-        self,
-        device: torch.device,
-        *,
-        age: nn.Module | None = None,
-        gender: nn.Module | None = None,
-        expressions: nn.Module | None = None,
-        face_mesh: FaceMesh | None = None,
-    ) -> None:
-        self.device = device
-        self.age = None if age is None else age.to(device).eval()
-        self.gender = None if gender is None else gender.to(device).eval()
-        self.expressions = None if expressions is None else expressions.to(device).eval()
-        self.face_mesh = face_mesh
-        self._means = torch.tensor(CHANNEL_MEANS, device=device).view(1, 3, 1, 1)
+    def __init__(self, runners: dict[str, ChipRunner]) -> None:
+        unknown = set(runners) - set(NETWORK_ATTRIBUTES)
+        if unknown:
+            raise ValueError(f"no attribute network is called {sorted(unknown)}")
+        self.runners = runners
+        mesh, iris = runners.get("mesh"), runners.get("iris")
+        self.face_mesh = None if mesh is None else FaceMesh(mesh, iris)
 
     @property
     def served(self) -> frozenset[str]:
-        groups = (
-            (self.age, AGE_ATTRIBUTES),
-            (self.gender, GENDER_ATTRIBUTES),
-            (self.expressions, EXPRESSION_ATTRIBUTES),
-            (self.face_mesh, MESH_ATTRIBUTES),
-        )
-        return frozenset().union(*(names for network, names in groups if network is not None))
+        served = frozenset().union(*(NETWORK_ATTRIBUTES[name] for name in self.runners))
+        return served if "mesh" in self.runners else served - IRIS_ATTRIBUTES
+
+    def with_runners(self, wrap: Callable[[str, ChipRunner], ChipRunner]) -> AttributeEstimator:
+        """The same estimator with each network's runner wrapped (e.g. in a batch queue)."""
+        return AttributeEstimator({name: wrap(name, run) for name, run in self.runners.items()})
 
     def estimate(
         self, pixels: np.ndarray, faces: list[Detection], wanted: frozenset[str] | None = None
@@ -158,18 +174,18 @@ class AttributeEstimator:
             return []
         image = Image.fromarray(pixels)
         found = [FaceAttributes() for _ in faces]
-        if self.age is not None and wanted & AGE_ATTRIBUTES:
-            ranges = [age_range(p) for p in self._run(self.age, image, faces, 64)]
+        if wanted & AGE_ATTRIBUTES:
+            ranges = [age_range(p) for p in self._chip_outputs("age", image, faces, 64)]
             found = [
                 replace(f, age_low=r[0], age_high=r[1]) for f, r in zip(found, ranges, strict=True)
             ]
-        if self.gender is not None and wanted & GENDER_ATTRIBUTES:
-            genders = [_gender(p) for p in self._run(self.gender, image, faces, 32)]
+        if wanted & GENDER_ATTRIBUTES:
+            genders = [_gender(p) for p in self._chip_outputs("gender", image, faces, 32)]
             found = [
                 replace(f, gender=g[0], gender_confidence=g[1])
                 for f, g in zip(found, genders, strict=True)
             ]
-        if self.expressions is not None and wanted & EXPRESSION_ATTRIBUTES:
+        if wanted & EXPRESSION_ATTRIBUTES:
             emotions = self._expressions(image, faces)
             found = [replace(f, emotions=e) for f, e in zip(found, emotions, strict=True)]
         if self.face_mesh is not None and wanted & MESH_ATTRIBUTES:
@@ -177,24 +193,17 @@ class AttributeEstimator:
             found = [replace(f, mesh=m) for f, m in zip(found, meshes, strict=True)]
         return found
 
-    @torch.inference_mode()
     def _expressions(
         self, image: Image.Image, faces: list[Detection]
     ) -> list[tuple[tuple[str, float], ...]]:
-        assert self.expressions is not None
         grey = np.stack([expression_crop(image, face.box) for face in faces])
-        batch = torch.from_numpy(grey).to(self.device)[:, None].float()
-        probabilities = self.expressions(batch / 127.5 - 1.0).float().cpu().numpy()
-        return [_ranked_emotions(row) for row in probabilities]
+        return [_ranked_emotions(row) for row in self.runners["expressions"](grey)[0]]
 
-    @torch.inference_mode()
-    def _run(
-        self, network: nn.Module, image: Image.Image, faces: list[Detection], size: int
+    def _chip_outputs(
+        self, network: str, image: Image.Image, faces: list[Detection], size: int
     ) -> np.ndarray:
         chips = np.stack([face_chip(image, face.landmarks, size) for face in faces])
-        batch = torch.from_numpy(chips).to(self.device).permute(0, 3, 1, 2).float()
-        probabilities = network((batch - self._means) / 256.0)
-        return np.asarray(probabilities.float().cpu().numpy(), dtype=np.float64)
+        return np.asarray(self.runners[network](chips)[0], dtype=np.float64)
 
 
 def _ranked_emotions(probabilities: np.ndarray) -> tuple[tuple[str, float], ...]:

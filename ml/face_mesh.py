@@ -25,10 +25,9 @@ import math
 from dataclasses import dataclass, replace
 
 import numpy as np
-import torch
 from PIL import Image
-from torch import nn
 
+from ml.chip_network import ChipRunner
 from ml.types import Detection
 
 MESH_INPUT = 192
@@ -201,32 +200,29 @@ def _rotation(offset_in_eye_widths: float) -> float:
 
 
 class FaceMesh:
-    """Runs the mesh network on every face of an image in one batch, then the iris network on
-    every eye in one batch."""
+    """Runs the mesh network on every face of an image in one call, then the iris network on
+    every eye in one call."""
 
-    def __init__(self, mesh: nn.Module, iris: nn.Module, device: torch.device) -> None:
-        self.device = device
-        self.mesh = mesh.to(device).eval()
-        self.iris = iris.to(device).eval()
+    def __init__(self, mesh: ChipRunner, iris: ChipRunner | None) -> None:
+        self.mesh = mesh
+        self.iris = iris
 
-    @torch.inference_mode()
     def run(
         self, image: Image.Image, faces: list[Detection], irises: bool = True
     ) -> list[FaceMeshResult]:
-        """The mesh of every face, and the irises when asked for."""
+        """The mesh of every face, and the irises when asked for and the network is there."""
         if not faces:
             return []
         regions = [face_region(face) for face in faces]
         chips = np.stack([crop(image, region, MESH_INPUT) for region in regions])
-        points, logits = self.mesh(self._batch(chips))
-        points = points.reshape(len(faces), -1, 3)[:, :, :2].float().cpu().numpy()
+        points, logits = self.mesh(chips)
         meshes = [
-            project(found, region.to_image(MESH_INPUT))
-            for found, region in zip(points, regions, strict=True)
+            project(found[:, :2], region.to_image(MESH_INPUT))
+            for found, region in zip(points.reshape(len(faces), -1, 3), regions, strict=True)
         ]
-        presence = torch.sigmoid(logits.reshape(-1)).float().cpu().numpy()
+        presence = 1.0 / (1.0 + np.exp(-logits.reshape(-1)))
         found = [FaceMeshResult(mesh, float(p)) for mesh, p in zip(meshes, presence, strict=True)]
-        if not irises:
+        if not irises or self.iris is None:
             return found
         return [
             replace(result, irises=centres, eye_contours=outlines)
@@ -237,21 +233,17 @@ class FaceMesh:
         self, image: Image.Image, meshes: list[np.ndarray]
     ) -> list[tuple[np.ndarray, np.ndarray]]:
         """Per face: both iris centres (2 x 2) and both eye outlines (2 x 16 x 2)."""
+        assert self.iris is not None
         # The second eye is mirrored: the network knows one eye only.
         eyes = [(eye_region(mesh, eye), eye == 1) for mesh in meshes for eye in range(2)]
         chips = np.stack([crop(image, region, IRIS_INPUT, mirrored) for region, mirrored in eyes])
-        contours, irises = self.iris(self._batch(chips))
-        points = (
-            torch.cat(
-                [
-                    irises.reshape(len(eyes), 5, 3)[:, IRIS_CENTRE : IRIS_CENTRE + 1, :2],
-                    contours.reshape(len(eyes), -1, 3)[:, :CONTOUR_POINTS, :2],
-                ],
-                dim=1,
-            )
-            .float()
-            .cpu()
-            .numpy()
+        contours, irises = self.iris(chips)
+        points = np.concatenate(
+            [
+                irises.reshape(len(eyes), 5, 3)[:, IRIS_CENTRE : IRIS_CENTRE + 1, :2],
+                contours.reshape(len(eyes), -1, 3)[:, :CONTOUR_POINTS, :2],
+            ],
+            axis=1,
         )
         found = [
             project(eye_points, region.to_image(IRIS_INPUT, mirrored))
@@ -261,7 +253,3 @@ class FaceMesh:
             (np.stack([found[i][0], found[i + 1][0]]), np.stack([found[i][1:], found[i + 1][1:]]))
             for i in range(0, len(found), 2)
         ]
-
-    def _batch(self, chips: np.ndarray) -> torch.Tensor:
-        batch = torch.from_numpy(chips).to(self.device).permute(0, 3, 1, 2).float()
-        return batch / 255.0

@@ -6,25 +6,25 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
-from torch import nn
 
 from ml.align import recipe_crops
 from ml.attribute_weights import (
     AGE_NETWORK,
+    FACE_MESH_WEIGHTS,
     GENDER_NETWORK,
+    IRIS_WEIGHTS,
     load_attribute_network,
     load_expression_network,
-    load_face_mesh,
+    load_graph_network,
 )
-from ml.attributes import AttributeEstimator
+from ml.attributes import AttributeEstimator, dlib_input, fer_input
+from ml.chip_network import ChipNetwork, ChipRunner, rgb_unit
 from ml.decode import DecodedImage, ImageDecoder, ImageLimits, decode_image
 from ml.detector import FaceDetector, MtcnnDetector
 from ml.embedder import FaceEmbedder, TorchEmbedder, load_network
-from ml.face_mesh import FaceMesh
 from ml.pose import estimate_pose
 from ml.quality import assess_quality
 from ml.registry import ModelSpec, model_spec, sharing_network
@@ -161,21 +161,28 @@ def load_pipeline(
 
 
 def load_attribute_estimator(models_dir: Path, device: torch.device) -> AttributeEstimator | None:
-    """The attribute networks that are provisioned (each checked against the manifest); an
-    attribute whose network is missing is not served. None when none is provisioned."""
-    networks: dict[str, Callable[[], nn.Module | FaceMesh]] = {
-        "age": lambda: load_attribute_network(models_dir, AGE_NETWORK),
-        "gender": lambda: load_attribute_network(models_dir, GENDER_NETWORK),
-        "expressions": lambda: load_expression_network(models_dir),
-        "face_mesh": lambda: load_face_mesh(models_dir, device),
+    """The attribute networks that are provisioned (each checked against the manifest), on the
+    model device; an attribute whose network is missing is not served. None when none is."""
+    loaders: dict[str, Callable[[], ChipNetwork]] = {
+        "age": lambda: ChipNetwork(
+            load_attribute_network(models_dir, AGE_NETWORK), device, dlib_input
+        ),
+        "gender": lambda: ChipNetwork(
+            load_attribute_network(models_dir, GENDER_NETWORK), device, dlib_input
+        ),
+        "expressions": lambda: ChipNetwork(load_expression_network(models_dir), device, fer_input),
+        "mesh": lambda: ChipNetwork(
+            load_graph_network(models_dir, FACE_MESH_WEIGHTS), device, rgb_unit
+        ),
+        "iris": lambda: ChipNetwork(load_graph_network(models_dir, IRIS_WEIGHTS), device, rgb_unit),
     }
-    loaded: dict[str, Any] = {}
-    for name, load in networks.items():
+    runners: dict[str, ChipRunner] = {}
+    for name, load in loaders.items():
         try:
-            loaded[name] = load()
+            runners[name] = load()
         except WeightsError as exc:
             log.warning("face attributes from the %s network off: %s", name, exc)
-    return AttributeEstimator(device, **loaded) if loaded else None
+    return AttributeEstimator(runners) if runners else None
 
 
 def _calibrated_siblings(spec: ModelSpec) -> dict[str, ServedModel]:

@@ -20,13 +20,20 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 from sqlalchemy import Engine, select
 from starlette.concurrency import run_in_threadpool
 
+from ml.chip_network import ChipRunner
 from ml.decode import ImageLimits
 from ml.device_decode import TorchvisionDecoder
 from ml.pipeline import FacePipeline, load_pipeline, resolve_device
 from ml.types import Box, Detection
 from service import errors
 from service.backend import Backend
-from service.batching import BatchedDecoder, BatchedDetector, BatchedEmbedder, BatchQueue
+from service.batching import (
+    BatchedChips,
+    BatchedDecoder,
+    BatchedDetector,
+    BatchedEmbedder,
+    BatchQueue,
+)
 from service.http import rest, wire
 from service.http.observe import Observer, ServerState
 from service.http.plumbing import caller, new_request_id
@@ -106,6 +113,11 @@ def batch_models(
     )
     queues: list[BatchQueue[Any, Any]] = [detector.queue, embedder.queue]
     batched = replace(pipeline, detector=detector, embedder=embedder)
+    if pipeline.attributes is not None:
+        attributes = pipeline.attributes.with_runners(
+            lambda name, runner: _batched_chips(name, runner, settings, queues)
+        )
+        batched = replace(batched, attributes=attributes)
     device = resolve_device(settings.device)
     if settings.jpeg_decoder == "torchvision" and device.type == "cuda":
         decoder = BatchedDecoder(
@@ -120,6 +132,22 @@ def batch_models(
     if settings.jpeg_decoder == "torchvision":
         return replace(batched, decoder=TorchvisionDecoder(pipeline.limits, device)), queues
     return batched, queues
+
+
+def _batched_chips(
+    name: str, runner: ChipRunner, settings: Settings, queues: list[BatchQueue[Any, Any]]
+) -> BatchedChips:
+    """An attribute network behind its own queue; face chips are batched like the embedder's
+    crops, so they share its batch settings."""
+    stage = BatchedChips(
+        f"attributes-{name}",
+        runner,
+        max_batch=settings.embed_batch_size,
+        max_wait_s=settings.embed_batch_wait_ms / 1000.0,
+        max_queue=settings.embed_queue_size,
+    )
+    queues.append(stage.queue)
+    return stage
 
 
 def build_backend(settings: Settings, pipeline: FacePipeline) -> tuple[Backend, Engine]:

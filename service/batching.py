@@ -18,6 +18,7 @@ from typing import Generic, TypeVar
 import numpy as np
 import torch
 
+from ml.chip_network import ChipRunner
 from ml.decode import DecodedImage, ImageLimits
 from ml.detector import FaceDetector
 from ml.device_decode import Outcome, decode_batch, unwrap
@@ -102,6 +103,11 @@ class BatchQueue(Generic[In, Out]):
                 future.set_result(result)
 
 
+def split_rows(joined: np.ndarray, requests: list[np.ndarray]) -> list[np.ndarray]:
+    """`joined`'s rows back to the requests whose rows were joined, in order."""
+    return list(np.split(joined, np.cumsum([len(rows) for rows in requests])[:-1]))
+
+
 class BatchedStage(Generic[In, Out]):
     """A model stage behind a BatchQueue: `call` blocks until the batch holding its item ran."""
 
@@ -140,9 +146,7 @@ class BatchedEmbedder(BatchedStage[np.ndarray, np.ndarray]):
         super().__init__("embedder", self._embed_many, max_batch, max_wait_s, max_queue, timeout_s)
 
     def _embed_many(self, requests: list[np.ndarray]) -> list[np.ndarray]:
-        vectors = self._inner.embed(np.concatenate(requests))
-        bounds = np.cumsum([len(crops) for crops in requests])[:-1]
-        return list(np.split(vectors, bounds))
+        return split_rows(self._inner.embed(np.concatenate(requests)), requests)
 
     def embed(self, crops: np.ndarray) -> np.ndarray:
         if len(crops) == 0:
@@ -169,6 +173,30 @@ class BatchedDetector(BatchedStage[np.ndarray, list[Detection]]):
     def detect_many(self, images: list[np.ndarray]) -> list[list[Detection]]:
         futures = [self.queue.submit(pixels) for pixels in images]  # all queued before waiting
         return [future.result(timeout=self._timeout_s) for future in futures]
+
+
+class BatchedChips(BatchedStage[np.ndarray, list[np.ndarray]]):
+    """An attribute network whose calls from concurrent requests share one forward pass: each
+    call's chips are joined along the first axis and every output split back."""
+
+    def __init__(
+        self,
+        name: str,
+        inner: ChipRunner,
+        max_batch: int,
+        max_wait_s: float,
+        max_queue: int,
+        timeout_s: float = 120.0,
+    ) -> None:
+        self._inner = inner
+        super().__init__(name, self._run_many, max_batch, max_wait_s, max_queue, timeout_s)
+
+    def _run_many(self, requests: list[np.ndarray]) -> list[list[np.ndarray]]:
+        per_output = [split_rows(out, requests) for out in self._inner(np.concatenate(requests))]
+        return [list(parts) for parts in zip(*per_output, strict=True)]
+
+    def __call__(self, chips: np.ndarray) -> list[np.ndarray]:
+        return self.call(chips)
 
 
 class BatchedDecoder(BatchedStage[bytes, Outcome]):

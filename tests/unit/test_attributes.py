@@ -6,7 +6,15 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
-from ml.attributes import AGE_CLASSES, CHIP_PADDING, MEAN_FACE, age_range, face_chip
+from ml.attributes import (
+    AGE_CLASSES,
+    CHIP_PADDING,
+    MEAN_FACE,
+    AttributeEstimator,
+    age_range,
+    face_chip,
+)
+from ml.types import Box, Detection
 from service.operations.attributes import wanted_attributes
 
 EVERY_SERVED = (
@@ -70,3 +78,58 @@ def test_age_range_holds_the_central_80_percent() -> None:
 )
 def test_attributes_asked_for(names: list[str] | None, wanted: set[str]) -> None:
     assert wanted_attributes(names) == wanted
+
+
+class _RecordingNetwork:
+    """Stands in for an attribute network: records each call, answers with the right shapes."""
+
+    def __init__(self, name: str, calls: list[str], outputs: list[tuple[int, ...]]) -> None:
+        self.name, self.calls, self.outputs = name, calls, outputs
+
+    def __call__(self, chips: np.ndarray) -> list[np.ndarray]:
+        self.calls.append(self.name)
+        return [np.full((len(chips), *shape), 1.0 / np.prod(shape)) for shape in self.outputs]
+
+
+SHAPES = {
+    "age": [(81,)],
+    "gender": [(2,)],
+    "expressions": [(7,)],
+    "mesh": [(1404,), (1,)],
+    "iris": [(213,), (15,)],
+}
+
+
+@pytest.mark.parametrize(
+    ("wanted", "networks"),
+    [
+        (frozenset(), []),
+        (frozenset({"SMILE"}), ["expressions"]),
+        (frozenset({"AGE_RANGE"}), ["age"]),
+        (frozenset({"MOUTH_OPEN"}), ["mesh"]),
+        (frozenset({"EYES_OPEN"}), ["mesh", "iris"]),
+        (frozenset({"GENDER", "EYE_DIRECTION"}), ["gender", "mesh", "iris"]),
+        (None, ["age", "gender", "expressions", "mesh", "iris"]),
+    ],
+)
+def test_only_the_networks_of_the_wanted_attributes_run(
+    wanted: frozenset[str] | None, networks: list[str]
+) -> None:
+    calls: list[str] = []
+    runners = {name: _RecordingNetwork(name, calls, shapes) for name, shapes in SHAPES.items()}
+    estimator = AttributeEstimator(dict(runners))
+    marks = np.array([[50, 60], [110, 60], [80, 90], [55, 120], [105, 120]], dtype=float)
+    faces = [Detection(Box(20, 20, 140, 150), 1.0, marks)] * 2
+    found = estimator.estimate(np.zeros((200, 200, 3), np.uint8), faces, wanted)
+    assert calls == networks  # one call per network for both faces
+    assert len(found) == 2 and (found[0].mesh is not None) == ("mesh" in networks)
+
+
+def test_what_is_served_follows_the_networks_there() -> None:
+    calls: list[str] = []
+    mesh_only = AttributeEstimator({"mesh": _RecordingNetwork("mesh", calls, SHAPES["mesh"])})
+    assert mesh_only.served == {"MOUTH_OPEN"}
+    iris_only = AttributeEstimator({"iris": _RecordingNetwork("iris", calls, SHAPES["iris"])})
+    assert iris_only.served == frozenset()
+    with pytest.raises(ValueError, match="no attribute network"):
+        AttributeEstimator({"beard": _RecordingNetwork("beard", calls, [(2,)])})

@@ -7,7 +7,13 @@ import numpy as np
 import pytest
 
 from ml.types import Box, Detection
-from service.batching import BatchedDetector, BatchedEmbedder, BatchQueue, QueueFullError
+from service.batching import (
+    BatchedChips,
+    BatchedDetector,
+    BatchedEmbedder,
+    BatchQueue,
+    QueueFullError,
+)
 
 
 def test_concurrent_submissions_share_batches_and_get_their_own_results() -> None:
@@ -116,3 +122,23 @@ def test_batched_detector_shares_passes_and_returns_each_image_its_faces() -> No
     finally:
         detector.close()
     assert sum(inner.calls) == 9 and len(inner.calls) < 9
+
+
+def test_attribute_chips_of_concurrent_requests_share_a_pass_and_get_their_own_outputs() -> None:
+    passes: list[int] = []
+
+    def network(chips: np.ndarray) -> list[np.ndarray]:
+        passes.append(len(chips))
+        return [chips.sum(axis=(1, 2)), chips[:, 0, 0, None] * 2]  # two outputs, N first
+
+    stage = BatchedChips("chips", network, max_batch=64, max_wait_s=0.2, max_queue=16)
+    requests = [np.full((count, 4, 4), count, dtype=np.int64) for count in (1, 3, 2, 5)]
+    try:
+        with ThreadPoolExecutor(4) as pool:
+            answers = list(pool.map(stage, requests))
+    finally:
+        stage.close()
+    for chips, (sums, doubled) in zip(requests, answers, strict=True):
+        assert sums.tolist() == [16 * len(chips)] * len(chips)
+        assert doubled.tolist() == [[2 * len(chips)]] * len(chips)
+    assert sum(passes) == 11 and len(passes) < 4
