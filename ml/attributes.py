@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from typing import Any
 
 import numpy as np
 import torch
@@ -113,6 +114,8 @@ def _similarity(source: np.ndarray, target: np.ndarray) -> tuple[float, np.ndarr
     return scale, rotation, shift
 
 
+Fields = dict[str, Any]  # FaceAttributes fields by name
+
 # Which network gives which of Rekognition's attribute names.
 AGE_ATTRIBUTES = frozenset({"AGE_RANGE"})
 GENDER_ATTRIBUTES = frozenset({"GENDER"})
@@ -173,31 +176,43 @@ class AttributeEstimator:
         if not faces:
             return []
         image = Image.fromarray(pixels)
+        steps = (
+            (AGE_ATTRIBUTES, self._ages),
+            (GENDER_ATTRIBUTES, self._genders),
+            (EXPRESSION_ATTRIBUTES, self._emotions),
+            (MESH_ATTRIBUTES, self._meshes),
+        )
         found = [FaceAttributes() for _ in faces]
-        if wanted & AGE_ATTRIBUTES:
-            ranges = [age_range(p) for p in self._chip_outputs("age", image, faces, 64)]
-            found = [
-                replace(f, age_low=r[0], age_high=r[1]) for f, r in zip(found, ranges, strict=True)
-            ]
-        if wanted & GENDER_ATTRIBUTES:
-            genders = [_gender(p) for p in self._chip_outputs("gender", image, faces, 32)]
-            found = [
-                replace(f, gender=g[0], gender_confidence=g[1])
-                for f, g in zip(found, genders, strict=True)
-            ]
-        if wanted & EXPRESSION_ATTRIBUTES:
-            emotions = self._expressions(image, faces)
-            found = [replace(f, emotions=e) for f, e in zip(found, emotions, strict=True)]
-        if self.face_mesh is not None and wanted & MESH_ATTRIBUTES:
-            meshes = self.face_mesh.run(image, faces, irises=bool(wanted & IRIS_ATTRIBUTES))
-            found = [replace(f, mesh=m) for f, m in zip(found, meshes, strict=True)]
+        for names, step in steps:
+            if wanted & names:
+                fields = step(image, faces, wanted)
+                found = [replace(f, **new) for f, new in zip(found, fields, strict=True)]
         return found
 
-    def _expressions(
-        self, image: Image.Image, faces: list[Detection]
-    ) -> list[tuple[tuple[str, float], ...]]:
+    # Each step: per face, the FaceAttributes fields its network gives.
+
+    def _ages(self, image: Image.Image, faces: list[Detection], _: frozenset[str]) -> list[Fields]:
+        ranges = [age_range(p) for p in self._chip_outputs("age", image, faces, 64)]
+        return [{"age_low": low, "age_high": high} for low, high in ranges]
+
+    def _genders(
+        self, image: Image.Image, faces: list[Detection], _: frozenset[str]
+    ) -> list[Fields]:
+        genders = [_gender(p) for p in self._chip_outputs("gender", image, faces, 32)]
+        return [{"gender": value, "gender_confidence": c} for value, c in genders]
+
+    def _emotions(
+        self, image: Image.Image, faces: list[Detection], _: frozenset[str]
+    ) -> list[Fields]:
         grey = np.stack([expression_crop(image, face.box) for face in faces])
-        return [_ranked_emotions(row) for row in self.runners["expressions"](grey)[0]]
+        return [{"emotions": _ranked_emotions(p)} for p in self.runners["expressions"](grey)[0]]
+
+    def _meshes(
+        self, image: Image.Image, faces: list[Detection], wanted: frozenset[str]
+    ) -> list[Fields]:
+        assert self.face_mesh is not None  # MESH_ATTRIBUTES are served only with the mesh
+        meshes = self.face_mesh.run(image, faces, irises=bool(wanted & IRIS_ATTRIBUTES))
+        return [{"mesh": mesh} for mesh in meshes]
 
     def _chip_outputs(
         self, network: str, image: Image.Image, faces: list[Detection], size: int
