@@ -76,15 +76,22 @@ def rekognition(server: LiveServer) -> Any:
 
 
 @pytest.fixture(scope="session")
-def postgres_url() -> Iterator[str]:
-    from tests.support.postgres import INSTALL_HINT, find_bindir, postgres_server
+def postgres_bindir() -> Path:
+    from tests.support.postgres import INSTALL_HINT, find_bindir
 
     bindir = find_bindir()
     if bindir is None:
         if os.environ.get("CI"):
             pytest.fail(INSTALL_HINT)  # CI must run the PostgreSQL tests, never skip them
         pytest.skip(INSTALL_HINT)
-    with postgres_server(bindir, free_port()) as server:
+    return bindir
+
+
+@pytest.fixture(scope="session")
+def postgres_url(postgres_bindir: Path) -> Iterator[str]:
+    from tests.support.postgres import postgres_server
+
+    with postgres_server(postgres_bindir, free_port()) as server:
         yield server.url
 
 

@@ -1,4 +1,5 @@
-"""An interrupted test run leaves no server behind: a live server dies with its starter."""
+"""An interrupted test run leaves no server behind: a live server, and a throwaway PostgreSQL,
+die with their starter."""
 
 from __future__ import annotations
 
@@ -23,6 +24,14 @@ server = start_server(Path(sys.argv[1]))
 print(server.process.pid, flush=True)
 time.sleep(600)
 """
+POSTGRES_STARTER = """
+import time
+from tests.support.live_server import free_port
+from tests.support.postgres import find_bindir, postgres_server
+with postgres_server(find_bindir(), free_port()) as server:
+    print(server._process.pid, flush=True)
+    time.sleep(600)
+"""
 
 
 def alive(pid: int) -> bool:
@@ -35,9 +44,14 @@ def alive(pid: int) -> bool:
 
 
 @pytest.mark.skipif(sys.platform != "linux", reason="uses the Linux parent-death signal")
-def test_server_dies_when_the_test_process_is_killed(tmp_path: Path) -> None:
+@pytest.mark.parametrize("starter_code", [STARTER, POSTGRES_STARTER], ids=["server", "postgres"])
+def test_server_dies_when_the_test_process_is_killed(
+    tmp_path: Path, starter_code: str, request: pytest.FixtureRequest
+) -> None:
+    if starter_code == POSTGRES_STARTER:
+        request.getfixturevalue("postgres_bindir")  # skips, or fails on CI, without PostgreSQL
     starter = subprocess.Popen(
-        [sys.executable, "-c", STARTER, str(tmp_path)],
+        [sys.executable, "-c", starter_code, str(tmp_path)],
         cwd=ROOT,
         stdout=subprocess.PIPE,
         text=True,

@@ -3,6 +3,9 @@
 PostgreSQL refuses to run as root, and CI runs as root: then the server runs as the `postgres`
 account that Debian's package creates, in a temporary directory it owns. (pytest-postgresql runs
 pg_ctl as the invoking user inside pytest's root-only temp dirs, so it cannot work there.)
+
+The server runs in the foreground as pytest's child, not daemonised by pg_ctl, and the kernel
+kills it when pytest ends however it ends: a killed test run leaves no server behind.
 """
 
 from __future__ import annotations
@@ -11,14 +14,18 @@ import glob
 import os
 import pwd
 import shutil
+import signal
 import subprocess
 import tempfile
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import psycopg
+
+from tests.support.live_server import die_with_parent
 
 INSTALL_HINT = (
     "PostgreSQL server binaries (initdb, pg_ctl) are needed for the PostgreSQL tests: "
@@ -79,14 +86,44 @@ class PostgresServer:
         )
 
     def start(self) -> None:
-        options = f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 -c fsync=off"
-        pg_ctl = str(self.bindir / "pg_ctl")
-        log = str(self.root / "server.log")
-        _run([pg_ctl, "-D", str(self.data), "-o", options, "-l", log, "-w", "-t", "60", "start"])
+        command = [str(self.bindir / "postgres"), "-D", str(self.data), "-p", str(self.port)]
+        command += ["-k", str(self.root), "-c", "listen_addresses=127.0.0.1", "-c", "fsync=off"]
+        # As root, Popen changes to the postgres account before die_with_parent runs: the
+        # kernel clears the parent-death signal on a change of user.
+        account = "postgres" if os.geteuid() == 0 else None
+        with (self.root / "server.log").open("ab") as log:
+            self._process = subprocess.Popen(
+                command,
+                stdout=log,
+                stderr=log,
+                preexec_fn=die_with_parent,
+                user=account,
+                group=account,
+                extra_groups=[] if account else None,
+            )
+        self._wait_until_ready()
+
+    def _wait_until_ready(self, timeout_s: float = 60.0) -> None:
+        deadline = time.monotonic() + timeout_s
+        plain = self.url.replace("postgresql+psycopg://", "postgresql://")
+        while True:
+            if self._process.poll() is not None:
+                log = (self.root / "server.log").read_text(errors="replace")
+                raise RuntimeError(f"PostgreSQL exited while starting:\n{log}")
+            try:
+                psycopg.connect(plain, connect_timeout=2).close()
+                return
+            except psycopg.OperationalError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.1)
 
     def stop(self) -> None:
-        if (self.data / "postmaster.pid").exists():
-            _run([str(self.bindir / "pg_ctl"), "-D", str(self.data), "-m", "immediate", "stop"])
+        """Immediate shutdown (SIGQUIT), as a crash would leave it; waits for the exit."""
+        process = getattr(self, "_process", None)
+        if process is not None and process.poll() is None:
+            process.send_signal(signal.SIGQUIT)
+            process.wait(timeout=60)
 
     def remove(self) -> None:
         self.stop()
