@@ -4,6 +4,7 @@ die with their starter."""
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -29,7 +30,7 @@ import time
 from tests.support.live_server import free_port
 from tests.support.postgres import find_bindir, postgres_server
 with postgres_server(find_bindir(), free_port()) as server:
-    print(server._process.pid, flush=True)
+    print(server._process.pid, server.root, flush=True)
     time.sleep(600)
 """
 
@@ -57,7 +58,8 @@ def test_server_dies_when_the_test_process_is_killed(
         text=True,
     )
     assert starter.stdout is not None
-    server_pid = int(starter.stdout.readline())
+    pid, *left_behind = starter.stdout.readline().split()  # and PostgreSQL's folder
+    server_pid = int(pid)
     assert alive(server_pid)
     starter.send_signal(signal.SIGKILL)  # no teardown, no atexit: the hardest interruption
     starter.wait()
@@ -65,3 +67,5 @@ def test_server_dies_when_the_test_process_is_killed(
     while alive(server_pid) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert not alive(server_pid)
+    for folder in left_behind:  # the killed starter could not remove it
+        shutil.rmtree(folder, ignore_errors=True)
