@@ -153,12 +153,9 @@ def _converted_keras(h5_path: Path) -> dict[str, torch.Tensor]:
     return convert_keras_emotions(keras_tensors(h5_path))
 
 
-def load_attribute_network(models_dir: Path, network: AttributeNetwork) -> GraphNetwork:
-    """The network, after checking its file against the manifest."""
-    return load_graph_network(models_dir, network.weights)
-
-
 def load_graph_network(models_dir: Path, weights: PackagedWeights) -> GraphNetwork:
+    """A network converted to a graph (ONNX or TFLite), after checking its file against the
+    manifest."""
     path = verified_file(models_dir, weights.name, weights.weights_file)
     saved = torch.load(path, map_location="cpu", weights_only=True)
     return GraphNetwork(json.loads(saved["graph"]), saved["tensors"]).eval()

@@ -11,7 +11,7 @@ take RGB in [0, 1]. Points come back in image pixels.
 Readings, from published facial geometry rather than trained heads:
 - eye opening: lid gap over corner-to-corner width, the eye aspect ratio of Soukupova and Cech
   (2016), averaged over three lid pairs and both eyes, on the iris network's eye outline (the
-  mesh's own lids barely close with the eyes);
+  mesh's own lids agree less with eyes labelled open or closed: benchmarks.attributes);
 - mouth opening: inner-lip gap over mouth width;
 - eye direction: the iris centre's offset from the corners' midpoint, in eye widths, turned into
   the eyeball's rotation with an average eye (fissure EYE_WIDTH_MM long on a ball
@@ -123,8 +123,8 @@ class FaceMeshResult:
     eye_contours: np.ndarray | None = None
 
     def eyes_open(self) -> tuple[bool, float] | None:
-        """None without the iris network's eye outlines: the mesh's own lids barely move
-        when eyes close (measured: benchmarks/results/attributes.json)."""
+        """None without the iris network's eye outlines: the mesh's own lids agree less with
+        labelled eyes (benchmarks/results/attributes.json)."""
         opening = self.eye_opening()
         return None if opening is None else _verdict(opening, EYES_OPEN_ABOVE, self.presence)
 

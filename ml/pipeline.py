@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from torch import nn
 
 from ml.align import recipe_crops
 from ml.attribute_weights import (
@@ -16,7 +17,6 @@ from ml.attribute_weights import (
     FACE_MESH_WEIGHTS,
     GENDER_NETWORK,
     IRIS_WEIGHTS,
-    load_attribute_network,
     load_expression_network,
     load_graph_network,
 )
@@ -160,29 +160,36 @@ def load_pipeline(
     )
 
 
+# The attribute networks provisioned as graphs, and how each turns uint8 chips into its input.
+ATTRIBUTE_GRAPHS = {
+    "age": (AGE_NETWORK.weights, dlib_input),
+    "gender": (GENDER_NETWORK.weights, dlib_input),
+    "mesh": (FACE_MESH_WEIGHTS, rgb_unit),
+    "iris": (IRIS_WEIGHTS, rgb_unit),
+}
+
+
 def load_attribute_estimator(models_dir: Path, device: torch.device) -> AttributeEstimator | None:
     """The attribute networks that are provisioned (each checked against the manifest), on the
     model device; an attribute whose network is missing is not served. None when none is."""
-    loaders: dict[str, Callable[[], ChipNetwork]] = {
-        "age": lambda: ChipNetwork(
-            load_attribute_network(models_dir, AGE_NETWORK), device, dlib_input
-        ),
-        "gender": lambda: ChipNetwork(
-            load_attribute_network(models_dir, GENDER_NETWORK), device, dlib_input
-        ),
-        "expressions": lambda: ChipNetwork(load_expression_network(models_dir), device, fer_input),
-        "mesh": lambda: ChipNetwork(
-            load_graph_network(models_dir, FACE_MESH_WEIGHTS), device, rgb_unit
-        ),
-        "iris": lambda: ChipNetwork(load_graph_network(models_dir, IRIS_WEIGHTS), device, rgb_unit),
-    }
     runners: dict[str, ChipRunner] = {}
-    for name, load in loaders.items():
+    for name in (*ATTRIBUTE_GRAPHS, "expressions"):
         try:
-            runners[name] = load()
+            network, prepare = _attribute_network(models_dir, name)
         except WeightsError as exc:
             log.warning("face attributes from the %s network off: %s", name, exc)
+            continue
+        runners[name] = ChipNetwork(network, device, prepare)
     return AttributeEstimator(runners) if runners else None
+
+
+def _attribute_network(
+    models_dir: Path, name: str
+) -> tuple[nn.Module, Callable[[torch.Tensor], torch.Tensor]]:
+    if name == "expressions":
+        return load_expression_network(models_dir), fer_input
+    weights, prepare = ATTRIBUTE_GRAPHS[name]
+    return load_graph_network(models_dir, weights), prepare
 
 
 def _calibrated_siblings(spec: ModelSpec) -> dict[str, ServedModel]:

@@ -11,6 +11,7 @@ neither the tflite package nor a TFLite runtime.
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -76,14 +77,13 @@ class _Reader:
         )
 
     def convert(self, operator: Any) -> None:
-        import tflite
 
         code = self.model.OperatorCodes(operator.OpcodeIndex())
         builtin = max(code.BuiltinCode(), code.DeprecatedBuiltinCode())
-        names = {v: k for k, v in vars(tflite.BuiltinOperator).items() if not k.startswith("_")}
-        handler = _HANDLERS.get(names.get(builtin, str(builtin)))
+        name = _operator_names().get(builtin, str(builtin))
+        handler = _HANDLERS.get(name)
         if handler is None:
-            raise UnsupportedGraphError(f"unsupported TFLite operator {names.get(builtin)}")
+            raise UnsupportedGraphError(f"unsupported TFLite operator {name}")
         inputs = [int(i) for i in operator.InputsAsNumpy()]
         outputs = [int(i) for i in operator.OutputsAsNumpy()]
         handler(self, operator, inputs, outputs)
@@ -108,9 +108,20 @@ class _Reader:
             self.emit(activation, [target], self.name(output))
 
 
-def _options(operator: Any, options_class: Any) -> Any:
+@functools.cache
+def _operator_names() -> dict[int, str]:
+    """TFLite's builtin operator codes by name, from the schema's generated enum."""
+    import tflite
+
+    return {v: k for k, v in vars(tflite.BuiltinOperator).items() if not k.startswith("_")}
+
+
+def _options(operator: Any, options_class: str) -> Any:
+    """The operator's options table, read as the schema's `options_class`."""
+    import tflite
+
     table = operator.BuiltinOptions()
-    options = options_class()
+    options = getattr(tflite, options_class)()
     options.Init(table.Bytes, table.Pos)
     return options
 
@@ -144,16 +155,12 @@ def _padded_input(
 
 
 def _conv(reader: _Reader, operator: Any, inputs: list[int], outputs: list[int]) -> None:
-    import tflite
-
-    options = _options(operator, tflite.Conv2DOptions)
+    options = _options(operator, "Conv2DOptions")
     _emit_conv(reader, options, inputs, outputs, depthwise=False)
 
 
 def _depthwise(reader: _Reader, operator: Any, inputs: list[int], outputs: list[int]) -> None:
-    import tflite
-
-    options = _options(operator, tflite.DepthwiseConv2DOptions)
+    options = _options(operator, "DepthwiseConv2DOptions")
     _emit_conv(reader, options, inputs, outputs, depthwise=True)
 
 
@@ -191,9 +198,7 @@ def _bias(reader: _Reader, inputs: list[int]) -> list[str]:
 
 
 def _max_pool(reader: _Reader, operator: Any, inputs: list[int], outputs: list[int]) -> None:
-    import tflite
-
-    options = _options(operator, tflite.Pool2DOptions)
+    options = _options(operator, "Pool2DOptions")
     kernel = (options.FilterHeight(), options.FilterWidth())
     strides = (options.StrideH(), options.StrideW())
     _, height, width, _ = reader.shape(inputs[0])
@@ -213,9 +218,7 @@ def _max_pool(reader: _Reader, operator: Any, inputs: list[int], outputs: list[i
 
 
 def _add(reader: _Reader, operator: Any, inputs: list[int], outputs: list[int]) -> None:
-    import tflite
-
-    options = _options(operator, tflite.AddOptions)
+    options = _options(operator, "AddOptions")
     operands = [reader.name(inputs[0]), reader.name(inputs[1])]
     reader.activated("Add", operands, outputs[0], options.FusedActivationFunction())
 

@@ -21,7 +21,6 @@ from ml.attribute_weights import (
     ATTRIBUTE_NETWORKS,
     FACE_MESH_NETWORKS,
     MEDIAPIPE,
-    load_attribute_network,
     load_graph_network,
 )
 from ml.attributes import CHANNEL_MEANS, face_chip
@@ -57,7 +56,7 @@ def test_converted_network_matches_onnx_runtime(
     inputs = ((chips - np.array(CHANNEL_MEANS, np.float32)) / 256.0).transpose(0, 3, 1, 2)
     expected = session.run(None, {"images": np.ascontiguousarray(inputs)})[0]
     with torch.inference_mode():
-        found = load_attribute_network(models_dir, network)(torch.from_numpy(inputs)).numpy()
+        found = load_graph_network(models_dir, network.weights)(torch.from_numpy(inputs)).numpy()
     assert np.allclose(found, expected, atol=1e-4)
 
 
