@@ -42,6 +42,8 @@ SMILE_LABELS = Path(__file__).parent / "labels" / "smile.json"
 OPENING_LABELS = Path(__file__).parent / "labels" / "eyes-mouth.json"
 SPLITS = ("fit", "held_out")
 OPENING_ATTRIBUTES = frozenset({"EYES_OPEN", "MOUTH_OPEN"})
+AGE_AND_GENDER = frozenset({"AGE_RANGE", "GENDER"})
+SMILE = frozenset({"SMILE"})
 WOMEN = {"madonna", "mindy_kaling", "angelina_jolie", "kate_siegel", "rose_leslie"}
 BUSH_AGE_AT_LFW_PHOTOS = (55, 58)
 
@@ -55,7 +57,7 @@ def measure_labels(pipeline: FacePipeline, estimator: AttributeEstimator, faces:
             face = subject_face(pipeline.describe(image), image.width, image.height, rule)
             if face is None:
                 continue
-            found = estimator.estimate(image.pixels, [face.detection])[0]
+            found = estimator.estimate(image.pixels, [face.detection], AGE_AND_GENDER)[0]
             truth = "Female" if label in WOMEN else "Male"
             per_person.setdefault(label, []).append(int(found.gender == truth))
             if folder == "lfw-george-w-bush":
@@ -85,7 +87,7 @@ def measure_smiles(pipeline: FacePipeline, estimator: AttributeEstimator, faces:
     for name, smiling in sorted(labels.items()):
         image = decode_image((faces / name).read_bytes())
         face = pipeline.describe(image)[0]
-        found = estimator.estimate(image.pixels, [face.detection])[0].smiling
+        found = estimator.estimate(image.pixels, [face.detection], SMILE)[0].smiling
         agree.append(found is not None and found[0] == smiling)
     return {"smile_photos": len(agree), "smile_agreement": float(np.mean(agree))}
 
@@ -105,9 +107,8 @@ def measure_openings(pipeline: FacePipeline, estimator: AttributeEstimator, face
         threshold = fitted_threshold(fit)
         report[f"{reading}_fitted_threshold"] = round(threshold, 4)
         for part in SPLITS:
-            pairs = [(ratios[part][n][reading], t) for n, t in labels[part][attribute].items()]
-            right = [(ratio > threshold) == truth for ratio, truth in pairs]
-            report[f"{reading}_{part}_agreement"] = f"{sum(right)}/{len(right)}"
+            agreement = _agreement(ratios[part], labels[part][attribute], reading, threshold)
+            report[f"{reading}_{part}_agreement"] = agreement
     held_out = labels["held_out"]
     report["shipped_thresholds"] = {"eyes": EYES_OPEN_ABOVE, "mouth": MOUTH_OPEN_ABOVE}
     report["shipped_held_out_agreement"] = {
@@ -142,9 +143,7 @@ def _opening_ratios(
     ratios = {}
     for name in names:
         image = decode_image((faces / name).read_bytes())
-        face = max(
-            pipeline.describe(image), key=lambda f: f.detection.box.width * f.detection.box.height
-        )
+        face = pipeline.describe(image)[0]  # the largest
         mesh = estimator.estimate(image.pixels, [face.detection], OPENING_ATTRIBUTES)[0].mesh
         assert mesh is not None and mesh.eye_opening() is not None
         ratios[name] = {

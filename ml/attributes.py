@@ -29,6 +29,7 @@ from ml.face_mesh import FaceMesh, FaceMeshResult
 from ml.types import Box, Detection
 
 CHIP_PADDING = 0.2
+CHIP_SIZES = {"age": 64, "gender": 32}  # the aligned chip each dlib network reads, a side
 MEAN_FACE = np.array(
     [
         [0.225492, 0.215990],  # eye centre (image left)
@@ -192,13 +193,13 @@ class AttributeEstimator:
     # Each step: per face, the FaceAttributes fields its network gives.
 
     def _ages(self, image: Image.Image, faces: list[Detection], _: frozenset[str]) -> list[Fields]:
-        ranges = [age_range(p) for p in self._chip_outputs("age", image, faces, 64)]
+        ranges = [age_range(p) for p in self._chip_outputs("age", image, faces)]
         return [{"age_low": low, "age_high": high} for low, high in ranges]
 
     def _genders(
         self, image: Image.Image, faces: list[Detection], _: frozenset[str]
     ) -> list[Fields]:
-        genders = [_gender(p) for p in self._chip_outputs("gender", image, faces, 32)]
+        genders = [_gender(p) for p in self._chip_outputs("gender", image, faces)]
         return [{"gender": value, "gender_confidence": c} for value, c in genders]
 
     def _emotions(
@@ -214,9 +215,8 @@ class AttributeEstimator:
         meshes = self.face_mesh.run(image, faces, irises=bool(wanted & IRIS_ATTRIBUTES))
         return [{"mesh": mesh} for mesh in meshes]
 
-    def _chip_outputs(
-        self, network: str, image: Image.Image, faces: list[Detection], size: int
-    ) -> np.ndarray:
+    def _chip_outputs(self, network: str, image: Image.Image, faces: list[Detection]) -> np.ndarray:
+        size = CHIP_SIZES[network]
         chips = np.stack([face_chip(image, face.landmarks, size) for face in faces])
         return np.asarray(self.runners[network](chips)[0], dtype=np.float64)
 

@@ -107,25 +107,24 @@ def _conv(inputs: list[Tensor], attributes: dict[str, Any]) -> Tensor:
     )
 
 
+def _pooling(attributes: dict[str, Any]) -> dict[str, Any]:
+    """torch's pooling arguments from an ONNX MaxPool's or AveragePool's attributes."""
+    return {
+        "kernel_size": tuple(attributes["kernel_shape"]),
+        "stride": tuple(attributes.get("strides", [1, 1])),
+        "padding": _symmetric_padding(attributes.get("pads", [0, 0, 0, 0])),
+        "ceil_mode": bool(attributes.get("ceil_mode", 0)),
+    }
+
+
 def _max_pool(inputs: list[Tensor], attributes: dict[str, Any]) -> Tensor:
-    return functional.max_pool2d(
-        inputs[0],
-        tuple(attributes["kernel_shape"]),
-        tuple(attributes.get("strides", [1, 1])),
-        _symmetric_padding(attributes.get("pads", [0, 0, 0, 0])),
-        ceil_mode=bool(attributes.get("ceil_mode", 0)),
-    )
+    pooled: Tensor = functional.max_pool2d(inputs[0], **_pooling(attributes))
+    return pooled
 
 
 def _average_pool(inputs: list[Tensor], attributes: dict[str, Any]) -> Tensor:
-    return functional.avg_pool2d(
-        inputs[0],
-        tuple(attributes["kernel_shape"]),
-        tuple(attributes.get("strides", [1, 1])),
-        _symmetric_padding(attributes.get("pads", [0, 0, 0, 0])),
-        ceil_mode=bool(attributes.get("ceil_mode", 0)),
-        count_include_pad=bool(attributes.get("count_include_pad", 0)),
-    )
+    include_pad = bool(attributes.get("count_include_pad", 0))
+    return functional.avg_pool2d(inputs[0], **_pooling(attributes), count_include_pad=include_pad)
 
 
 def _pad(inputs: list[Tensor], attributes: dict[str, Any]) -> Tensor:

