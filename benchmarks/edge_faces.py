@@ -28,7 +28,8 @@ from benchmarks.false_faces import one_face_photos
 from benchmarks.scenes import celebrity_photos, compose_scene
 from ml.decode import decode_image
 from ml.detector import MtcnnDetector
-from ml.photo_sets import default_photos_dir
+from ml.evaluation.statistics import intersection, iou
+from ml.provision.photos import default_photos_dir
 from ml.types import Box, Detection
 
 EDGES = ("left", "right", "top", "bottom")
@@ -62,17 +63,6 @@ def cut_at_edge(pixels: np.ndarray, face: Box, edge: str, cut: float) -> CutFace
     return CutFace(pixels[start:stop], shifted, edge, cut)
 
 
-def iou(a: Box, b: Box) -> float:
-    overlap = _intersection(a, b)
-    return overlap / (a.area + b.area - overlap) if overlap else 0.0
-
-
-def _intersection(a: Box, b: Box) -> float:
-    width = min(a.right, b.right) - max(a.left, b.left)
-    height = min(a.bottom, b.bottom) - max(a.top, b.top)
-    return max(width, 0.0) * max(height, 0.0)
-
-
 def visible(box: Box, height: int, width: int) -> Box:
     return Box(max(box.left, 0), max(box.top, 0), min(box.right, width), min(box.bottom, height))
 
@@ -81,7 +71,7 @@ def score_cut(found: list[Detection], face: CutFace) -> dict[str, int]:
     height, width = face.pixels.shape[:2]
     seen = visible(face.truth, height, width)
     whole = [d for d in found if iou(d.box, face.truth) >= 0.5]
-    touching = [d for d in found if _intersection(d.box, seen) >= 0.5 * seen.area]
+    touching = [d for d in found if intersection(d.box, seen) >= 0.5 * seen.area]
     matched = {id(d) for d in whole + touching}
     return {
         "found": int(bool(whole)),

@@ -5,8 +5,8 @@
 Each variant changes only how a detected face becomes a vector: the crop's margin, rotating
 the face upright by its eye line before cropping, and adding the mirrored crop's embedding
 (the mean of both, renormalised). For each, the calibration is fitted on the fit people by the
-shipped rule (benchmarks.calibrate) and the held-out people are reported: AUC, TAR at FAR 1e-3,
-FMR and FNMR at Similarity 80; and the time to crop and embed one face (batches of the
+shipped rule (ml.evaluation.calibration_fit) and the held-out people are reported: AUC, TAR
+at FAR 1e-3, FMR and FNMR at Similarity 80; and the time to crop and embed one face (batches of the
 embedder's size, on the CPU). Writes benchmarks/results/embedding-variants.json.
 """
 
@@ -24,15 +24,16 @@ from PIL import Image
 
 from benchmarks import RESULTS, git_commit
 from benchmarks.embed_photos import subject_face
-from benchmarks.verification import HELD_OUT_BY_DEFAULT, SETS, fit_calibration
+from benchmarks.verification import fit_calibration
 from ml.align import CROP_SIZE, crop_face, crop_upright
 from ml.decode import decode_image
 from ml.detector import EDGE_MARGIN, MtcnnDetector
-from ml.evaluation import error_rates, labelled_images, pair_scores, roc_auc, tar_at_far
+from ml.evaluation.splits import HELD_OUT_BY_DEFAULT, SETS
+from ml.evaluation.statistics import error_rates, labelled_images, pair_scores, roc_auc, tar_at_far
+from ml.face_models import DEFAULT_MODEL_VERSION
+from ml.manifest import default_models_dir
 from ml.pipeline import FacePipeline, load_pipeline, resolve_device
-from ml.registry import DEFAULT_MODEL_VERSION
 from ml.types import FaceDescription
-from ml.weights import default_models_dir
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,7 @@ from benchmarks import RESULTS, git_commit
 from benchmarks.scenes import celebrity_photos, compose_scene
 from ml.decode import decode_image
 from ml.detector import MtcnnDetector
-from ml.photo_sets import default_photos_dir
+from ml.provision.photos import default_photos_dir
 
 SINGLE_PERSON_TEST_IMAGES = ("biden.jpg", "obama.jpg", "obama2.jpg", "obama3.jpg", "32bit.png")
 

@@ -9,7 +9,7 @@ through `deploy/gpu/run-suite.sh`, which first installs the wheels carried in `.
 
 1. environment: device, driver, torch and CUDA versions, commit -> environment.json;
 2. weights: the real ones when `--models-dir` holds them (an fp16 copy made by
-   `benchmarks.gpu_weights fp16` travels well), otherwise random weights written for the run
+   `ml.provision.gpu_weights fp16` travels well), otherwise random weights written for the run
    (speed does not depend on weight values; the tests that need real vectors then skip);
 3. tests: the CUDA tier (`pytest -m cuda`) on the photos in `--photos-dir` -> cuda-tests.xml;
 4. throughput: `benchmarks.throughput` parts detect, search (and http when its packages are
@@ -106,18 +106,19 @@ def _commit() -> str:
 
 def prepare_weights(models_dir: Path | None, scratch: Path) -> tuple[Path, str]:
     """The weights folder to use and what it holds ("real" or "random")."""
-    from ml.registry import DEFAULT_MODEL_VERSION, model_spec
-    from ml.weights import WeightsError, verified_weights_path
+    from ml.face_models import DEFAULT_MODEL_VERSION, model_spec
+    from ml.manifest import WeightsError
+    from ml.networks.table import network
 
     if models_dir is not None:
         try:
-            verified_weights_path(models_dir, model_spec(DEFAULT_MODEL_VERSION))
-            from benchmarks.gpu_weights import are_random
+            network(model_spec(DEFAULT_MODEL_VERSION).network).verified_path(models_dir)
+            from ml.provision.gpu_weights import are_random
 
             return models_dir, "random" if are_random(models_dir) else "real"
         except WeightsError:
             pass
-    from benchmarks.gpu_weights import write_random
+    from ml.provision.gpu_weights import write_random
 
     write_random(scratch / "models")
     return scratch / "models", "random"
@@ -145,7 +146,7 @@ def throughput_command(args: argparse.Namespace, parts: list[str], out: Path) ->
 
 
 def arguments() -> argparse.Namespace:
-    from ml.photo_sets import default_photos_dir
+    from ml.provision.photos import default_photos_dir
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, required=True)

@@ -36,8 +36,8 @@ from botocore.config import Config
 from benchmarks import RESULTS
 from benchmarks.restart import seed
 from benchmarks.scenes import celebrity_photos, compose_scene
-from ml.photo_sets import default_photos_dir
-from tests.support.live_server import start_server, stop_server
+from ml.provision.photos import default_photos_dir
+from service.client.local_server import start_server, stop_server
 
 
 def client_for(url: str, clients: int) -> Any:

@@ -25,8 +25,8 @@ from botocore import UNSIGNED
 from botocore.config import Config
 
 from benchmarks import RESULTS
-from ml.evaluation import labelled_images
-from tests.support.live_server import endpoint
+from ml.evaluation.statistics import labelled_images
+from service.client.local_server import endpoint
 
 ENROLMENTS = (1, 3, None)  # None: every train photo
 

@@ -29,8 +29,8 @@ from botocore.config import Config
 
 from benchmarks import RESULTS, git_commit
 from benchmarks.scenes import celebrity_photos, compose_scene
-from ml.photo_sets import default_photos_dir
-from tests.support.live_server import endpoint
+from ml.provision.photos import default_photos_dir
+from service.client.local_server import endpoint
 
 WARMUP = 3
 

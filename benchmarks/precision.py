@@ -18,14 +18,15 @@ import numpy as np
 import torch
 
 from benchmarks import RESULTS
-from ml.align import crop_faces
 from ml.embedder import TorchEmbedder, load_network
-from ml.evaluation import labelled_images, pair_scores, roc_auc
-from ml.photo_sets import default_photos_dir
+from ml.evaluation.crops import crop_faces
+from ml.evaluation.statistics import labelled_images, pair_scores, roc_auc
+from ml.face_models import FACENET_2017
+from ml.manifest import default_models_dir
+from ml.networks.table import FACENET_2017_NETWORK
 from ml.pipeline import load_pipeline
-from ml.registry import FACENET_2017
+from ml.provision.photos import default_photos_dir
 from ml.similarity import load_calibration
-from ml.weights import default_models_dir, verified_weights_path
 
 
 def celebrity_crops(faces: Path, device: torch.device) -> tuple[np.ndarray, list[str]]:
@@ -46,7 +47,7 @@ def main() -> None:
     args = parser.parse_args()
     device = torch.device(args.device)
     crops, labels = celebrity_crops(args.faces, device)
-    weights = verified_weights_path(default_models_dir(), FACENET_2017)
+    weights = FACENET_2017_NETWORK.verified_path(default_models_dir())
     full = TorchEmbedder(
         FACENET_2017, load_network(FACENET_2017, weights), device, full_precision=True
     )

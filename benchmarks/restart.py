@@ -24,10 +24,10 @@ from sqlalchemy import Engine, func, insert, select
 
 from benchmarks import RESULTS
 from benchmarks.search_scale import random_units
-from ml.registry import FACENET_2017
+from ml.face_models import FACENET_2017
+from service.client.local_server import start_server, stop_server
 from service.storage.database import make_engine, upgrade_schema
 from service.storage.schema import CollectionRow, FaceRow, ImageRow, IndexEventRow
-from tests.support.live_server import start_server, stop_server
 
 CHUNK = 20_000
 
@@ -144,7 +144,7 @@ def main() -> None:
             "snapshot_plus_10k_catch_up": catch_up,
         },
         # What a replica holds for the collection: the FAISS index (and, with the torch search
-        # backend, its device mirror): the sizing rule's memory per million faces.
+        # context, its device mirror): the sizing rule's memory per million faces.
         "rss_mib": {"empty_database": empty_memory["rss_mib"], "loaded": loaded_memory["rss_mib"]},
     }
     RESULTS.mkdir(exist_ok=True)

@@ -44,13 +44,13 @@ from PIL import Image
 
 from benchmarks import RESULTS, git_commit, search_throughput
 from benchmarks.scenes import celebrity_photos, compose_scene
-from ml.align import crop_faces
 from ml.decode import DecodedImage, decode_image
 from ml.detector import MtcnnDetector
 from ml.embedder import TorchEmbedder, build_network, cpu_has_bf16
-from ml.photo_sets import default_photos_dir
-from ml.pipeline import FacePipeline, uncalibrated
-from ml.registry import FACENET_2017
+from ml.evaluation.crops import crop_faces
+from ml.face_models import FACENET_2017
+from ml.pipeline import FacePipeline, described, uncalibrated
+from ml.provision.photos import default_photos_dir
 
 PARTS = ["detect", "search", "http"]
 
@@ -87,10 +87,11 @@ def facebank_pipeline(
     pipeline = FacePipeline(spec, MtcnnDetector(device), embedder, uncalibrated(spec.version))
 
     def run(batch: list[DecodedImage]) -> int:
-        described = pipeline.describe_many(batch)
+        found = pipeline.detector.detect_many([image.pixels for image in batch])
+        faces_of = [described(image, faces) for image, faces in zip(batch, found, strict=True)]
         crops = [
             crop_faces(image.pixels, [face.detection.box for face in faces])
-            for image, faces in zip(batch, described, strict=True)
+            for image, faces in zip(batch, faces_of, strict=True)
         ]
         return len(pipeline.embedder.embed(np.concatenate(crops)))
 

@@ -16,21 +16,20 @@ from __future__ import annotations
 
 import argparse
 import json
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from benchmarks import RESULTS
-from benchmarks.calibrate import fit_knots
 from benchmarks.embed_photos import PhotoFace, describe_photos
 from benchmarks.verification_report import markdown, plot
-from ml.evaluation import (
+from ml.evaluation.calibration_fit import calibration_json, fit_knots
+from ml.evaluation.splits import HELD_OUT_BY_DEFAULT, Item, collect
+from ml.evaluation.statistics import (
     bootstrap_interval,
     error_rates,
     interpolated_tar,
-    labelled_images,
     lfw_pairs,
     min_claimable_far,
     pair_scores,
@@ -38,48 +37,14 @@ from ml.evaluation import (
     split_by_identity,
     tar_at_far,
 )
+from ml.face_models import DEFAULT_MODEL_VERSION
+from ml.manifest import default_models_dir
 from ml.pipeline import FacePipeline, load_pipeline, resolve_device
-from ml.registry import DEFAULT_MODEL_VERSION
 from ml.similarity import Calibration, bundled_calibration_path
-from ml.weights import default_models_dir
 from service.operations.quality_filter import rejection_reasons
 
-# (folder, which face is the labelled person): LFW crops centre their person.
-SETS = (
-    ("five-celebrities", "largest"),
-    ("lfw-george-w-bush", "centre"),
-    ("facenet-pytorch/test_images", "largest"),
-    ("face-recognition-examples/train", "largest"),
-)
-HELD_OUT_BY_DEFAULT = "five-celebrities"
 SIMILARITY_THRESHOLDS = [50.0, 70.0, 80.0, 90.0, 95.0, 99.0]
 FARS = [1e-1, 1e-2, 1e-3]
-
-
-@dataclass(frozen=True)
-class Item:
-    label: str
-    path: Path
-    fit: bool  # in the split the calibration is fitted on
-    subject: str
-
-
-def collect(
-    faces_root: Path, extra: list[Path], extra_subject: str, fit_on_celebrities: bool
-) -> list[Item]:
-    """Every labelled photo; extra folders join the default fit split."""
-    items = []
-    for name, subject in SETS:
-        fit = (name == HELD_OUT_BY_DEFAULT) == fit_on_celebrities
-        items += [
-            Item(label, path, fit, subject) for label, path in labelled_images(faces_root / name)
-        ]
-    for folder in extra:
-        items += [
-            Item(label, path, not fit_on_celebrities, extra_subject)
-            for label, path in labelled_images(folder)
-        ]
-    return items
 
 
 def describe_items(pipeline: FacePipeline, items: list[Item]) -> list[PhotoFace | None]:
@@ -191,7 +156,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "fit": sorted(set(labels) - set(held_labels)),
             "held_out": sorted(set(held_labels)),
         },
-        "calibration": calibration.to_json(),
+        "calibration": calibration_json(calibration),
         "fit": verification_table(*fit_scores, calibration),
         "held_out": verification_table(*held_scores, calibration),
         "quality_filter_held_out": quality_levels(held_photos, held_labels, calibration),
@@ -200,7 +165,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         report["lfw_pairs"] = lfw_protocol(pipeline, calibration, args.lfw_pairs, args.lfw_root)
     if args.write_calibration and args.fit_on == "others":
         path = bundled_calibration_path(pipeline.spec.version)
-        path.write_text(json.dumps(calibration.to_json(), indent=2) + "\n")
+        path.write_text(json.dumps(calibration_json(calibration), indent=2) + "\n")
     plot(RESULTS / f"verification-{pipeline.spec.version}.png", calibration, held_scores)
     return report
 

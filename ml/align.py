@@ -93,11 +93,3 @@ def recipe_crops(
     if mirrored:
         return np.stack([np.stack([crop, crop[:, ::-1]]) for crop in crops])
     return np.stack(crops)[:, None]
-
-
-def crop_faces(pixels: np.ndarray, boxes: list[Box]) -> np.ndarray:
-    """N x size x size x 3 uint8 crops; an empty array when there are no boxes."""
-    if not boxes:
-        return np.zeros((0, CROP_SIZE, CROP_SIZE, 3), dtype=np.uint8)
-    image = Image.fromarray(pixels)
-    return np.stack([crop_face(image, box) for box in boxes])

@@ -13,8 +13,8 @@ from ml.types import Box, Detection
 
 MAX_FACES = 100  # Rekognition looks at the 100 largest faces of an image
 # Faces cut by the frame: each pyramid level is padded by 6 level pixels (half of P-Net's window)
-# of mid-grey, which normalises to 0. On 867 generated crops that cut real faces at an edge this
-# finds 715 whole faces against stock's 377 (benchmarks.edge_faces, docs/accuracy.md).
+# of mid-grey, which normalises to 0, so a face cut by an edge is still found whole (how many more
+# than stock finds: docs/accuracy.md, `python -m benchmarks.edge_faces`).
 EDGE_MARGIN = 6
 EDGE_FILL = 127.5
 

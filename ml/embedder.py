@@ -10,7 +10,7 @@ import torch
 from torch import nn
 from torch.nn.utils.fusion import fuse_conv_bn_eval, fuse_linear_bn_eval
 
-from ml.registry import ModelSpec
+from ml.face_models import ModelSpec
 
 
 class FaceEmbedder(Protocol):

@@ -192,7 +192,7 @@ def pyramid_scales(height: int, width: int, settings: MtcnnSettings) -> list[flo
 
 def _prepare(network: nn.Module, device: torch.device) -> nn.Module:
     network = network.eval().to(device)
-    # channels_last makes the small convolutions and 2x2 pooling about 1.4x faster on the CPU.
+    # channels_last makes the small convolutions and 2x2 pooling faster on the CPU.
     return network.to(memory_format=torch.channels_last)
 
 
@@ -206,7 +206,7 @@ def _prefix_sums(values: Tensor, dim: int) -> Tensor:
     shape[dim] += 1
     out = torch.empty(shape, dtype=torch.int32, device=values.device)
     out.narrow(dim, 0, 1).zero_()
-    # Summing straight into the output (no cast, no concatenation) is 4x faster on the CPU.
+    # Summing straight into the output (no cast, no concatenation) saves a copy per image.
     torch.cumsum(values, dim, dtype=torch.int32, out=out.narrow(dim, 1, values.shape[dim]))
     return out
 

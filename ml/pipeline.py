@@ -3,34 +3,26 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 import torch
-from torch import nn
 
 from ml.align import recipe_crops
-from ml.attribute_weights import (
-    AGE_WEIGHTS,
-    FACE_MESH_WEIGHTS,
-    GENDER_WEIGHTS,
-    IRIS_WEIGHTS,
-    load_expression_network,
-    load_graph_network,
-)
-from ml.attributes import AttributeEstimator, dlib_input, fer_input
-from ml.chip_network import ChipNetwork, ChipRunner, rgb_unit
+from ml.attributes import AttributeEstimator
 from ml.decode import DecodedImage, ImageDecoder, ImageLimits, decode_image
 from ml.detector import FaceDetector, MtcnnDetector
 from ml.embedder import FaceEmbedder, TorchEmbedder, load_network
+from ml.face_models import ModelSpec, model_spec, sharing_network
+from ml.manifest import WeightsError
+from ml.networks.runner import ChipNetwork, ChipRunner
+from ml.networks.table import ATTRIBUTE_NETWORKS, attribute_role, network
 from ml.pose import estimate_pose
 from ml.quality import assess_quality
-from ml.registry import ModelSpec, model_spec, sharing_network
 from ml.similarity import Calibration, CalibrationError, load_calibration
 from ml.types import Detection, FaceDescription
-from ml.weights import WeightsError, verified_weights_path
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +35,33 @@ PIPELINE_REVISION = 2
 class ServedModel:
     spec: ModelSpec
     calibration: Calibration
+
+
+class FaceModels(Protocol):
+    """What operations use of the face pipeline: `FacePipeline`, or the stub of the storage
+    tests (which load no weights)."""
+
+    @property
+    def spec(self) -> ModelSpec: ...
+    @property
+    def calibration(self) -> Calibration: ...
+    @property
+    def limits(self) -> ImageLimits: ...
+    @property
+    def attributes(self) -> AttributeEstimator | None: ...
+    @property
+    def also_serves(self) -> dict[str, ServedModel]: ...
+    def decode(self, data: bytes) -> DecodedImage: ...
+    def describe(self, image: DecodedImage) -> list[FaceDescription]: ...
+    def embed(
+        self,
+        image: DecodedImage,
+        faces: list[FaceDescription],
+        face_model_version: str | None = None,
+    ) -> np.ndarray: ...
+    def model(self, face_model_version: str | None = None) -> ServedModel: ...
+    def serves(self, face_model_version: str) -> bool: ...
+    def similarity(self, queries: np.ndarray, targets: np.ndarray) -> np.ndarray: ...
 
 
 @dataclass
@@ -67,12 +86,7 @@ class FacePipeline:
 
     def describe(self, image: DecodedImage) -> list[FaceDescription]:
         """Every face (the 100 largest), largest first, with pose and quality."""
-        return _described(image, self.detector.detect(image.pixels))
-
-    def describe_many(self, images: list[DecodedImage]) -> list[list[FaceDescription]]:
-        """`describe` for several images, detected in one pass."""
-        found = self.detector.detect_many([image.pixels for image in images])
-        return [_described(image, faces) for image, faces in zip(images, found, strict=True)]
+        return described(image, self.detector.detect(image.pixels))
 
     def model(self, face_model_version: str | None = None) -> ServedModel:
         """The served model of that FaceModelVersion (the default one when None)."""
@@ -107,7 +121,8 @@ class FacePipeline:
         return self.calibration.similarity(queries @ targets.T)
 
 
-def _described(image: DecodedImage, detections: list[Detection]) -> list[FaceDescription]:
+def described(image: DecodedImage, detections: list[Detection]) -> list[FaceDescription]:
+    """The detector's faces with the pose and quality read from them."""
     return [
         FaceDescription(
             detection=detection,
@@ -141,7 +156,7 @@ def load_pipeline(
 ) -> FacePipeline:
     """Load real weights (checked against the manifest) and the model's calibration."""
     spec = model_spec(model_version)
-    weights = verified_weights_path(models_dir, spec)
+    weights = network(spec.network).verified_path(models_dir)
     try:
         calibration = load_calibration(model_version, calibration_path)
     except CalibrationError:
@@ -160,36 +175,20 @@ def load_pipeline(
     )
 
 
-# The attribute networks provisioned as graphs, and how each turns uint8 chips into its input.
-ATTRIBUTE_GRAPHS = {
-    "age": (AGE_WEIGHTS, dlib_input),
-    "gender": (GENDER_WEIGHTS, dlib_input),
-    "mesh": (FACE_MESH_WEIGHTS, rgb_unit),
-    "iris": (IRIS_WEIGHTS, rgb_unit),
-}
-
-
 def load_attribute_estimator(models_dir: Path, device: torch.device) -> AttributeEstimator | None:
-    """The attribute networks that are provisioned (each checked against the manifest), on the
-    model device; an attribute whose network is missing is not served. None when none is."""
+    """The attribute networks of the table that are provisioned (each checked against the
+    manifest), on the model device; an attribute whose network is missing is not served. None
+    when none is."""
     runners: dict[str, ChipRunner] = {}
-    for name in (*ATTRIBUTE_GRAPHS, "expressions"):
+    for entry in ATTRIBUTE_NETWORKS:
+        role = attribute_role(entry)
         try:
-            network, prepare = _attribute_network(models_dir, name)
+            weights = entry.verified_path(models_dir)
         except WeightsError as exc:
-            log.warning("face attributes from the %s network off: %s", name, exc)
+            log.warning("face attributes from the %s network off: %s", role.stage, exc)
             continue
-        runners[name] = ChipNetwork(network, device, prepare)
+        runners[role.stage] = ChipNetwork(role.load(weights), device, role.prepare)
     return AttributeEstimator(runners) if runners else None
-
-
-def _attribute_network(
-    models_dir: Path, name: str
-) -> tuple[nn.Module, Callable[[torch.Tensor], torch.Tensor]]:
-    if name == "expressions":
-        return load_expression_network(models_dir), fer_input
-    weights, prepare = ATTRIBUTE_GRAPHS[name]
-    return load_graph_network(models_dir, weights), prepare
 
 
 def _calibrated_siblings(spec: ModelSpec) -> dict[str, ServedModel]:

@@ -41,17 +41,6 @@ class Calibration:
         clipped = np.clip(np.asarray(cosine, dtype=np.float64), -1.0, 1.0)
         return np.asarray(np.interp(clipped, self.cosines, self.similarities))
 
-    def cosine_at(self, similarity: float) -> float:
-        """The smallest cosine whose Similarity reaches `similarity` (inverse of the map)."""
-        return float(np.interp(similarity, self.similarities, self.cosines))
-
-    def to_json(self) -> dict[str, object]:
-        return {
-            "model_version": self.model_version,
-            "calibration_version": self.calibration_version,
-            "knots": [[c, s] for c, s in zip(self.cosines, self.similarities, strict=True)],
-        }
-
 
 def calibration_from_json(body: dict[str, object]) -> Calibration:
     knots = body.get("knots")

@@ -7,26 +7,21 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import replace
-from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
 import torch
-from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi import FastAPI
 from fastapi_offline import FastAPIOffline
 from PIL import Image
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client import CollectorRegistry
 from sqlalchemy import Engine, select
-from starlette.concurrency import run_in_threadpool
 
-from ml.chip_network import ChipRunner
 from ml.decode import ImageLimits
 from ml.device_decode import TorchvisionDecoder
+from ml.networks.runner import ChipRunner
 from ml.pipeline import FacePipeline, load_pipeline, resolve_device
 from ml.types import Box, Detection
-from service import errors
-from service.backend import Backend
 from service.batching import (
     BatchedChips,
     BatchedDecoder,
@@ -34,12 +29,12 @@ from service.batching import (
     BatchedEmbedder,
     BatchQueue,
 )
-from service.http import rest, wire
+from service.context import OperationContext
+from service.http import health, rest, wire
 from service.http.observe import Observer, ServerState
-from service.http.plumbing import caller, new_request_id
 from service.index.collection_index import IndexOptions
+from service.index.collection_indexes import IndexRegistry
 from service.index.device_vectors import warm_up as warm_up_search
-from service.index.registry import IndexRegistry
 from service.index.searcher import BatchedSearch
 from service.operations.dispatch import Operations
 from service.s3_images import MAX_S3_IMAGE_BYTES, S3Images
@@ -52,6 +47,7 @@ from service.storage.database import (
 )
 from service.storage.health import StorageHealth
 from service.storage.pagination import PageTokens, load_or_create_secret
+from service.storage.queries import collection_stats
 from service.storage.schema import CollectionRow
 
 log = logging.getLogger("facebank")
@@ -150,7 +146,7 @@ def _batched_chips(
     return stage
 
 
-def build_backend(settings: Settings, pipeline: FacePipeline) -> tuple[Backend, Engine]:
+def build_context(settings: Settings, pipeline: FacePipeline) -> tuple[OperationContext, Engine]:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     engine = make_engine(settings.database_url or default_database_url(settings.data_dir))
     upgrade_schema(engine)
@@ -171,7 +167,7 @@ def build_backend(settings: Settings, pipeline: FacePipeline) -> tuple[Backend, 
         settings.snapshot_every,
         options,
     )
-    backend = Backend(
+    context = OperationContext(
         pipeline=pipeline,
         reader=reader,
         writer=writer,
@@ -188,7 +184,7 @@ def build_backend(settings: Settings, pipeline: FacePipeline) -> tuple[Backend, 
         storage=StorageHealth(settings.data_dir),
         s3=S3Images(settings.s3_endpoint_url, settings.s3_region or settings.region),
     )
-    return backend, engine
+    return context, engine
 
 
 def search_device(settings: Settings) -> str:
@@ -205,42 +201,34 @@ def server_state(
     operations: Operations, queues: list[BatchQueue[Any, Any]], settings: Settings
 ) -> ServerState:
     """What /metrics reads from the running server at each scrape."""
-    backend = operations.backend
-    searcher = backend.searcher
+    context = operations.context
+    searcher = context.searcher
     stages = [*queues, searcher.queue] if isinstance(searcher, BatchedSearch) else list(queues)
     return ServerState(
         info={
-            "face_model_version": backend.pipeline.spec.face_model_version,
-            "model": backend.pipeline.spec.version,
+            "face_model_version": context.pipeline.spec.face_model_version,
+            "model": context.pipeline.spec.version,
             "device": str(resolve_device(settings.device)),
             "search": search_device(settings) or "faiss",
         },
         queues=lambda: stages,
-        collections=backend.collection_stats,
+        collections=lambda: _collection_stats(context),
         pixels_in_flight=lambda: operations.pixels.in_use,
-        storage_full=lambda: backend.storage.full_since() is not None,
+        storage_full=lambda: context.storage.full_since() is not None,
     )
 
 
-def not_ready_because(backend: Backend) -> str | None:
-    """Why a started server should get no traffic now: the database does not answer, or
-    the storage is full (both recover by themselves); None when it is ready."""
-    trouble = backend.database_problem()
-    if trouble is not None:
-        return f"database unreachable ({trouble}): requests are refused until it answers"
-    full_since = backend.storage.full_since()
-    if full_since is not None:
-        since = datetime.fromtimestamp(full_since, UTC).isoformat()
-        return f"storage full since {since}: writes are refused, searches are answered"
-    return None
+def _collection_stats(context: OperationContext) -> list[tuple[str, int, int]]:
+    with context.read() as session:
+        return collection_stats(session, context.indexes.watermark)
 
 
-def load_indexes(backend: Backend) -> None:
+def load_indexes(context: OperationContext) -> None:
     """Bring every collection's index up to date before readiness says yes."""
-    with backend.read() as session:
+    with context.read() as session:
         pks = session.scalars(select(CollectionRow.pk)).all()
         for pk in pks:
-            backend.indexes.synced(session, pk)
+            context.indexes.synced(session, pk)
 
 
 def create_app(settings: Settings, pipeline: FacePipeline | None = None) -> FastAPI:
@@ -250,13 +238,13 @@ def create_app(settings: Settings, pipeline: FacePipeline | None = None) -> Fast
         warm_up(loaded, settings)
         loaded, queues = batch_models(loaded, settings)
         warm_up_decoder(loaded)
-        backend, engine = build_backend(settings, loaded)
+        context, engine = build_context(settings, loaded)
         searching_on = search_device(settings)
         if searching_on:
             warm_up_search(loaded.spec.embedding_dim, torch.device(searching_on))
-        load_indexes(backend)
+        load_indexes(context)
         app.state.operations = Operations(
-            backend, settings.max_inflight, settings.max_inflight_pixels
+            context, settings.max_inflight, settings.max_inflight_pixels
         )
         app.state.metrics.register(server_state(app.state.operations, queues, settings))
         app.state.ready = True
@@ -268,10 +256,10 @@ def create_app(settings: Settings, pipeline: FacePipeline | None = None) -> Fast
         )
         yield
         app.state.ready = False
-        backend.indexes.close()
+        context.indexes.close()
         for queue in queues:
             queue.close()
-        backend.searcher.close()
+        context.searcher.close()
         engine.dispose()
 
     # Swagger UI and ReDoc from assets the server itself serves (fastapi-offline ships them): an
@@ -291,36 +279,7 @@ def create_app(settings: Settings, pipeline: FacePipeline | None = None) -> Fast
     app.state.metrics = CollectorRegistry()
     app.state.observer = Observer(app.state.metrics)
 
-    @app.get("/healthz", tags=["health"], summary="Liveness: the process answers")
-    async def healthz() -> dict[str, str]:
-        return {"status": "ok"}
-
-    @app.get(
-        "/readyz",
-        tags=["health"],
-        summary="Readiness: models loaded and warmed, indexes loaded, storage taking writes",
-    )
-    async def readyz() -> JSONResponse:
-        if not app.state.ready:
-            return JSONResponse({"ready": False, "reason": "starting"}, status_code=503)
-        reason = await run_in_threadpool(not_ready_because, app.state.operations.backend)
-        if reason is not None:
-            return JSONResponse({"ready": False, "reason": reason}, status_code=503)
-        return JSONResponse({"ready": True}, status_code=200)
-
-    @app.get(
-        "/metrics",
-        tags=["health"],
-        summary="Prometheus metrics (credentials required when access keys are configured)",
-    )
-    async def metrics(request: Request) -> Response:
-        try:
-            await caller(request)  # collection ids are not public information
-        except errors.ServiceError as error:
-            return rest.problem(error, new_request_id())
-        exposition = await run_in_threadpool(generate_latest, app.state.metrics)
-        return Response(exposition, media_type=CONTENT_TYPE_LATEST)
-
+    app.include_router(health.router)
     app.include_router(wire.router)
     rest.install(app)
     return app

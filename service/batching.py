@@ -18,11 +18,11 @@ from typing import Generic, TypeVar
 import numpy as np
 import torch
 
-from ml.chip_network import ChipRunner
 from ml.decode import DecodedImage, ImageLimits
 from ml.detector import FaceDetector
 from ml.device_decode import Outcome, decode_batch, unwrap
 from ml.embedder import FaceEmbedder
+from ml.networks.runner import ChipRunner
 from ml.types import Detection
 
 In = TypeVar("In")

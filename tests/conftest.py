@@ -9,13 +9,12 @@ from typing import Any
 
 import pytest
 
-from ml.photo_sets import PhotosError, default_photos_dir, verify_photos
+from ml.face_models import DEFAULT_MODEL_VERSION
+from ml.manifest import default_models_dir
 from ml.pipeline import FacePipeline, load_pipeline, resolve_device
-from ml.registry import DEFAULT_MODEL_VERSION
-from ml.weights import default_models_dir
+from ml.provision.photos import PhotosError, default_photos_dir, verify_photos
+from service.client.local_server import LiveServer, free_port, start_server, stop_server
 from tests.support.clients import ACCESS_KEY, SECRET_KEY, rekognition_client
-from tests.support.live_server import LiveServer, free_port, stop_server
-from tests.support.servers import start_server
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -97,7 +96,7 @@ def postgres_url(postgres_bindir: Path) -> Iterator[str]:
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """A fresh, empty database on each backend."""
+    """A fresh, empty database on each context."""
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'facebank.db'}"
     from tests.support.postgres import fresh_database

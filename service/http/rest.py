@@ -18,6 +18,8 @@ from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData, UploadFile
 
+from ml.networks.table import ATTRIBUTE_NETWORKS, attribute_role
+from ml.pipeline import FaceModels
 from service import errors
 from service.http.observe import Exchange, answer
 from service.http.openapi import shape_schema
@@ -270,16 +272,40 @@ def build_router() -> APIRouter:
     return router
 
 
+async def credentials_refused(request: Request, request_id: str) -> Response | None:
+    """The problem response for a request that carries no operation and no valid credentials
+    (while access keys are configured); None when it may go on."""
+    try:
+        await caller(request)
+    except errors.ServiceError as error:
+        return problem(error, request_id)
+    return None
+
+
+def networks_in_use(pipeline: FaceModels) -> list[dict[str, Any]]:
+    """The networks of the table this server runs: its embedder, and each attribute network
+    that is provisioned, with the attributes it serves here."""
+    found: list[dict[str, Any]] = [{"Name": pipeline.spec.network, "Role": "embedder"}]
+    estimator = pipeline.attributes
+    if estimator is None:
+        return found
+    for entry in ATTRIBUTE_NETWORKS:
+        role = attribute_role(entry)
+        if role.stage in estimator.runners:
+            served = sorted(role.serves & estimator.served)
+            found.append({"Name": entry.name, "Role": "attributes", "Attributes": served})
+    return found
+
+
 async def face_model(request: Request) -> Response:
     """The face model this server gives new collections: the FaceModelVersion collections
     record, and the model's name behind that number (which the wire surface has no member for);
     and the older models on the same weights that it still serves for their collections."""
     request_id = new_request_id()
-    try:
-        await caller(request)
-    except errors.ServiceError as error:
-        return problem(error, request_id)
-    pipeline = request.app.state.operations.backend.pipeline
+    refusal = await credentials_refused(request, request_id)
+    if refusal is not None:
+        return refusal
+    pipeline = request.app.state.operations.context.pipeline
     return JSONResponse(
         {
             "FaceModelVersion": pipeline.spec.face_model_version,
@@ -290,6 +316,7 @@ async def face_model(request: Request) -> Response:
                 {"FaceModelVersion": version, "FaceModelName": served.spec.version}
                 for version, served in sorted(pipeline.also_serves.items())
             ],
+            "Networks": networks_in_use(pipeline),
         },
         headers={"x-request-id": request_id},
     )

@@ -64,11 +64,11 @@ def user_vector(embeddings: list[bytes]) -> np.ndarray | None:
 
 class CollectionIndex:
     def __init__(
-        self, collection_pk: int, dim: int, model_version: str, options: IndexOptions | None = None
+        self, collection_pk: int, dim: int, network: str, options: IndexOptions | None = None
     ) -> None:
         self.collection_pk = collection_pk
         self.dim = dim
-        self.model_version = model_version
+        self.network = network
         self.options = options or IndexOptions()
         self.faces: VectorSet = self.options.exact(dim)
         self.users: VectorSet = self.options.exact(dim)
@@ -173,7 +173,8 @@ class CollectionIndex:
                 meta = {
                     "watermark": self.watermark,
                     "dim": self.dim,
-                    "model_version": self.model_version,
+                    # the key snapshots have always had; it names the network
+                    "model_version": self.network,
                     "collection_pk": self.collection_pk,
                 }
                 faces, users = self.faces.serialize(), self.users.serialize()
@@ -194,11 +195,11 @@ class CollectionIndex:
         path: Path,
         collection_pk: int,
         dim: int,
-        model_version: str,
+        network: str,
         options: IndexOptions | None = None,
     ) -> CollectionIndex:
         """The snapshot at `path`, or an empty index (watermark 0) if it is missing or unusable."""
-        index = cls(collection_pk, dim, model_version, options)
+        index = cls(collection_pk, dim, network, options)
         if not path.exists():
             return index
         try:
@@ -206,7 +207,7 @@ class CollectionIndex:
                 meta = json.loads(archive["meta"].tobytes())
                 if (meta["dim"], meta["model_version"], meta["collection_pk"]) != (
                     dim,
-                    model_version,
+                    network,
                     collection_pk,
                 ):
                     raise ValueError(f"snapshot describes another index: {meta}")
@@ -215,7 +216,7 @@ class CollectionIndex:
                 index.watermark = int(meta["watermark"])
         except Exception as exc:  # any unreadable snapshot is rebuilt from the database
             log.warning("snapshot %s unusable (%s); rebuilding from the database", path, exc)
-            return cls(collection_pk, dim, model_version, options)
+            return cls(collection_pk, dim, network, options)
         return index
 
 

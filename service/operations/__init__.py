@@ -1,4 +1,4 @@
-"""Rekognition operations as plain functions of (Backend, validated parameters) -> result.
+"""Rekognition operations as plain functions of (OperationContext, validated parameters) -> result.
 
 `dispatch` holds the table both HTTP surfaces call through; each other module is one family of
 operations (analysis, collections, faces, search, users, user search) or what they share

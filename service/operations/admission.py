@@ -1,8 +1,9 @@
 """Bounding the memory that requests may take, and giving it back after a burst.
 
-A request's memory is dominated by its decoded images: a 64-megapixel PNG of 200 KB becomes
-about 0.9 GB while it is decoded and detected (RGB copies, the detector's downscaled copy), so
-counting requests alone cannot bound memory. `PixelBudget` admits the pixels of the images in
+A request's memory is dominated by its decoded images: a 64-megapixel PNG of 200 KB takes
+hundreds of megabytes while it is decoded and detected (RGB copies, the detector's downscaled
+copy; docs/performance.md has the measured figure), so counting requests alone cannot bound
+memory. `PixelBudget` admits the pixels of the images in
 flight up to a limit, read from the images' headers before anything is decoded, and refuses
 beyond it with ThrottlingException (botocore backs off and retries by itself).
 

@@ -3,18 +3,13 @@
 
 from __future__ import annotations
 
-from ml.attributes import (
-    AGE_ATTRIBUTES,
-    EXPRESSION_ATTRIBUTES,
-    GENDER_ATTRIBUTES,
-    MESH_ATTRIBUTES,
-    FaceAttributes,
-)
+from ml.attributes import FaceAttributes
 from ml.decode import DecodedImage
+from ml.networks.table import attribute_names
 from ml.types import FaceDescription
-from service.backend import Backend
+from service.context import OperationContext
 
-SERVED_ATTRIBUTES = AGE_ATTRIBUTES | GENDER_ATTRIBUTES | EXPRESSION_ATTRIBUTES | MESH_ATTRIBUTES
+SERVED_ATTRIBUTES = attribute_names()
 
 
 def wanted_attributes(names: list[str] | None) -> frozenset[str]:
@@ -25,10 +20,13 @@ def wanted_attributes(names: list[str] | None) -> frozenset[str]:
 
 
 def estimate_attributes(
-    backend: Backend, image: DecodedImage, faces: list[FaceDescription], wanted: frozenset[str]
+    context: OperationContext,
+    image: DecodedImage,
+    faces: list[FaceDescription],
+    wanted: frozenset[str],
 ) -> list[FaceAttributes] | None:
     """Per face, when anything is wanted and the networks are provisioned; else None."""
-    estimator = backend.pipeline.attributes
+    estimator = context.pipeline.attributes
     if estimator is None or not wanted & estimator.served:
         return None
     return estimator.estimate(image.pixels, [face.detection for face in faces], wanted)

@@ -9,7 +9,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 
 from service import errors
-from service.backend import Backend
+from service.context import OperationContext
 from service.operations import Params, Result
 from service.storage.queries import find_collection
 from service.storage.schema import (
@@ -23,18 +23,18 @@ from service.storage.schema import (
 DEFAULT_LIST_COLLECTIONS = 1000
 
 
-def create_collection(backend: Backend, request: Params) -> Result:
+def create_collection(context: OperationContext, request: Params) -> Result:
     collection_id = request["CollectionId"]
     row = CollectionRow(
         collection_id=collection_id,
-        face_model_version=backend.pipeline.spec.face_model_version,
+        face_model_version=context.pipeline.spec.face_model_version,
         created_at=time.time(),
         face_count=0,
         user_count=0,
         tags=json.dumps(request.get("Tags", {})),
     )
     try:
-        with backend.write() as session:
+        with context.write() as session:
             session.add(row)
     except IntegrityError:
         raise errors.ResourceAlreadyExistsError(
@@ -42,34 +42,34 @@ def create_collection(backend: Backend, request: Params) -> Result:
         ) from None
     return {
         "StatusCode": 200,
-        "CollectionArn": backend.collection_arn(collection_id),
+        "CollectionArn": context.collection_arn(collection_id),
         "FaceModelVersion": row.face_model_version,
     }
 
 
-def describe_collection(backend: Backend, request: Params) -> Result:
-    with backend.read() as session:
+def describe_collection(context: OperationContext, request: Params) -> Result:
+    with context.read() as session:
         row = find_collection(session, request["CollectionId"])
     return {
         "FaceCount": row.face_count,
         "FaceModelVersion": row.face_model_version,
-        "CollectionARN": backend.collection_arn(row.collection_id),
+        "CollectionARN": context.collection_arn(row.collection_id),
         "CreationTimestamp": row.created_at,
         "UserCount": row.user_count,
     }
 
 
-def list_collections(backend: Backend, request: Params) -> Result:
+def list_collections(context: OperationContext, request: Params) -> Result:
     limit = request.get("MaxResults", DEFAULT_LIST_COLLECTIONS)
-    after = backend.tokens.start(request, "ListCollections")
-    with backend.read() as session:
+    after = context.tokens.start(request, "ListCollections")
+    with context.read() as session:
         rows = session.execute(
             select(CollectionRow.pk, CollectionRow.collection_id, CollectionRow.face_model_version)
             .where(CollectionRow.pk > after)
             .order_by(CollectionRow.pk)
             .limit(limit + 1)
         ).all()
-    page, token = backend.tokens.page(rows, limit, "ListCollections", lambda row: row.pk)
+    page, token = context.tokens.page(rows, limit, "ListCollections", lambda row: row.pk)
     response: Result = {
         "CollectionIds": [row.collection_id for row in page],
         "FaceModelVersions": [row.face_model_version for row in page],
@@ -77,8 +77,8 @@ def list_collections(backend: Backend, request: Params) -> Result:
     return {**response, "NextToken": token} if token else response
 
 
-def delete_collection(backend: Backend, request: Params) -> Result:
-    with backend.write() as session:
+def delete_collection(context: OperationContext, request: Params) -> Result:
+    with context.write() as session:
         row = find_collection(session, request["CollectionId"], lock=True)
         pk = row.pk
         # Children first, explicitly: SQLite and PostgreSQL then agree without relying on
@@ -87,5 +87,5 @@ def delete_collection(backend: Backend, request: Params) -> Result:
             session.execute(delete(table).where(table.collection_pk == pk))
         session.execute(delete(IndexEventRow).where(IndexEventRow.collection_pk == pk))
         session.delete(row)
-    backend.indexes.drop(pk)
+    context.indexes.drop(pk)
     return {"StatusCode": 200}

@@ -8,8 +8,8 @@ from collections.abc import Callable
 from sqlalchemy.exc import OperationalError
 
 from service import errors
-from service.backend import Backend
 from service.batching import QueueFullError
+from service.context import OperationContext
 from service.operations import (
     Params,
     Result,
@@ -23,7 +23,7 @@ from service.operations import (
 from service.operations.admission import PixelBudget, request_pixels
 from service.operations.validation import validate_request
 
-Handler = Callable[[Backend, Params], Result]
+Handler = Callable[[OperationContext, Params], Result]
 
 HANDLERS: dict[str, Handler] = {
     "DetectFaces": analysis.detect_faces,
@@ -49,9 +49,12 @@ HANDLERS: dict[str, Handler] = {
 
 class Operations:
     def __init__(
-        self, backend: Backend, max_inflight: int = 32, max_inflight_pixels: int = 256_000_000
+        self,
+        context: OperationContext,
+        max_inflight: int = 32,
+        max_inflight_pixels: int = 256_000_000,
     ) -> None:
-        self.backend = backend
+        self.context = context
         self._slots = threading.BoundedSemaphore(max_inflight)
         self.pixels = PixelBudget(max_inflight_pixels)
 
@@ -66,10 +69,10 @@ class Operations:
         if not self._slots.acquire(blocking=False):
             raise errors.ThrottlingError("Rate exceeded")
         try:
-            request = self.backend.s3.resolve(request)  # S3Object images become Bytes
-            pixels = request_pixels(request, self.backend.pipeline.limits.max_pixels)
+            request = self.context.s3.resolve(request)  # S3Object images become Bytes
+            pixels = request_pixels(request, self.context.pipeline.limits.max_pixels)
             with self.pixels.admit(pixels):
-                return handler(self.backend, request)
+                return handler(self.context, request)
         except QueueFullError:
             raise errors.ThrottlingError("Rate exceeded") from None
         except OperationalError as exc:  # the database is unreachable or busy: retryable

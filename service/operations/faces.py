@@ -14,9 +14,10 @@ from sqlalchemy.orm import Session
 from ml.decode import DecodedImage
 from ml.types import Box, FaceDescription
 from service import errors
-from service.backend import Backend
+from service.context import OperationContext
 from service.operations import Params, Result
 from service.operations.attributes import estimate_attributes, wanted_attributes
+from service.operations.inputs import image_for_collection, model_collection
 from service.operations.quality_filter import quality_rank, rejection_reasons
 from service.operations.render import bounding_box, confidence, face_details, face_json
 from service.storage.queries import faces_by_id, faces_with_owners, find_collection, record_event
@@ -110,7 +111,7 @@ def _new_face(
 
 
 def _store_faces(
-    backend: Backend,
+    context: OperationContext,
     session: Session,
     request: Params,
     image: DecodedImage,
@@ -118,7 +119,7 @@ def _store_faces(
     vectors: np.ndarray,
 ) -> list[FaceRow]:
     """Rows for `faces`: existing ones when this image was indexed before, new ones otherwise."""
-    collection = backend.model_collection(session, request["CollectionId"], lock=True)
+    collection = model_collection(context, session, request["CollectionId"], lock=True)
     external = request.get("ExternalImageId")
     digest = hashlib.sha256(request["Image"]["Bytes"]).hexdigest()
     image_row = _image_row(session, collection, digest, external or "")
@@ -137,10 +138,10 @@ def _store_faces(
             match = _new_face(collection, image_row, external, face, vector, image)
             new.append(match)
         rows.append(match)
-    if collection.face_count + len(new) > backend.max_faces_per_collection:
+    if collection.face_count + len(new) > context.max_faces_per_collection:
         raise errors.ServiceQuotaExceededError(
             f"Collection {collection.collection_id} would exceed "
-            f"{backend.max_faces_per_collection} faces"
+            f"{context.max_faces_per_collection} faces"
         )
     add_faces(session, collection, new)
     return rows
@@ -156,19 +157,19 @@ def add_faces(session: Session, collection: CollectionRow, rows: list[FaceRow]) 
     collection.face_count += len(rows)
 
 
-def index_faces(backend: Backend, request: Params) -> Result:
-    image, collection = backend.image_for_collection(request["Image"], request["CollectionId"])
-    described = backend.pipeline.describe(image)
+def index_faces(context: OperationContext, request: Params) -> Result:
+    image, collection = image_for_collection(context, request["Image"], request["CollectionId"])
+    described = context.pipeline.describe(image)
     selection = select_faces(
         described, request.get("MaxFaces"), request.get("QualityFilter", "AUTO")
     )
-    vectors = backend.pipeline.embed(image, selection.indexed, collection.face_model_version)
+    vectors = context.pipeline.embed(image, selection.indexed, collection.face_model_version)
     # The index is not touched here: every search applies the committed events first.
-    with backend.write() as session:
-        rows = _store_faces(backend, session, request, image, selection.indexed, vectors)
+    with context.write() as session:
+        rows = _store_faces(context, session, request, image, selection.indexed, vectors)
     unindexed = [face for face, _ in selection.unindexed]
     wanted = wanted_attributes(request.get("DetectionAttributes"))
-    estimated = estimate_attributes(backend, image, selection.indexed + unindexed, wanted)
+    estimated = estimate_attributes(context, image, selection.indexed + unindexed, wanted)
     details = face_details(selection.indexed + unindexed, image, estimated, wanted)
     indexed_details, unindexed_details = details[: len(rows)], details[len(rows) :]
     return {
@@ -184,12 +185,12 @@ def index_faces(backend: Backend, request: Params) -> Result:
     }
 
 
-def list_faces(backend: Backend, request: Params) -> Result:
+def list_faces(context: OperationContext, request: Params) -> Result:
     limit = request.get("MaxResults", DEFAULT_LIST_FACES)
     user_id, face_ids = request.get("UserId"), sorted(request.get("FaceIds", []))
     scope = f"ListFaces|{request['CollectionId']}|{user_id}|{','.join(face_ids)}"
-    after = backend.tokens.start(request, scope)
-    with backend.read() as session:
+    after = context.tokens.start(request, scope)
+    with context.read() as session:
         collection = find_collection(session, request["CollectionId"])
         query = (
             faces_with_owners(collection.pk)
@@ -202,7 +203,7 @@ def list_faces(backend: Backend, request: Params) -> Result:
         if face_ids:
             query = query.where(FaceRow.face_id.in_(face_ids))
         rows = session.execute(query).all()
-    page, token = backend.tokens.page(rows, limit, scope, lambda row: row[0].pk)
+    page, token = context.tokens.page(rows, limit, scope, lambda row: row[0].pk)
     response: Result = {
         "Faces": [face_json(face, owner) for face, owner in page],
         "FaceModelVersion": collection.face_model_version,
@@ -210,10 +211,10 @@ def list_faces(backend: Backend, request: Params) -> Result:
     return {**response, "NextToken": token} if token else response
 
 
-def delete_faces(backend: Backend, request: Params) -> Result:
+def delete_faces(context: OperationContext, request: Params) -> Result:
     requested = list(dict.fromkeys(request["FaceIds"]))
     deleted, refused = [], []
-    with backend.write() as session:
+    with context.write() as session:
         collection = find_collection(session, request["CollectionId"], lock=True)
         found = faces_by_id(session, collection.pk, requested)
         for face_id in requested:

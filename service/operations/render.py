@@ -6,7 +6,7 @@ from typing import Any
 
 from ml.attributes import FaceAttributes
 from ml.decode import DecodedImage
-from ml.face_mesh import FaceMeshResult
+from ml.networks.face_mesh import FaceMeshResult
 from ml.types import LANDMARK_NAMES, Box, FaceDescription
 from service.storage.schema import FaceRow
 

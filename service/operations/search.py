@@ -10,9 +10,10 @@ from sqlalchemy.orm import Session
 from ml.decode import DecodedImage
 from ml.types import FaceDescription
 from service import errors
-from service.backend import Backend
+from service.context import OperationContext
 from service.index.searcher import Among, SearchRequest
 from service.operations import Params, Result
+from service.operations.inputs import image_for_collection, model_collection
 from service.operations.quality_filter import passes
 from service.operations.render import bounding_box, confidence, face_json
 from service.storage.queries import faces_with_owners, find_collection, find_face
@@ -29,7 +30,7 @@ class Hit:
 
 
 def nearest(
-    backend: Backend,
+    context: OperationContext,
     session: Session,
     *,
     collection: CollectionRow,
@@ -41,10 +42,10 @@ def nearest(
 ) -> list[Hit]:
     """Hits by descending Similarity >= threshold among the collection's face or user
     vectors, from a freshly synced index; `exclude` leaves one row out (the query itself)."""
-    index = backend.indexes.synced(session, collection.pk)
+    index = context.indexes.synced(session, collection.pk)
     request = SearchRequest(index, among, query.astype(np.float32), limit + 1)
-    scores, ids = backend.searcher.search(request)
-    calibration = backend.pipeline.model(collection.face_model_version).calibration
+    scores, ids = context.searcher.search(request)
+    calibration = context.pipeline.model(collection.face_model_version).calibration
     similarities = calibration.similarity(scores)
     hits = [
         Hit(float(s), int(i))
@@ -65,19 +66,21 @@ def face_matches(session: Session, collection: CollectionRow, hits: list[Hit]) -
     ]
 
 
-def largest_query_face(backend: Backend, image: DecodedImage, level: str) -> FaceDescription | None:
-    faces = backend.pipeline.describe(image)
+def largest_query_face(
+    context: OperationContext, image: DecodedImage, level: str
+) -> FaceDescription | None:
+    faces = context.pipeline.describe(image)
     return faces[0] if faces and passes(faces[0], level) else None
 
 
-def search_faces(backend: Backend, request: Params) -> Result:
+def search_faces(context: OperationContext, request: Params) -> Result:
     limit = request.get("MaxFaces", DEFAULT_MAX_FACES)
     threshold = request.get("FaceMatchThreshold", DEFAULT_FACE_MATCH_THRESHOLD)
-    with backend.read() as session:
-        collection = backend.model_collection(session, request["CollectionId"])
+    with context.read() as session:
+        collection = model_collection(context, session, request["CollectionId"])
         face = find_face(session, collection, request["FaceId"])
         hits = nearest(
-            backend,
+            context,
             session,
             collection=collection,
             among="faces",
@@ -94,18 +97,18 @@ def search_faces(backend: Backend, request: Params) -> Result:
     }
 
 
-def search_faces_by_image(backend: Backend, request: Params) -> Result:
+def search_faces_by_image(context: OperationContext, request: Params) -> Result:
     limit = request.get("MaxFaces", DEFAULT_MAX_FACES)
     threshold = request.get("FaceMatchThreshold", DEFAULT_FACE_MATCH_THRESHOLD)
-    image, collection = backend.image_for_collection(request["Image"], request["CollectionId"])
-    face = largest_query_face(backend, image, request.get("QualityFilter", "NONE"))
+    image, collection = image_for_collection(context, request["Image"], request["CollectionId"])
+    face = largest_query_face(context, image, request.get("QualityFilter", "NONE"))
     if face is None:
         raise errors.InvalidParameterError("There are no faces in the image. Should be at least 1.")
-    query = backend.pipeline.embed(image, [face], collection.face_model_version)[0]
-    with backend.read() as session:
+    query = context.pipeline.embed(image, [face], collection.face_model_version)[0]
+    with context.read() as session:
         collection = find_collection(session, request["CollectionId"])
         hits = nearest(
-            backend,
+            context,
             session,
             collection=collection,
             among="faces",

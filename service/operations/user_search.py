@@ -9,9 +9,10 @@ from sqlalchemy.orm import Session
 from ml.decode import DecodedImage
 from ml.types import FaceDescription
 from service import errors
-from service.backend import Backend
+from service.context import OperationContext
 from service.index.collection_index import user_vector
 from service.operations import Params, Result
+from service.operations.inputs import image_for_collection, model_collection
 from service.operations.quality_filter import rejection_reasons
 from service.operations.render import face_detail
 from service.operations.search import Hit, nearest
@@ -56,7 +57,7 @@ def _limits(request: Params) -> tuple[int, float]:
 
 
 def _matching_users(
-    backend: Backend,
+    context: OperationContext,
     session: Session,
     collection: CollectionRow,
     query: np.ndarray,
@@ -67,7 +68,7 @@ def _matching_users(
     """UserMatches for a query vector, with the request's MaxUsers and UserMatchThreshold."""
     limit, threshold = _limits(request)
     hits = nearest(
-        backend,
+        context,
         session,
         collection=collection,
         among="users",
@@ -79,17 +80,17 @@ def _matching_users(
     return user_matches(session, collection, hits)
 
 
-def search_users(backend: Backend, request: Params) -> Result:
+def search_users(context: OperationContext, request: Params) -> Result:
     if ("UserId" in request) == ("FaceId" in request):
         raise errors.InvalidParameterError("Specify exactly one of UserId and FaceId")
-    with backend.read() as session:
-        collection = backend.model_collection(session, request["CollectionId"])
+    with context.read() as session:
+        collection = model_collection(context, session, request["CollectionId"])
         response: Result = {"FaceModelVersion": collection.face_model_version}
         query, exclude = _search_subject(session, collection, request, response)
         response["UserMatches"] = (
             []
             if query is None
-            else _matching_users(backend, session, collection, query, request, exclude=exclude)
+            else _matching_users(context, session, collection, query, request, exclude=exclude)
         )
     return response
 
@@ -117,10 +118,10 @@ def _unsearched(faces: list[FaceDescription], image: DecodedImage, level: str) -
     ]
 
 
-def search_users_by_image(backend: Backend, request: Params) -> Result:
+def search_users_by_image(context: OperationContext, request: Params) -> Result:
     level = request.get("QualityFilter", "NONE")
-    image, collection = backend.image_for_collection(request["Image"], request["CollectionId"])
-    faces = backend.pipeline.describe(image)
+    image, collection = image_for_collection(context, request["Image"], request["CollectionId"])
+    faces = context.pipeline.describe(image)
     response: Result = {
         "UserMatches": [],
         "FaceModelVersion": collection.face_model_version,
@@ -135,7 +136,7 @@ def search_users_by_image(backend: Backend, request: Params) -> Result:
         )
         return response
     response["SearchedFace"] = {"FaceDetail": face_detail(largest, image)}
-    query = backend.pipeline.embed(image, [largest], collection.face_model_version)[0]
-    with backend.read() as session:
-        response["UserMatches"] = _matching_users(backend, session, collection, query, request)
+    query = context.pipeline.embed(image, [largest], collection.face_model_version)[0]
+    with context.read() as session:
+        response["UserMatches"] = _matching_users(context, session, collection, query, request)
     return response

@@ -10,7 +10,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from service import errors
-from service.backend import Backend
+from service.context import OperationContext
 from service.index.collection_index import user_vector
 from service.operations import Params, Result
 from service.operations.idempotency import idempotent
@@ -31,7 +31,7 @@ def status_of(face_count: int) -> str:
     return "ACTIVE" if face_count else "CREATED"
 
 
-def create_user(backend: Backend, request: Params) -> Result:
+def create_user(context: OperationContext, request: Params) -> Result:
     def run(session: Session, collection: CollectionRow) -> Result:
         exists = session.scalar(
             select(func.count())
@@ -46,10 +46,10 @@ def create_user(backend: Backend, request: Params) -> Result:
         collection.user_count += 1
         return {}
 
-    return _in_collection(backend, "CreateUser", request, run)
+    return _in_collection(context, "CreateUser", request, run)
 
 
-def delete_user(backend: Backend, request: Params) -> Result:
+def delete_user(context: OperationContext, request: Params) -> Result:
     def run(session: Session, collection: CollectionRow) -> Result:
         user = find_user(session, collection, request["UserId"])
         session.execute(update(FaceRow).where(FaceRow.user_pk == user.pk).values(user_pk=None))
@@ -58,24 +58,24 @@ def delete_user(backend: Backend, request: Params) -> Result:
         collection.user_count -= 1
         return {}
 
-    return _in_collection(backend, "DeleteUser", request, run)
+    return _in_collection(context, "DeleteUser", request, run)
 
 
 Run = Callable[[Session, CollectionRow], Result]
 
 
-def _in_collection(backend: Backend, operation: str, request: Params, run: Run) -> Result:
+def _in_collection(context: OperationContext, operation: str, request: Params, run: Run) -> Result:
     """Lock the collection, then replay or run the operation once per token."""
-    with backend.write() as session:
+    with context.write() as session:
         collection = find_collection(session, request["CollectionId"], lock=True)
         return idempotent(session, operation, request, lambda: run(session, collection))
 
 
-def list_users(backend: Backend, request: Params) -> Result:
+def list_users(context: OperationContext, request: Params) -> Result:
     limit = request.get("MaxResults", DEFAULT_LIST_USERS)
     scope = f"ListUsers|{request['CollectionId']}"
-    after = backend.tokens.start(request, scope)
-    with backend.read() as session:
+    after = context.tokens.start(request, scope)
+    with context.read() as session:
         collection = find_collection(session, request["CollectionId"])
         counts = (
             select(FaceRow.user_pk, func.count().label("n")).group_by(FaceRow.user_pk).subquery()
@@ -87,18 +87,21 @@ def list_users(backend: Backend, request: Params) -> Result:
             .order_by(UserRow.pk)
             .limit(limit + 1)
         ).all()
-    page, token = backend.tokens.page(rows, limit, scope, lambda row: row[0])
+    page, token = context.tokens.page(rows, limit, scope, lambda row: row[0])
     users = [{"UserId": user_id, "UserStatus": status_of(int(n))} for _, user_id, n in page]
     return {"Users": users, "NextToken": token} if token else {"Users": users}
 
 
 def _match_confidence(
-    backend: Backend, collection: CollectionRow, candidate: FaceRow, reference: np.ndarray | None
+    context: OperationContext,
+    collection: CollectionRow,
+    candidate: FaceRow,
+    reference: np.ndarray | None,
 ) -> float:
     if reference is None:
         return 100.0
     vector = np.frombuffer(candidate.embedding, dtype=np.float32)
-    calibration = backend.pipeline.model(collection.face_model_version).calibration
+    calibration = context.pipeline.model(collection.face_model_version).calibration
     return float(calibration.similarity(float(vector @ reference)))
 
 
@@ -133,7 +136,7 @@ def _classify(
     return refused, candidates
 
 
-def associate_faces(backend: Backend, request: Params) -> Result:
+def associate_faces(context: OperationContext, request: Params) -> Result:
     threshold = request.get("UserMatchThreshold", DEFAULT_ASSOCIATE_THRESHOLD)
 
     def run(session: Session, collection: CollectionRow) -> Result:
@@ -145,7 +148,7 @@ def associate_faces(backend: Backend, request: Params) -> Result:
         accepted: list[FaceRow] = []
         for face in candidates:
             reference = _reference(current, candidates, face)
-            score = _match_confidence(backend, collection, face, reference)
+            score = _match_confidence(context, collection, face, reference)
             if score >= threshold:
                 accepted.append(face)
             else:
@@ -170,10 +173,10 @@ def associate_faces(backend: Backend, request: Params) -> Result:
             "UserStatus": status_of(len(current) + len(accepted)),
         }
 
-    return _in_collection(backend, "AssociateFaces", request, run)
+    return _in_collection(context, "AssociateFaces", request, run)
 
 
-def disassociate_faces(backend: Backend, request: Params) -> Result:
+def disassociate_faces(context: OperationContext, request: Params) -> Result:
     def run(session: Session, collection: CollectionRow) -> Result:
         user = find_user(session, collection, request["UserId"])
         requested = list(dict.fromkeys(request["FaceIds"]))
@@ -206,4 +209,4 @@ def disassociate_faces(backend: Backend, request: Params) -> Result:
             "UserStatus": status_of(remaining),
         }
 
-    return _in_collection(backend, "DisassociateFaces", request, run)
+    return _in_collection(context, "DisassociateFaces", request, run)

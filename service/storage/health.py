@@ -17,7 +17,9 @@ import threading
 import time
 from pathlib import Path
 
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy import select
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
+from sqlalchemy.orm import Session, sessionmaker
 
 POSTGRES_DISK_FULL = "53100"
 PROBE_BYTES = 1 << 20
@@ -66,3 +68,13 @@ class StorageHealth:
         except OSError:
             return False
         return True
+
+
+def database_problem(reader: sessionmaker[Session]) -> str | None:
+    """Why the database cannot be reached now (the error's name), or None when it answers."""
+    try:
+        with reader() as session:
+            session.execute(select(1))
+    except SQLAlchemyError as exc:
+        return f"{type(exc.orig if isinstance(exc, DBAPIError) else exc).__name__}"
+    return None

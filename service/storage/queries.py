@@ -3,7 +3,9 @@ events. Each takes the caller's session, so it runs inside the caller's transact
 
 from __future__ import annotations
 
-from sqlalchemy import Select, select
+from collections.abc import Callable
+
+from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
 from service import errors
@@ -65,3 +67,24 @@ def find_user(session: Session, collection: CollectionRow, user_id: str) -> User
             f"User {user_id} does not exist in collection {collection.collection_id}"
         )
     return user
+
+
+def collection_stats(
+    session: Session, watermark: Callable[[int], int]
+) -> list[tuple[str, int, int]]:
+    """(CollectionId, faces, index lag) of every collection, the lag being the committed
+    changes its index has not applied yet (`watermark`: the last change an index applied)."""
+    rows = session.execute(
+        select(CollectionRow.pk, CollectionRow.collection_id, CollectionRow.face_count)
+    ).all()
+    latest = dict(
+        session.execute(
+            select(IndexEventRow.collection_pk, func.max(IndexEventRow.pk)).group_by(
+                IndexEventRow.collection_pk
+            )
+        ).all()
+    )
+    return [
+        (collection_id, faces, max(0, latest.get(pk, 0) - watermark(pk)))
+        for pk, collection_id, faces in rows
+    ]

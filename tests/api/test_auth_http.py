@@ -15,12 +15,10 @@ from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 from botocore.exceptions import ClientError
 
+from service.client.local_server import LiveServer
 from tests.support.clients import ACCESS_KEY, SECRET_KEY, rekognition_client
 from tests.support.images import blank_jpeg
-from tests.support.live_server import LiveServer
 from tests.support.photos import GROUP_PEOPLE, group_photo
-
-pytestmark = pytest.mark.slow
 
 
 def code_of(call: Any, **kwargs: Any) -> str:
@@ -148,7 +146,7 @@ def test_odd_credentials_are_typed_errors(signed_server: LiveServer) -> None:
     answer = httpx.post(
         f"{signed_server.url}/",
         content=body,
-        headers={k: v.encode("utf-8") for k, v in headers.items()},  # type: ignore[misc]
+        headers={k.encode(): v.encode("utf-8") for k, v in headers.items()},
     )
     assert answer.status_code == 403 and answer.json()["__type"] == "InvalidSignatureException"
     url = f"{signed_server.url}/v1/collections"

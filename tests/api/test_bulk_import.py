@@ -12,11 +12,9 @@ from typing import Any
 
 import pytest
 
+from service.client.local_server import ROOT, LiveServer
 from tests.support.clients import rekognition_client
 from tests.support.images import blank_jpeg
-from tests.support.live_server import ROOT, LiveServer
-
-pytestmark = pytest.mark.slow
 
 PEOPLE = ("ben_afflek", "madonna", "mindy_kaling")
 

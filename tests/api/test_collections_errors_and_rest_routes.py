@@ -8,11 +8,9 @@ from typing import Any
 import httpx
 import pytest
 
+from service.client.local_server import LiveServer
 from tests.support.images import blank_jpeg
-from tests.support.live_server import LiveServer
 from tests.support.photos import GROUP_PEOPLE, first_photo, group_photo
-
-pytestmark = pytest.mark.slow
 
 
 def test_typed_errors_through_boto3(rekognition: Any, faces_dir: Path) -> None:

@@ -15,10 +15,9 @@ from botocore.exceptions import ClientError, EndpointConnectionError
 from urllib3.exceptions import ProtocolError
 
 from tests.storage.helpers import make_operations, seed_faces, unit_vectors
-from tests.support.backends import Deployment, deployment_for, stop_server
 from tests.support.clients import rekognition_client
+from tests.support.deployments import Deployment, deployment_for, stop_server
 
-pytestmark = pytest.mark.slow
 BACKENDS = ["sqlite", "postgresql"]
 
 
@@ -202,7 +201,7 @@ def test_paginators_walk_1000_faces_while_another_client_inserts(
 
         thread = threading.Thread(target=insert_continuously)
         thread.start()
-        walked = []
+        walked: list[str] = []
         for page in client.get_paginator("list_faces").paginate(
             CollectionId="pages", PaginationConfig={"PageSize": 50}
         ):

@@ -11,12 +11,9 @@ from pathlib import Path
 import httpx
 import pytest
 
+from service.client.local_server import free_port, start_server, stop_server
 from tests.support.clients import rekognition_client
-from tests.support.live_server import free_port, stop_server
 from tests.support.postgres import INSTALL_HINT, PostgresServer, find_bindir, fresh_database
-from tests.support.servers import start_server
-
-pytestmark = pytest.mark.slow
 
 
 @pytest.fixture

@@ -7,12 +7,9 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 
-from tests.support.live_server import LiveServer
+from service.client.local_server import LiveServer
 from tests.support.photos import first_photo
-
-pytestmark = pytest.mark.slow
 
 DEFAULT_MEMBERS = {"BoundingBox", "Landmarks", "Pose", "Quality", "Confidence"}
 MODEL_MEMBERS = {

@@ -5,9 +5,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from tests.support.live_server import LiveServer
-
-pytestmark = pytest.mark.slow
+from service.client.local_server import LiveServer
 
 DEEP = 10_000
 HOSTILE_BODIES = {

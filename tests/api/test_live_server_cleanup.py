@@ -13,21 +13,19 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.live_server import ROOT
-
-pytestmark = pytest.mark.slow
+from service.client.local_server import ROOT
 
 STARTER = """
 import sys, time
 from pathlib import Path
-from tests.support.live_server import start_server
+from service.client.local_server import start_server
 server = start_server(Path(sys.argv[1]))
 print(server.process.pid, flush=True)
 time.sleep(600)
 """
 POSTGRES_STARTER = """
 import time
-from tests.support.live_server import free_port
+from service.client.local_server import free_port
 from tests.support.postgres import find_bindir, postgres_server
 with postgres_server(find_bindir(), free_port()) as server:
     print(server._process.pid, server.root, flush=True)

@@ -11,10 +11,7 @@ import httpx
 import pytest
 from PIL import Image
 
-from tests.support.live_server import LiveServer, stop_server
-from tests.support.servers import start_server
-
-pytestmark = pytest.mark.slow
+from service.client.local_server import LiveServer, start_server, stop_server
 
 MIB = 1 << 20
 BUDGET_PIXELS = 128_000_000  # two of the largest images the server accepts (64 MP each)

@@ -11,13 +11,10 @@ import pytest
 from botocore.exceptions import ClientError
 from prometheus_client.parser import text_string_to_metric_families
 
+from service.client.local_server import LiveServer, start_server, stop_server
 from tests.support.clients import ACCESS_KEY, SECRET_KEY, rekognition_client
 from tests.support.images import blank_jpeg
-from tests.support.live_server import LiveServer, stop_server
 from tests.support.photos import first_photo
-from tests.support.servers import start_server
-
-pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")

@@ -7,12 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from service.client.local_server import start_server, stop_server
 from tests.support.clients import rekognition_client
-from tests.support.live_server import stop_server
 from tests.support.photos import first_photo
-from tests.support.servers import start_server
-
-pytestmark = pytest.mark.slow
 
 
 def test_collection_of_the_older_model_keeps_working_after_the_default_changes(

@@ -8,13 +8,15 @@ import re
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import httpx
 import pytest
 
-from tests.support.live_server import LiveServer
+from service.client.local_server import LiveServer
 
-pytestmark = pytest.mark.slow
+if TYPE_CHECKING:
+    from selenium.webdriver.remote.webdriver import WebDriver
 
 
 @pytest.mark.parametrize("page", ["/docs", "/redoc"])
@@ -35,7 +37,7 @@ def chromium() -> tuple[str, str] | None:
 
 
 @pytest.fixture
-def browser(tmp_path: Path) -> Iterator[object]:
+def browser(tmp_path: Path) -> Iterator[WebDriver]:
     found = chromium()
     if found is None:
         hint = "Debian's chromium and chromium-driver are needed (.ci/run installs them)"
@@ -63,7 +65,7 @@ def browser(tmp_path: Path) -> Iterator[object]:
 
 
 def test_swagger_ui_lists_operations_and_runs_detect_faces(
-    server: LiveServer, browser: object, tmp_path: Path
+    server: LiveServer, browser: WebDriver, tmp_path: Path
 ) -> None:
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support import expected_conditions as ready
@@ -71,12 +73,12 @@ def test_swagger_ui_lists_operations_and_runs_detect_faces(
 
     from tests.support.images import blank_jpeg
 
-    driver: object = browser
-    driver.get(f"{server.url}/docs")  # type: ignore[attr-defined]
+    driver = browser
+    driver.get(f"{server.url}/docs")
     wait = WebDriverWait(driver, 60)
     wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, ".opblock")) >= 18)
     block = "[id^='operations-faces-detect_faces']"
-    detect = driver.find_element(By.CSS_SELECTOR, block)  # type: ignore[attr-defined]
+    detect = driver.find_element(By.CSS_SELECTOR, block)
     detect.find_element(By.CSS_SELECTOR, ".opblock-summary").click()
     try_out = (By.CSS_SELECTOR, f"{block} .try-out__btn")
     wait.until(ready.element_to_be_clickable(try_out)).click()

@@ -16,13 +16,16 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from service.client.local_server import (
+    LiveServer,
+    die_with_parent,
+    free_port,
+    start_server,
+    stop_server,
+)
 from tests.support.clients import rekognition_client
 from tests.support.images import jpeg_bytes
-from tests.support.live_server import LiveServer, die_with_parent, free_port, stop_server
 from tests.support.photos import GROUP_PEOPLE, first_photo, group_photo
-from tests.support.servers import start_server
-
-pytestmark = pytest.mark.slow
 
 CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
 

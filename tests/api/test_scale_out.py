@@ -16,9 +16,8 @@ import pytest
 from botocore import UNSIGNED
 from botocore.config import Config
 
-from tests.support.live_server import ROOT
+from service.client.local_server import ROOT
 
-pytestmark = pytest.mark.slow
 SCRIPTS = ROOT / "deploy" / "scale-out"
 
 

@@ -14,8 +14,6 @@ from ml.pipeline import FacePipeline
 from ml.similarity import bundled_calibration_path, calibration_from_json
 from tests.support.photos import first_photo, selfie_photo
 
-pytestmark = pytest.mark.slow
-
 
 def test_compare_faces_similarity_follows_the_calibration_file(
     rekognition: Any, pipeline: FacePipeline, faces_dir: Path

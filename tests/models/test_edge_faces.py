@@ -9,13 +9,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from benchmarks.edge_faces import iou
 from ml.decode import decode_image
+from ml.evaluation.statistics import iou
 from ml.pipeline import FacePipeline
 from ml.types import Box
 from tests.support.photos import first_photo, selfie_photo
-
-pytestmark = pytest.mark.slow
 
 
 def _largest(pipeline: FacePipeline, data: bytes) -> Box:

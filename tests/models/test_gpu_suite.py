@@ -8,12 +8,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
 import torch
 
-from tests.support.live_server import ROOT
-
-pytestmark = pytest.mark.slow
+from service.client.local_server import ROOT
 
 
 def test_gpu_suite_rehearsal_on_the_cpu(tmp_path: Path, faces_dir: Path) -> None:

@@ -13,8 +13,6 @@ from ml.decode import decode_image
 from ml.mtcnn import RawFaces, VectorisedMtcnn
 from tests.support.photos import GROUP_PEOPLE, all_photos, group_photo, rgba_png
 
-pytestmark = pytest.mark.slow
-
 
 def iou(a: np.ndarray, b: np.ndarray) -> float:
     width = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))

@@ -9,15 +9,13 @@ import numpy as np
 import pytest
 import torch
 
-from ml.align import crop_faces
 from ml.decode import decode_image
 from ml.embedder import TorchEmbedder, build_network, cpu_has_bf16
-from ml.evaluation import labelled_images, pair_scores, roc_auc
+from ml.evaluation.crops import crop_faces
+from ml.evaluation.statistics import labelled_images, pair_scores, roc_auc
 from ml.pipeline import FacePipeline
 from tests.support.images import jpeg_bytes
 from tests.support.photos import GROUP_PEOPLE, first_photo, group_photo
-
-pytestmark = pytest.mark.slow
 
 
 def test_group_photo_finds_every_face_largest_first(
@@ -114,7 +112,7 @@ def test_cuda_fp16_matches_cpu(
     pipeline: FacePipeline, celebrity_crops: tuple[np.ndarray, list[str]], models_dir: Path
 ) -> None:
     """fp16 on CUDA keeps every photo's vector: cosine > 0.999 with the CPU's fp32 one."""
-    from benchmarks.gpu_weights import are_random
+    from ml.provision.gpu_weights import are_random
 
     if are_random(models_dir):
         pytest.skip("random weights (a speed run): vectors are compared with the real ones only")

@@ -1,4 +1,4 @@
-"""Backend over a real database with a stub face pipeline, and direct seeding of face vectors.
+"""Operations over a real database with a stub face pipeline, and direct seeding of face vectors.
 
 The storage operations under test (ListFaces, DeleteFaces, SearchFaces, users...) only read the
 pipeline's model spec and calibration, so no model weights are loaded here.
@@ -16,32 +16,56 @@ import numpy as np
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ml.decode import ImageLimits
-from ml.pipeline import ServedModel
-from ml.registry import FACENET_2017, ModelSpec
+from ml.attributes import AttributeEstimator
+from ml.decode import DecodedImage, ImageLimits
+from ml.face_models import FACENET_2017, ModelSpec
+from ml.pipeline import FaceModels, ServedModel
 from ml.similarity import Calibration, load_calibration
-from service.backend import Backend, find_collection
+from ml.types import FaceDescription
+from service.context import OperationContext
 from service.index.collection_index import IndexOptions
-from service.index.registry import IndexRegistry
+from service.index.collection_indexes import IndexRegistry
 from service.index.searcher import BatchedSearch, DirectSearch, Searcher
 from service.operations.dispatch import Operations
 from service.operations.faces import add_faces
 from service.storage.database import make_engine, session_factories, upgrade_schema
 from service.storage.pagination import PageTokens
+from service.storage.queries import find_collection
 from service.storage.schema import FaceRow, ImageRow
 
 
 @dataclass
 class StubPipeline:
+    """A pipeline that serves one model and runs none: the storage tests send no images."""
+
     spec: ModelSpec
     calibration: Calibration
     limits: ImageLimits = field(default_factory=ImageLimits)
+    attributes: AttributeEstimator | None = None
+    also_serves: dict[str, ServedModel] = field(default_factory=dict)
 
     def serves(self, face_model_version: str) -> bool:
         return face_model_version == self.spec.face_model_version
 
     def model(self, face_model_version: str | None = None) -> ServedModel:
         return ServedModel(self.spec, self.calibration)
+
+    def similarity(self, queries: np.ndarray, targets: np.ndarray) -> np.ndarray:
+        return self.calibration.similarity(queries @ targets.T)
+
+    def decode(self, data: bytes) -> DecodedImage:
+        raise NotImplementedError("the storage tests send no images")
+
+    def describe(self, image: DecodedImage) -> list[FaceDescription]:
+        raise NotImplementedError("the storage tests send no images")
+
+    def embed(
+        self,
+        image: DecodedImage,
+        faces: list[FaceDescription],
+        face_model_version: str | None = None,
+    ) -> np.ndarray:
+        raise NotImplementedError("the storage tests send no images")
 
 
 def make_operations(
@@ -51,29 +75,29 @@ def make_operations(
     options: IndexOptions | None = None,
     search: str = "faiss",
 ) -> Operations:
-    """`search` "torch" runs exact searches through the torch backend on the CPU, batched
+    """`search` "torch" runs exact searches with torch on the CPU, batched
     across requests, as a GPU node does on CUDA; "faiss" searches the FAISS index directly."""
     engine = make_engine(database_url)
     upgrade_schema(engine)
     reader, writer = session_factories(engine)
-    pipeline = StubPipeline(FACENET_2017, load_calibration(FACENET_2017.version))
+    pipeline: FaceModels = StubPipeline(FACENET_2017, load_calibration(FACENET_2017.version))
     options = options or IndexOptions()
     searcher: Searcher = DirectSearch()
     if search == "torch":
         options = replace(options, search_device="cpu")
         searcher = BatchedSearch(max_batch=8, max_wait_s=0.001, max_queue=64)
     indexes = IndexRegistry(
-        data_dir / "indexes", 128, FACENET_2017.version, snapshot_every, options
+        data_dir / "indexes", 128, FACENET_2017.network, snapshot_every, options
     )
-    backend = Backend(
+    context = OperationContext(
         pipeline=pipeline,
         reader=reader,
-        writer=writer,  # type: ignore[arg-type]
+        writer=writer,
         indexes=indexes,
         tokens=PageTokens(b"test-secret"),
         searcher=searcher,
     )
-    return Operations(backend)
+    return Operations(context)
 
 
 def wait_for(condition: Callable[[], bool], timeout: float = 10.0) -> bool:
@@ -89,7 +113,7 @@ def wait_for(condition: Callable[[], bool], timeout: float = 10.0) -> bool:
 
 def unit_vectors(count: int, seed: int, dim: int = 128) -> np.ndarray:
     vectors = np.random.default_rng(seed).normal(size=(count, dim)).astype(np.float32)
-    return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+    return np.asarray(vectors / np.linalg.norm(vectors, axis=1, keepdims=True))
 
 
 def near(vector: np.ndarray, noise: float, seed: int) -> np.ndarray:
@@ -136,12 +160,12 @@ def insert_faces(session: Session, collection_id: str, vectors: np.ndarray) -> l
 
 def seed_faces(operations: Operations, collection_id: str, vectors: np.ndarray) -> list[str]:
     """Commit faces with the given vectors; returns their FaceIds."""
-    with operations.backend.write() as session:
+    with operations.context.write() as session:
         return insert_faces(session, collection_id, vectors)
 
 
 def face_count_in_db(operations: Operations, collection_id: str) -> int:
-    with operations.backend.read() as session:
+    with operations.context.read() as session:
         collection = find_collection(session, collection_id)
         return len(
             session.scalars(select(FaceRow.pk).where(FaceRow.collection_pk == collection.pk)).all()

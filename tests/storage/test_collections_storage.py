@@ -81,7 +81,7 @@ def test_failed_write_leaves_no_trace(ops: Operations) -> None:
 
     anchor = unit_vectors(1, seed=4)[0]
     kept = seed_faces(ops, "c1", anchor[None])
-    with pytest.raises(FaultError), ops.backend.write() as session:
+    with pytest.raises(FaultError), ops.context.write() as session:
         insert_faces(session, "c1", np.stack([near(anchor, 0.02, 1), near(anchor, 0.02, 2)]))
         raise FaultError  # after the rows and their index events were written, before commit
     assert face_count_in_db(ops, "c1") == 1
@@ -98,18 +98,18 @@ def test_restart_catches_up_from_snapshot_and_rebuilds_a_corrupt_one(
     anchor = unit_vectors(1, seed=5)[0]
     ids = seed_faces(first, "c1", np.vstack([anchor[None], unit_vectors(10, seed=6)]))
     search(first, ids[0])  # syncs, and asks for a snapshot (10 or more changes)
-    snapshot = first.backend.indexes.snapshot_path(1)
+    snapshot = first.context.indexes.snapshot_path(1)
     assert wait_for(snapshot.exists)
     later = seed_faces(first, "c1", near(anchor, 0.02, 9)[None])  # after the snapshot
     restarted = make_operations(
         database_url, tmp_path, snapshot_every=10_000, search=search_backend
     )
-    index = restarted.backend.indexes._get(1)
+    index = restarted.context.indexes._get(1)
     assert 0 < index.watermark < 12  # loaded from the snapshot, not from zero
     assert search(restarted, ids[0]) == later  # the face indexed after the snapshot is there
     snapshot.write_bytes(b"garbage")
     rebuilt = make_operations(database_url, tmp_path, search=search_backend)
-    assert rebuilt.backend.indexes._get(1).watermark == 0
+    assert rebuilt.context.indexes._get(1).watermark == 0
     assert search(rebuilt, ids[0]) == later
 
 
@@ -164,12 +164,12 @@ def test_ivf_option_switches_large_collections_and_survives_restart(
         np.vstack([anchor[None], near(anchor, 0.02, 1)[None], unit_vectors(1500, seed=9)]),
     )
     assert search(first, ids[0]) == [ids[1]]
-    assert isinstance(first.backend.indexes._get(1).faces, IvfVectors)
+    assert isinstance(first.context.indexes._get(1).faces, IvfVectors)
     first.dispatch("DeleteFaces", {"CollectionId": "c1", "FaceIds": [ids[1]]})
     assert search(first, ids[0]) == []
-    first.backend.indexes.close()
+    first.context.indexes.close()
     again = make_operations(database_url, tmp_path, options=options, search=search_backend)
-    assert isinstance(again.backend.indexes._get(1).faces, IvfVectors)
+    assert isinstance(again.context.indexes._get(1).faces, IvfVectors)
     assert search(again, ids[0], FaceMatchThreshold=0.0, MaxFaces=3)[0] in ids[2:]
 
 

@@ -46,7 +46,7 @@ def test_concurrent_searches_with_a_snapshot_after_every_change(tmp_path: Path) 
     for thread in threads:
         thread.join()
     assert failures == []
-    indexes = operations.backend.indexes
+    indexes = operations.context.indexes
     assert wait_for(lambda: indexes.snapshot_path(1).exists())
     indexes.close()  # the writer has finished: no staging file is left behind
     assert indexes.snapshots.last_error is None
@@ -55,7 +55,7 @@ def test_concurrent_searches_with_a_snapshot_after_every_change(tmp_path: Path) 
 
 def test_a_failing_snapshot_never_fails_a_search(tmp_path: Path) -> None:
     operations = make_operations(f"sqlite:///{tmp_path / 'db'}", tmp_path, snapshot_every=1)
-    indexes = operations.backend.indexes
+    indexes = operations.context.indexes
     indexes.directory.parent.mkdir(parents=True, exist_ok=True)
     indexes.directory.write_text("a file where the snapshot folder should be")
     operations.dispatch("CreateCollection", {"CollectionId": "c1"})

@@ -153,7 +153,7 @@ def test_client_request_token_replays_and_detects_mismatch(ops: Operations) -> N
 
 def test_collection_of_another_model_is_not_searched(ops: Operations) -> None:
     faces = seed_faces(ops, "c1", unit_vectors(2, seed=1))
-    with ops.backend.write() as session:
+    with ops.context.write() as session:
         session.execute(update(CollectionRow).values(face_model_version="2.0"))
     with pytest.raises(errors.InvalidParameterError, match="never compared"):
         ops.dispatch("SearchFaces", {**C, "FaceId": faces[0]})

@@ -2,18 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
-from ml.attributes import (
-    AGE_CLASSES,
-    CHIP_PADDING,
-    MEAN_FACE,
-    AttributeEstimator,
-    age_range,
-    face_chip,
-)
+from ml.attributes import AttributeEstimator
+from ml.networks.dlib import AGE_CLASSES, CHIP_PADDING, MEAN_FACE, age_range, face_chip
 from ml.types import Box, Detection
 from service.operations.attributes import wanted_attributes
 
@@ -83,7 +79,7 @@ def test_attributes_asked_for(names: list[str] | None, wanted: set[str]) -> None
 class _RecordingNetwork:
     """Stands in for an attribute network: records each call, answers with the right shapes."""
 
-    def __init__(self, name: str, calls: list[str], outputs: list[tuple[int, ...]]) -> None:
+    def __init__(self, name: str, calls: list[str], outputs: Sequence[tuple[int, ...]]) -> None:
         self.name, self.calls, self.outputs = name, calls, outputs
 
     def __call__(self, chips: np.ndarray) -> list[np.ndarray]:

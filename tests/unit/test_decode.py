@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import io
 import struct
 import zlib
 
@@ -15,26 +14,7 @@ from ml.decode import (
     UnsupportedImageError,
     decode_image,
 )
-from tests.support.images import jpeg_bytes
-
-
-def encode(image: Image.Image, fmt: str, **save: object) -> bytes:
-    buffer = io.BytesIO()
-    image.save(buffer, format=fmt, **save)
-    return buffer.getvalue()
-
-
-def gradient(width: int = 200, height: int = 120) -> np.ndarray:
-    x = np.linspace(0, 255, width, dtype=np.uint8)[None, :, None]
-    y = np.linspace(0, 255, height, dtype=np.uint8)[:, None, None]
-    return np.concatenate(
-        [
-            np.broadcast_to(x, (height, width, 1)),
-            np.broadcast_to(y, (height, width, 1)),
-            np.full((height, width, 1), 60, np.uint8),
-        ],
-        axis=2,
-    )
+from tests.support.images import encode, gradient, jpeg_bytes
 
 
 def png_header_only(width: int, height: int) -> bytes:

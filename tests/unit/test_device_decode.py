@@ -21,8 +21,7 @@ from ml.decode import (
 )
 from ml.device_decode import TorchvisionDecoder, decode_batch
 from service.batching import BatchedDecoder
-from tests.support.photos import all_photos
-from tests.unit.test_decode import encode, gradient
+from tests.support.images import assert_same_image, encode, gradient
 
 CPU = torch.device("cpu")
 LIMITS = ImageLimits()
@@ -32,16 +31,6 @@ def with_orientation(pixels: np.ndarray, orientation: int) -> bytes:
     exif = Image.Exif()
     exif[0x0112] = orientation
     return encode(Image.fromarray(pixels), "JPEG", quality=90, exif=exif)
-
-
-def assert_same_image(got: object, expected: DecodedImage) -> None:
-    assert isinstance(got, DecodedImage)
-    assert got.pixels.dtype == np.uint8 and got.pixels.flags.c_contiguous
-    assert np.array_equal(got.pixels, expected.pixels)
-    assert (got.format, got.orientation_correction) == (
-        expected.format,
-        expected.orientation_correction,
-    )
 
 
 @pytest.mark.parametrize("orientation", range(1, 9))
@@ -89,16 +78,6 @@ def test_decoders_return_images_and_raise_typed_errors() -> None:
     batched.close()
     for position, image in enumerate(expected):
         assert_same_image(results[position], image)
-
-
-@pytest.mark.slow
-def test_every_photo_decodes_exactly_as_with_pillow(faces_dir: Path) -> None:
-    photos = [path for path in all_photos(faces_dir) if path.suffix.lower() != ".png"]
-    assert len(photos) >= 124  # every provisioned JPEG
-    for start in range(0, len(photos), 64):
-        datas = [photo.read_bytes() for photo in photos[start : start + 64]]
-        for data, outcome in zip(datas, decode_batch(datas, LIMITS, CPU), strict=True):
-            assert_same_image(outcome, decode_image(data))
 
 
 @pytest.mark.cuda

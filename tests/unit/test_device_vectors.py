@@ -20,7 +20,7 @@ CPU = torch.device("cpu")
 
 def units(count: int, seed: int, dim: int = 32) -> np.ndarray:
     vectors = np.random.default_rng(seed).normal(size=(count, dim)).astype(np.float32)
-    return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+    return np.asarray(vectors / np.linalg.norm(vectors, axis=1, keepdims=True))
 
 
 def churned(vector_sets: list[FlatVectors | DeviceMatrix]) -> np.ndarray:

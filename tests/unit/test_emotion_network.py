@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 
-from ml.emotion_network import MiniXception, _keras_names, _max_pool_same, convert_keras_emotions
+from ml.networks.expressions import MiniXception, _max_pool_same
+from ml.provision.fer_keras import _keras_names, convert_keras_emotions
 
 
 def test_same_max_pool_halves_rounding_up_as_tensorflow_does() -> None:
@@ -16,7 +18,7 @@ def test_same_max_pool_halves_rounding_up_as_tensorflow_does() -> None:
     assert _max_pool_same(row).flatten().tolist() == [5.0, 7.0]
 
 
-def _as_keras(state: dict[str, torch.Tensor]) -> dict[tuple[str, str], object]:
+def _as_keras(state: dict[str, torch.Tensor]) -> dict[tuple[str, str], np.ndarray]:
     """The Keras layout (names and axis orders) of a torch state dict."""
     torch_to_keras = {
         "weight": "kernel",
@@ -24,7 +26,7 @@ def _as_keras(state: dict[str, torch.Tensor]) -> dict[tuple[str, str], object]:
         "running_mean": "moving_mean",
         "running_var": "moving_variance",
     }
-    tensors = {}
+    tensors: dict[tuple[str, str], np.ndarray] = {}
     for layer, prefix in _keras_names():
         for key, value in state.items():
             if not key.startswith(prefix + ".") or key.endswith("num_batches_tracked"):
@@ -50,8 +52,9 @@ def test_keras_tensors_map_back_onto_every_parameter() -> None:
     original = MiniXception()
     for module in original.modules():
         if isinstance(module, torch.nn.BatchNorm2d):
+            assert module.running_mean is not None and module.running_var is not None
             module.running_mean.uniform_(-1, 1)
             module.running_var.uniform_(0.5, 2)
-    converted = convert_keras_emotions(_as_keras(original.state_dict()))  # type: ignore[arg-type]
+    converted = convert_keras_emotions(_as_keras(original.state_dict()))
     for key, value in original.state_dict().items():
         assert torch.equal(converted[key], value), key

@@ -5,7 +5,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ml.evaluation import (
+from ml.evaluation.splits import collect
+from ml.evaluation.statistics import (
     bootstrap_interval,
     error_rates,
     interpolated_tar,
@@ -96,8 +97,6 @@ def test_labelled_images_use_folder_names(tmp_path: Path) -> None:
 
 
 def test_verification_benchmark_split_shares_no_person(tmp_path: Path) -> None:
-    from benchmarks.verification import collect
-
     layout = [
         "five-celebrities/train/alice/1.jpg",
         "five-celebrities/val/alice/2.jpg",

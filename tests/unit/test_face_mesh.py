@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
-from ml.face_mesh import (
+from ml.networks.face_mesh import (
     CONTOUR_CORNERS,
     EYES,
     FaceMeshResult,
@@ -18,7 +18,7 @@ from ml.face_mesh import (
     crop,
     project,
 )
-from ml.tflite_graph import _same_padding
+from ml.provision.tflite_reader import _same_padding
 
 
 @pytest.mark.parametrize("mirrored", [False, True])
@@ -72,7 +72,8 @@ def test_no_gaze_and_no_eyes_open_without_the_iris_network() -> None:
 
 
 def test_verdicts_are_even_at_the_threshold_and_surer_away_from_it() -> None:
-    assert _verdict(0.2, 0.2, 1.0) == (False, pytest.approx(50.0))
+    verdict, confidence = _verdict(0.2, 0.2, 1.0)
+    assert verdict is False and confidence == pytest.approx(50.0)
     near, far = _verdict(0.22, 0.2, 1.0), _verdict(0.35, 0.2, 1.0)
     assert near[0] and far[0] and 50 < near[1] < far[1] <= 100
     below = _verdict(0.1, 0.2, 1.0)

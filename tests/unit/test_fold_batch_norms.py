@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from ml.embedder import build_network, fold_batch_norms
-from ml.registry import FACENET_2017
+from ml.face_models import FACENET_2017
 
 
 def randomise_norms(network: nn.Module, seed: int) -> None:
@@ -17,6 +17,7 @@ def randomise_norms(network: nn.Module, seed: int) -> None:
     for module in network.modules():
         if isinstance(module, nn.BatchNorm1d | nn.BatchNorm2d):
             size = module.num_features
+            assert module.running_mean is not None and module.running_var is not None
             module.running_mean.copy_(torch.randn(size, generator=generator) * 0.5)
             module.running_var.copy_(torch.rand(size, generator=generator) * 2 + 0.1)
             module.weight.data.copy_(torch.rand(size, generator=generator) + 0.5)

@@ -11,7 +11,8 @@ import pytest
 import torch
 from onnx import TensorProto, helper, numpy_helper
 
-from ml.onnx_graph import GraphNetwork, UnsupportedGraphError, read_onnx
+from ml.networks.graph import GraphNetwork, UnsupportedGraphError
+from ml.provision.onnx_reader import read_onnx
 
 RNG = np.random.default_rng(0)
 

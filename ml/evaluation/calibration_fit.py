@@ -3,7 +3,7 @@
 Knots: cosine -1 -> 0; the median impostor -> 5; the cosine where the impostor false-match rate
 falls to 1e-2 -> 50; to 1e-3 -> 80; just above the highest impostor seen -> 99; cosine 1 -> 100.
 Fitted on impostor scores of one set of people, Similarity 80 then has a measured FMR of at
-most 1e-3 there and no impostor pair reaches 99. `benchmarks/verification.py` fits it on one
+most 1e-3 there and no impostor pair reaches 99. `python -m benchmarks.verification` fits it on one
 split of people and reports it on another (`make calibrate`).
 """
 
@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ml.evaluation import threshold_at_far
+from ml.evaluation.statistics import threshold_at_far
+from ml.similarity import Calibration
 
 MIN_KNOT_GAP = 1e-3
 HIGHEST_IMPOSTOR_MARGIN = 0.02
@@ -32,3 +33,14 @@ def fit_knots(genuine: np.ndarray, impostor: np.ndarray) -> list[tuple[float, fl
     knots[-1] = (last, knots[-1][1])
     knots.append((1.0, 100.0))
     return knots
+
+
+def calibration_json(calibration: Calibration) -> dict[str, object]:
+    """The calibration as its file holds it (`ml.similarity.calibration_from_json` reads it)."""
+    return {
+        "model_version": calibration.model_version,
+        "calibration_version": calibration.calibration_version,
+        "knots": [
+            [c, s] for c, s in zip(calibration.cosines, calibration.similarities, strict=True)
+        ],
+    }

@@ -1,0 +1,1 @@
+"""The networks facebank runs: the table (`table.py`) and one module per network."""

@@ -1,0 +1,59 @@
+"""What operations run against: the face pipeline, the database, the vector indexes, the page
+tokens, the storage's health and the S3 images, with the write transaction every write
+shares."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.orm import Session, sessionmaker
+
+from ml.pipeline import FaceModels
+from service import errors
+from service.index.collection_indexes import IndexRegistry
+from service.index.searcher import DirectSearch, Searcher
+from service.s3_images import S3Images
+from service.storage.health import StorageHealth
+from service.storage.pagination import PageTokens
+
+
+@dataclass
+class OperationContext:
+    pipeline: FaceModels
+    reader: sessionmaker[Session]
+    writer: sessionmaker[Session]
+    indexes: IndexRegistry
+    tokens: PageTokens
+    region: str = "us-east-1"
+    account_id: str = "000000000000"
+    max_faces_per_collection: int = 20_000_000
+    searcher: Searcher = field(default_factory=DirectSearch)
+    storage: StorageHealth = field(default_factory=StorageHealth)
+    s3: S3Images = field(default_factory=S3Images)
+
+    @contextmanager
+    def write(self) -> Iterator[Session]:
+        """One write transaction: committed on success, rolled back on any exception. A full
+        disk is a retryable ServiceUnavailableException, and nothing of the write is kept."""
+        try:
+            with self.writer.begin() as session:
+                yield session
+        except DBAPIError as exc:
+            if self.storage.write_failed(exc):
+                raise errors.ServiceUnavailableError(
+                    "Storage is full: nothing of this request was stored. Retry once space is "
+                    "freed; searches keep working meanwhile."
+                ) from exc
+            raise
+        self.storage.write_committed()
+
+    @contextmanager
+    def read(self) -> Iterator[Session]:
+        with self.reader() as session:
+            yield session
+
+    def collection_arn(self, collection_id: str) -> str:
+        return f"aws:rekognition:{self.region}:{self.account_id}:collection/{collection_id}"

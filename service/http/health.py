@@ -1,0 +1,61 @@
+"""The routes that carry no operation: liveness, readiness and Prometheus metrics."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.concurrency import run_in_threadpool
+
+from service.context import OperationContext
+from service.http.plumbing import new_request_id
+from service.http.rest import credentials_refused
+from service.storage.health import database_problem
+
+router = APIRouter(tags=["health"])
+
+
+@router.get("/healthz", summary="Liveness: the process answers")
+async def healthz() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@router.get(
+    "/readyz",
+    summary="Readiness: models loaded and warmed, indexes loaded, storage taking writes",
+)
+async def readyz(request: Request) -> JSONResponse:
+    if not request.app.state.ready:
+        return JSONResponse({"ready": False, "reason": "starting"}, status_code=503)
+    reason = await run_in_threadpool(not_ready_because, request.app.state.operations.context)
+    if reason is not None:
+        return JSONResponse({"ready": False, "reason": reason}, status_code=503)
+    return JSONResponse({"ready": True}, status_code=200)
+
+
+@router.get(
+    "/metrics",
+    summary="Prometheus metrics (credentials required when access keys are configured)",
+)
+async def metrics(request: Request) -> Response:
+    # collection ids are not public information
+    refusal = await credentials_refused(request, new_request_id())
+    if refusal is not None:
+        return refusal
+    exposition = await run_in_threadpool(generate_latest, request.app.state.metrics)
+    return Response(exposition, media_type=CONTENT_TYPE_LATEST)
+
+
+def not_ready_because(context: OperationContext) -> str | None:
+    """Why a started server should get no traffic now: the database does not answer, or
+    the storage is full (both recover by themselves); None when it is ready."""
+    trouble = database_problem(context.reader)
+    if trouble is not None:
+        return f"database unreachable ({trouble}): requests are refused until it answers"
+    full_since = context.storage.full_since()
+    if full_since is not None:
+        since = datetime.fromtimestamp(full_since, UTC).isoformat()
+        return f"storage full since {since}: writes are refused, searches are answered"
+    return None

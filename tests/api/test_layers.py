@@ -1,0 +1,50 @@
+"""The server's start-up imports only the runtime: no provisioning (downloads, converters and
+their readers), no evaluation, no client tools."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from service.client.local_server import ROOT
+
+# Imports the lifespan of `facebank serve` (settings, app, models loaded and warmed, indexes
+# loaded), then prints every module it brought in.
+START_UP = """
+import asyncio, sys
+from service.cli import _settings, configure_logging
+from service.app import create_app
+
+settings = _settings()
+configure_logging(settings)
+app = create_app(settings)
+
+async def start_and_stop():
+    async with app.router.lifespan_context(app):
+        assert app.state.ready
+
+asyncio.run(start_and_stop())
+print("\\n".join(sorted(sys.modules)))
+"""
+# Packages that only provisioning, evaluation or client tools use.
+NOT_AT_RUN_TIME = ("ml.provision", "ml.evaluation", "service.client", "onnx", "tflite", "h5py")
+
+
+def test_serving_imports_nothing_of_provisioning_evaluation_or_clients(tmp_path: Path) -> None:
+    env = {**os.environ, "FACEBANK_DATA_DIR": str(tmp_path), "FACEBANK_DEVICE": "cpu"}
+    result = subprocess.run(
+        [sys.executable, "-c", START_UP],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    modules = result.stdout.split()
+    assert "ml.pipeline" in modules and "service.app" in modules  # it did walk the start-up
+    unwanted = [m for m in modules if any(m == p or m.startswith(f"{p}.") for p in NOT_AT_RUN_TIME)]
+    assert unwanted == []
