@@ -28,8 +28,8 @@ from benchmarks.false_faces import one_face_photos
 from benchmarks.scenes import celebrity_photos, compose_scene
 from ml.decode import decode_image
 from ml.detector import MtcnnDetector
-from ml.evaluation.statistics import intersection, iou
 from ml.provision.photos import default_photos_dir
+from ml.tracking import intersection, iou
 from ml.types import Box, Detection
 
 EDGES = ("left", "right", "top", "bottom")

@@ -37,7 +37,7 @@ from service.index.collection_indexes import IndexRegistry
 from service.index.device_vectors import warm_up as warm_up_search
 from service.index.searcher import BatchedSearch
 from service.operations.dispatch import Operations
-from service.s3_images import MAX_S3_IMAGE_BYTES, S3Images
+from service.s3_objects import MAX_S3_IMAGE_BYTES, S3Objects
 from service.settings import Settings
 from service.storage.database import (
     default_database_url,
@@ -49,6 +49,10 @@ from service.storage.health import StorageHealth
 from service.storage.pagination import PageTokens, load_or_create_secret
 from service.storage.queries import collection_stats
 from service.storage.schema import CollectionRow
+from service.video import store as video_store
+from service.video.notify import Notifier
+from service.video.options import VideoOptions
+from service.video.worker import VideoWorkers
 
 log = logging.getLogger("facebank")
 DOCS_ASSETS = "/docs-assets"
@@ -182,9 +186,24 @@ def build_context(settings: Settings, pipeline: FacePipeline) -> tuple[Operation
             max_queue=settings.search_queue_size,
         ),
         storage=StorageHealth(settings.data_dir),
-        s3=S3Images(settings.s3_endpoint_url, settings.s3_region or settings.region),
+        s3=S3Objects(settings.s3_endpoint_url, settings.s3_region or settings.region),
+        video=video_options(settings),
+        notifier=Notifier(settings.sns_endpoint_url, settings.sns_region or settings.region),
     )
     return context, engine
+
+
+def video_options(settings: Settings) -> VideoOptions:
+    return VideoOptions(
+        sample_ms=settings.video_sample_ms,
+        max_bytes=settings.video_max_bytes,
+        max_duration_s=settings.video_max_duration_s,
+        max_jobs=settings.video_max_jobs,
+        workers=settings.video_workers,
+        lease_s=settings.video_lease_s,
+        max_attempts=settings.video_max_attempts,
+        retention_s=settings.video_retention_s,
+    )
 
 
 def search_device(settings: Settings) -> str:
@@ -198,7 +217,10 @@ def search_device(settings: Settings) -> str:
 
 
 def server_state(
-    operations: Operations, queues: list[BatchQueue[Any, Any]], settings: Settings
+    operations: Operations,
+    queues: list[BatchQueue[Any, Any]],
+    settings: Settings,
+    workers: VideoWorkers,
 ) -> ServerState:
     """What /metrics reads from the running server at each scrape."""
     context = operations.context
@@ -215,7 +237,14 @@ def server_state(
         collections=lambda: _collection_stats(context),
         pixels_in_flight=lambda: operations.pixels.in_use,
         storage_full=lambda: context.storage.full_since() is not None,
+        video_jobs=lambda: _video_stats(context),
+        video_frames=lambda: workers.frames_done,
     )
+
+
+def _video_stats(context: OperationContext) -> tuple[dict[str, int], float | None]:
+    with context.read() as session:
+        return video_store.status_counts(session)
 
 
 def _collection_stats(context: OperationContext) -> list[tuple[str, int, int]]:
@@ -246,8 +275,13 @@ def create_app(settings: Settings, pipeline: FacePipeline | None = None) -> Fast
         app.state.operations = Operations(
             context, settings.max_inflight, settings.max_inflight_pixels
         )
-        app.state.metrics.register(server_state(app.state.operations, queues, settings))
+        workers = VideoWorkers(
+            context, context.video, context.notifier, settings.data_dir / "video-spool"
+        )
+        state = server_state(app.state.operations, queues, settings, workers)
+        app.state.metrics.register(state)
         app.state.ready = True
+        workers.start()
         log.info(
             "facebank ready: model %s on %s, exact search on %s",
             loaded.spec.version,
@@ -256,6 +290,7 @@ def create_app(settings: Settings, pipeline: FacePipeline | None = None) -> Fast
         )
         yield
         app.state.ready = False
+        workers.close()  # a running job is given back for another replica to take
         context.indexes.close()
         for queue in queues:
             queue.close()

@@ -15,9 +15,11 @@ from ml.pipeline import FaceModels
 from service import errors
 from service.index.collection_indexes import IndexRegistry
 from service.index.searcher import DirectSearch, Searcher
-from service.s3_images import S3Images
+from service.s3_objects import S3Objects
 from service.storage.health import StorageHealth
 from service.storage.pagination import PageTokens
+from service.video.notify import Notifier
+from service.video.options import VideoOptions
 
 
 @dataclass
@@ -32,7 +34,9 @@ class OperationContext:
     max_faces_per_collection: int = 20_000_000
     searcher: Searcher = field(default_factory=DirectSearch)
     storage: StorageHealth = field(default_factory=StorageHealth)
-    s3: S3Images = field(default_factory=S3Images)
+    s3: S3Objects = field(default_factory=S3Objects)
+    video: VideoOptions = field(default_factory=VideoOptions)
+    notifier: Notifier = field(default_factory=lambda: Notifier("", "us-east-1"))
 
     @contextmanager
     def write(self) -> Iterator[Session]:

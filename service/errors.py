@@ -39,6 +39,18 @@ class InvalidS3ObjectError(ServiceError):
     code = "InvalidS3ObjectException"
 
 
+class VideoTooLargeError(ServiceError):
+    code = "VideoTooLargeException"
+    rest_status = 413
+
+
+class LimitExceededError(ServiceError):
+    """Past a quota on work in progress (concurrent video jobs)."""
+
+    code = "LimitExceededException"
+    rest_status = 429
+
+
 class ThrottlingError(ServiceError):
     code = "ThrottlingException"
     rest_status = 429

@@ -99,6 +99,22 @@ class Settings(BaseSettings):
     search_batch_size: int = Field(default=64, ge=1)
     search_batch_wait_ms: float = Field(default=0.5, ge=0)
     search_queue_size: int = Field(default=1024, ge=1)
+    # Stored video. Completion messages go to an SNS-compatible endpoint; empty: a
+    # NotificationChannel is refused (no client waits for a message that never comes).
+    sns_endpoint_url: str = ""
+    sns_region: str = ""  # empty: FACEBANK_REGION
+    # One frame per this many milliseconds of video goes through detection (docs/video.md
+    # measures what coarser sampling saves and misses).
+    video_sample_ms: int = Field(default=200, ge=1)
+    video_max_bytes: int = Field(default=10 * 1024**3, ge=1)  # Rekognition's 10 GB
+    video_max_duration_s: float = Field(default=6 * 3600, gt=0)  # Rekognition's 6 hours
+    video_max_jobs: int = Field(default=20, ge=1)  # jobs in progress at once, all replicas
+    video_workers: int = Field(default=1, ge=0)  # jobs this replica runs at once; 0: none
+    # A running job's claim, renewed a few times per lease; a job whose claim lapses (its
+    # server died) is taken over by any replica.
+    video_lease_s: float = Field(default=30.0, ge=1)
+    video_max_attempts: int = Field(default=3, ge=1)  # claims before a job is given up
+    video_retention_s: float = Field(default=7 * 86400, gt=0)  # Rekognition keeps 7 days
 
     @model_validator(mode="after")
     def _largest_image_fits_the_budget(self) -> Settings:

@@ -75,6 +75,17 @@ def rekognition(server: LiveServer) -> Any:
 
 
 @pytest.fixture(scope="session")
+def moto_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """One moto server (S3, SNS, SQS) for the whole run."""
+    from tests.support.moto import start_moto
+
+    moto, url = start_moto(tmp_path_factory.mktemp("moto") / "moto.log")
+    yield url
+    moto.terminate()
+    moto.wait(timeout=10)
+
+
+@pytest.fixture(scope="session")
 def postgres_bindir() -> Path:
     from tests.support.postgres import INSTALL_HINT, find_bindir
 

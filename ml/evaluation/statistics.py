@@ -8,8 +8,6 @@ from pathlib import Path
 
 import numpy as np
 
-from ml.types import Box
-
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png"}
 
 
@@ -142,14 +140,3 @@ def lfw_pairs(pairs_file: Path, lfw_root: Path) -> list[tuple[Path, Path, bool]]
         elif len(fields) == 4:
             pairs.append((image(fields[0], fields[1]), image(fields[2], fields[3]), False))
     return pairs
-
-
-def iou(a: Box, b: Box) -> float:
-    overlap = intersection(a, b)
-    return overlap / (a.area + b.area - overlap) if overlap else 0.0
-
-
-def intersection(a: Box, b: Box) -> float:
-    width = min(a.right, b.right) - max(a.left, b.left)
-    height = min(a.bottom, b.bottom) - max(a.top, b.top)
-    return max(width, 0.0) * max(height, 0.0)

@@ -121,6 +121,9 @@ class ServerState(Collector):
     collections: Callable[[], list[tuple[str, int, int]]]  # (id, faces, index lag in events)
     pixels_in_flight: Callable[[], int]
     storage_full: Callable[[], bool]
+    # (jobs by status, creation time of the oldest job nobody runs), all replicas
+    video_jobs: Callable[[], tuple[dict[str, int], float | None]]
+    video_frames: Callable[[], int]  # frames this replica's video workers analysed
 
     def collect(self) -> Iterator[Any]:
         yield InfoMetricFamily("facebank", "Model, device and search backend", value=self.info)
@@ -142,6 +145,25 @@ class ServerState(Collector):
         )
         yield GaugeMetricFamily(
             "facebank_storage_full", "1 while writes fail on a full disk", value=self.storage_full()
+        )
+        yield from self._video_metrics()
+
+    def _video_metrics(self) -> Iterator[Any]:
+        counts, oldest = self.video_jobs()
+        jobs = GaugeMetricFamily("facebank_video_jobs", "Video jobs by status", labels=["status"])
+        for status in ("IN_PROGRESS", "SUCCEEDED", "FAILED"):
+            jobs.add_metric([status], counts.get(status, 0))
+        yield jobs
+        yield CounterMetricFamily(
+            "facebank_video_frames",
+            "Sampled video frames analysed by this replica (its rate: frames per second)",
+            value=self.video_frames(),
+        )
+        waited = 0.0 if oldest is None else max(0.0, time.time() - oldest)
+        yield GaugeMetricFamily(
+            "facebank_video_oldest_waiting_seconds",
+            "Age of the oldest video job no worker is running (0: none waits)",
+            value=waited,
         )
 
     def _collection_metrics(self) -> Iterator[Any]:

@@ -82,6 +82,14 @@ ROUTES = (
         "Search users by image",
         ("Image",),
     ),
+    RestRoute(
+        "StartFaceDetection", "POST", "/v1/video/face-detection", "Start a face detection job"
+    ),
+    RestRoute(
+        "GetFaceDetection", "GET", "/v1/video/face-detection/{JobId}", "A face detection job"
+    ),
+    RestRoute("StartFaceSearch", "POST", "/v1/video/face-search", "Start a face search job"),
+    RestRoute("GetFaceSearch", "GET", "/v1/video/face-search/{JobId}", "A face search job"),
 )
 
 

@@ -26,7 +26,7 @@ from typing import Any
 from PIL import Image
 
 from service import errors
-from service.s3_images import IMAGE_MEMBERS
+from service.s3_objects import IMAGE_MEMBERS
 
 log = logging.getLogger("facebank.memory")
 

@@ -19,6 +19,7 @@ from service.operations import (
     search,
     user_search,
     users,
+    video,
 )
 from service.operations.admission import PixelBudget, request_pixels
 from service.operations.validation import validate_request
@@ -44,6 +45,10 @@ HANDLERS: dict[str, Handler] = {
     "DisassociateFaces": users.disassociate_faces,
     "SearchUsers": user_search.search_users,
     "SearchUsersByImage": user_search.search_users_by_image,
+    "StartFaceDetection": video.start_face_detection,
+    "GetFaceDetection": video.get_face_detection,
+    "StartFaceSearch": video.start_face_search,
+    "GetFaceSearch": video.get_face_search,
 }
 
 

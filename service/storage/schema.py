@@ -121,3 +121,46 @@ class IdempotencyRow(Base):
     request_hash: Mapped[str] = mapped_column(String(64))
     response: Mapped[str] = mapped_column(Text)
     created_at: Mapped[float] = mapped_column(Float)
+
+
+class VideoJobRow(Base):
+    """A stored-video job (StartFaceDetection, StartFaceSearch). Any replica's worker claims one
+    whose lease is free, renews the lease while it runs, and writes every result in the same
+    transaction that marks the job done: a job whose worker dies is run again from the start
+    by whoever claims it next, and its results are never half written."""
+
+    __tablename__ = "video_jobs"
+    __table_args__ = (Index("ix_video_jobs_status_pk", "status", "pk"), NO_REUSE)
+
+    pk: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    job_id: Mapped[str] = mapped_column(String(64), unique=True)
+    api: Mapped[str] = mapped_column(String(32))  # StartFaceDetection, StartFaceSearch
+    status: Mapped[str] = mapped_column(String(16))  # IN_PROGRESS, SUCCEEDED, FAILED
+    status_message: Mapped[str | None] = mapped_column(Text, nullable=True)
+    request: Mapped[str] = mapped_column(Text)  # the validated Start request, JSON
+    created_at: Mapped[float] = mapped_column(Float)
+    claimed_by: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    lease_until: Mapped[float] = mapped_column(Float, default=0.0)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    frames_done: Mapped[int] = mapped_column(BigInteger, default=0)
+    video_metadata: Mapped[str | None] = mapped_column(Text, nullable=True)  # JSON
+    completed_at: Mapped[float | None] = mapped_column(Float, nullable=True)
+    # The completion message is owed while this is False and the request names a channel.
+    notified: Mapped[bool] = mapped_column(default=False)
+
+
+class VideoResultRow(Base):
+    """One entry of a job's results (a face at a timestamp, or a person's match), in both
+    orders GetFaceSearch sorts by."""
+
+    __tablename__ = "video_results"
+    __table_args__ = (
+        Index("ix_video_results_job_by_time", "job_pk", "by_time"),
+        Index("ix_video_results_job_by_index", "job_pk", "by_index"),
+    )
+
+    pk: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    job_pk: Mapped[int] = mapped_column(ForeignKey("video_jobs.pk", ondelete="CASCADE"))
+    by_time: Mapped[int] = mapped_column(Integer)  # rank by (Timestamp, person index)
+    by_index: Mapped[int] = mapped_column(Integer)  # rank by (person index, Timestamp)
+    body: Mapped[str] = mapped_column(Text)  # the entry's JSON

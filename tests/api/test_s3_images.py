@@ -3,67 +3,25 @@
 from __future__ import annotations
 
 import io
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import boto3
-import httpx
 import numpy as np
 import pytest
 from PIL import Image
 
-from service.client.local_server import (
-    LiveServer,
-    die_with_parent,
-    free_port,
-    start_server,
-    stop_server,
-)
+from service.client.local_server import LiveServer, start_server, stop_server
 from tests.support.clients import rekognition_client
 from tests.support.images import jpeg_bytes
+from tests.support.moto import CREDENTIALS, aws_client
 from tests.support.photos import GROUP_PEOPLE, first_photo, group_photo
 
-CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
-
 
 @pytest.fixture(scope="module")
-def s3_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    port = free_port()
-    log = tmp_path_factory.mktemp("moto") / "moto.log"
-    with log.open("wb") as sink:
-        moto = subprocess.Popen(
-            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-            stdout=sink,
-            stderr=subprocess.STDOUT,
-            preexec_fn=die_with_parent if sys.platform == "linux" else None,
-        )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            httpx.get(url, timeout=1)
-            break
-        except httpx.TransportError:
-            time.sleep(0.2)
-    yield url
-    moto.terminate()
-    moto.wait(timeout=10)
-
-
-@pytest.fixture(scope="module")
-def bucket(s3_endpoint: str, faces_dir: Path) -> dict[str, Any]:
+def bucket(moto_endpoint: str, faces_dir: Path) -> dict[str, Any]:
     """A versioned bucket: a group photo, a photo with two versions, an oversized object."""
-    s3 = boto3.client(
-        "s3",
-        endpoint_url=s3_endpoint,
-        region_name="us-east-1",
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-    )
+    s3 = aws_client("s3", moto_endpoint)
     s3.create_bucket(Bucket="photos")
     s3.put_bucket_versioning(Bucket="photos", VersioningConfiguration={"Status": "Enabled"})
     s3.put_object(Bucket="photos", Key="group.jpg", Body=group_photo(faces_dir))
@@ -80,8 +38,8 @@ def bucket(s3_endpoint: str, faces_dir: Path) -> dict[str, Any]:
 
 
 @pytest.fixture(scope="module")
-def s3_server(s3_endpoint: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    env = {"FACEBANK_S3_ENDPOINT_URL": s3_endpoint, "FACEBANK_S3_REGION": "us-east-1"}
+def s3_server(moto_endpoint: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    env = {"FACEBANK_S3_ENDPOINT_URL": moto_endpoint, "FACEBANK_S3_REGION": "us-east-1"}
     live = start_server(tmp_path_factory.mktemp("s3-server"), {**env, **CREDENTIALS})
     yield live
     stop_server(live)
@@ -141,10 +99,10 @@ def test_s3_errors_are_rekognitions(
 
 
 def test_without_credentials_the_object_is_out_of_reach(
-    s3_endpoint: str, bucket: dict[str, Any], tmp_path: Path
+    moto_endpoint: str, bucket: dict[str, Any], tmp_path: Path
 ) -> None:
     env = {
-        "FACEBANK_S3_ENDPOINT_URL": s3_endpoint,
+        "FACEBANK_S3_ENDPOINT_URL": moto_endpoint,
         "AWS_ACCESS_KEY_ID": "",
         "AWS_SECRET_ACCESS_KEY": "",
         "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "none"),

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from ml.decode import decode_image
-from ml.evaluation.statistics import iou
 from ml.pipeline import FacePipeline
+from ml.tracking import iou
 from ml.types import Box
 from tests.support.photos import first_photo, selfie_photo
 

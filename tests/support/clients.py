@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from typing import Any
 
 ACCESS_KEY, SECRET_KEY = "AKIDFACEBANKTEST", "facebank-test-secret"
@@ -26,3 +28,14 @@ def rekognition_client(url: str, key: str | None = None, secret: str | None = No
         aws_secret_access_key=secret,
         config=no_retries,
     )
+
+
+def finished(get: Callable[..., dict[str, Any]], job_id: str, timeout: float = 180) -> Any:
+    """A video job's Get answer once the job has ended."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        answer = get(JobId=job_id)
+        if answer["JobStatus"] != "IN_PROGRESS":
+            return answer
+        time.sleep(0.5)
+    raise AssertionError(f"job {job_id} still in progress after {timeout} s")

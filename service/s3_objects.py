@@ -1,4 +1,5 @@
-"""Images named by `S3Object {Bucket, Name, Version}`, read from an S3-compatible object store.
+"""Images and videos named by `S3Object {Bucket, Name, Version}`, read from an S3-compatible
+object store.
 
 On-prem that is MinIO or Ceph at `FACEBANK_S3_ENDPOINT_URL` (AWS's own S3 too, named by its
 regional endpoint); without one the server reads no S3 at all, so it never reaches out where
@@ -12,6 +13,9 @@ stay at 5 MB), and a missing bucket, key or version, or no access, is InvalidS3O
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import botocore.session
@@ -22,9 +26,10 @@ from service import errors
 
 MAX_S3_IMAGE_BYTES = 15 * 1024 * 1024
 IMAGE_MEMBERS = ("Image", "SourceImage", "TargetImage")
+DOWNLOAD_CHUNK = 1 << 20
 
 
-class S3Images:
+class S3Objects:
     def __init__(self, endpoint_url: str = "", region: str = "us-east-1") -> None:
         self.endpoint_url = endpoint_url
         self.region = region
@@ -41,6 +46,42 @@ class S3Images:
         return resolved
 
     def read(self, location: dict[str, Any]) -> bytes:
+        where = _where(location)
+        too_large = errors.ImageTooLargeError(
+            f"{where} is over {MAX_S3_IMAGE_BYTES} bytes, the limit for images from S3"
+        )
+        with self._answers(where):
+            found = self._s3().get_object(**self._address(location))
+            with found["Body"] as body:
+                # The declared size first, so a huge object is never downloaded; then at most
+                # one byte past the limit, in case it declared none.
+                if int(found.get("ContentLength", 0)) > MAX_S3_IMAGE_BYTES:
+                    raise too_large
+                data = bytes(body.read(MAX_S3_IMAGE_BYTES + 1))
+        if len(data) > MAX_S3_IMAGE_BYTES:
+            raise too_large
+        return data
+
+    def size(self, location: dict[str, Any]) -> int:
+        """The object's size in bytes (nothing downloaded): checks that it can be read."""
+        with self._answers(_where(location)):
+            return int(self._s3().head_object(**self._address(location))["ContentLength"])
+
+    def download(self, location: dict[str, Any], target: Path, max_bytes: int) -> None:
+        """The object streamed into `target` chunk by chunk (never whole in memory);
+        VideoTooLargeException past `max_bytes`."""
+        where = _where(location)
+        written = 0
+        with self._answers(where), target.open("wb") as sink:
+            found = self._s3().get_object(**self._address(location))
+            with found["Body"] as body:
+                for chunk in iter(lambda: body.read(DOWNLOAD_CHUNK), b""):
+                    written += len(chunk)
+                    if written > max_bytes:
+                        raise errors.VideoTooLargeError(f"{where} is over {max_bytes} bytes")
+                    sink.write(chunk)
+
+    def _address(self, location: dict[str, Any]) -> dict[str, str]:
         bucket, name = location.get("Bucket"), location.get("Name")
         if not bucket or not name:
             raise errors.InvalidS3ObjectError("S3Object needs a Bucket and a Name")
@@ -50,27 +91,18 @@ class S3Images:
                 "image as Image.Bytes, or configure an object store."
             )
         version = location.get("Version")
-        where = f"s3://{bucket}/{name}" + (f" (version {version})" if version else "")
-        too_large = errors.ImageTooLargeError(
-            f"{where} is over {MAX_S3_IMAGE_BYTES} bytes, the limit for images from S3"
-        )
-        options = {"VersionId": version} if version else {}
+        return {"Bucket": bucket, "Key": name, **({"VersionId": version} if version else {})}
+
+    @contextmanager
+    def _answers(self, where: str) -> Iterator[None]:
+        """The object store's failures in Rekognition's terms."""
         try:
-            found = self._s3().get_object(Bucket=bucket, Key=name, **options)
-            with found["Body"] as body:
-                # The declared size first, so a huge object is never downloaded; then at most
-                # one byte past the limit, in case it declared none.
-                if int(found.get("ContentLength", 0)) > MAX_S3_IMAGE_BYTES:
-                    raise too_large
-                data = bytes(body.read(MAX_S3_IMAGE_BYTES + 1))
+            yield
         except ClientError as exc:
             code = exc.response.get("Error", {}).get("Code", "error")
             raise errors.InvalidS3ObjectError(f"Unable to get object {where}: {code}") from None
         except BotoCoreError as exc:  # no credentials, endpoint unreachable, ...
             raise errors.InvalidS3ObjectError(f"Unable to get object {where}: {exc}") from None
-        if len(data) > MAX_S3_IMAGE_BYTES:
-            raise too_large
-        return data
 
     def _s3(self) -> Any:
         with self._lock:
@@ -82,3 +114,10 @@ class S3Images:
                     config=Config(retries={"max_attempts": 2}, s3={"addressing_style": "path"}),
                 )
             return self._client
+
+
+def _where(location: dict[str, Any]) -> str:
+    version = location.get("Version")
+    return f"s3://{location.get('Bucket')}/{location.get('Name')}" + (
+        f" (version {version})" if version else ""
+    )

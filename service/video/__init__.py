@@ -1,0 +1,1 @@
+"""Stored video: durable jobs, their analysis, and their completion messages."""
