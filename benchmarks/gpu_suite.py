@@ -42,6 +42,7 @@ CUDA_TESTS = [
     "tests/unit/test_device_decode.py",
     "tests/models/test_mtcnn_equivalence.py",
     "tests/models/test_real_models.py",
+    "tests/unit/test_video.py",
 ]
 
 
@@ -160,8 +161,8 @@ def arguments() -> argparse.Namespace:
     parser.add_argument(
         "--parts",
         nargs="+",
-        default=["tests", "detect", "search", "http"],
-        choices=["tests", "detect", "search", "http"],
+        default=["tests", "detect", "search", "http", "video"],
+        choices=["tests", "detect", "search", "http", "video"],
     )
     return parser.parse_args()
 
@@ -184,6 +185,8 @@ def main() -> None:
         if "tests" in args.parts:
             steps.append(cuda_tests(args, env, deadline))
         steps += throughput(args, env, deadline)
+        if "video" in args.parts:
+            steps.append(video(args, env, deadline))
     summary = {"weights": weights, "steps": [asdict(step) for step in steps]}
     summary["ok"] = all(step.status in ("ok", "skipped") for step in steps)
     (args.out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
@@ -222,10 +225,23 @@ def throughput(args: argparse.Namespace, env: dict[str, str], deadline: float) -
     return [*steps, step]
 
 
+def video(args: argparse.Namespace, env: dict[str, str], deadline: float) -> Step:
+    """A face search job's speed at 720p and 1080p (benchmarks.video's speed step)."""
+    if not _http_packages_present():
+        return Step("video", "skipped", 0.0, {"why": "no server packages"})
+    out = args.out / f"video-{args.device}.json"
+    command = [sys.executable, "-m", "benchmarks.video", "--device", args.device]
+    command += ["--steps", "speed", "--faces", str(args.photos_dir), "--out", str(out)]
+    limit = max(30.0, deadline - time.monotonic())
+    step = run_step("video", command, env, limit, args.out / "video.log")
+    step.detail["results"] = out.name if out.exists() else None
+    return step
+
+
 def _http_packages_present() -> bool:
     import importlib.util
 
-    needed = ("fastapi", "uvicorn", "boto3", "alembic", "pydantic_settings")
+    needed = ("fastapi", "uvicorn", "boto3", "alembic", "pydantic_settings", "av")
     return all(importlib.util.find_spec(name) is not None for name in needed)
 
 

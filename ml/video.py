@@ -1,8 +1,10 @@
 """Stored video, read with PyAV (FFmpeg inside its wheel): what the container says of the video,
 and the frames sampled at a fixed interval as RGB arrays.
 
-Rekognition takes H.264 in MP4 or MOV. Here any container FFmpeg reads is opened, and the
-video codecs of ACCEPTED_CODECS are decoded; anything else is refused with the codec's name.
+On a CUDA node the frames are decoded with NVDEC (`on_gpu`), falling back to the CPU where
+FFmpeg finds no device or the stream needs it. Rekognition takes H.264 in MP4 or MOV. Here any
+container FFmpeg reads is opened, and the video codecs of ACCEPTED_CODECS are decoded; anything
+else is refused with the codec's name.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from typing import Any
 
 import av
 import numpy as np
+from av.codec.hwaccel import HWAccel, hwdevices_available
 
 ACCEPTED_CODECS = ("h264", "hevc", "mpeg4", "vp8", "vp9", "av1")
 FULL_RANGE = 2  # FFmpeg's AVCOL_RANGE_JPEG
@@ -47,11 +50,20 @@ class VideoMetadata:
         }
 
 
+def _hardware() -> HWAccel | None:
+    """NVDEC through FFmpeg's CUDA device, when this FFmpeg has it; frames it cannot decode
+    fall back to the CPU decoder."""
+    if "cuda" not in hwdevices_available():
+        return None
+    return HWAccel("cuda", allow_software_fallback=True)
+
+
 @contextmanager
-def _opened(path: Path) -> Iterator[tuple[Any, Any]]:
-    """The container and its first video stream, or VideoError."""
+def _opened(path: Path, on_gpu: bool = False) -> Iterator[tuple[Any, Any]]:
+    """The container and its first video stream, or VideoError. `on_gpu` decodes with NVDEC
+    where FFmpeg can reach a CUDA device, else on the CPU."""
     try:
-        container = av.open(str(path))
+        container = _open(path, _hardware() if on_gpu else None)
     except (av.FFmpegError, UnicodeDecodeError) as exc:
         raise VideoError(f"the file is not a video FFmpeg can read ({_reason(exc)})") from None
     with container:
@@ -64,6 +76,15 @@ def _opened(path: Path) -> Iterator[tuple[Any, Any]]:
                 f"accepted: {', '.join(ACCEPTED_CODECS)}"
             )
         yield container, stream
+
+
+def _open(path: Path, hardware: HWAccel | None) -> Any:
+    if hardware is None:
+        return av.open(str(path))
+    try:
+        return av.open(str(path), hwaccel=hardware)
+    except av.FFmpegError:  # no CUDA device after all: decode on the CPU
+        return av.open(str(path))
 
 
 def probe(path: Path) -> VideoMetadata:
@@ -90,12 +111,14 @@ def _metadata(container: Any, stream: Any) -> VideoMetadata:
     )
 
 
-def sampled_frames(path: Path, every_ms: int) -> Iterator[tuple[int, np.ndarray]]:
+def sampled_frames(
+    path: Path, every_ms: int, on_gpu: bool = False
+) -> Iterator[tuple[int, np.ndarray]]:
     """(timestamp in ms, H x W x 3 uint8 RGB) of the first frame at or after each multiple of
     `every_ms`, in time order. A file that breaks off before the duration its container
     states raises VideoError once the frames before the break are given."""
     next_sample, last_frame = 0, -1
-    with _opened(path) as (container, stream):
+    with _opened(path, on_gpu) as (container, stream):
         stream.thread_type = "AUTO"  # FFmpeg's own frame threads
         metadata = _metadata(container, stream)
         try:

@@ -203,6 +203,7 @@ def video_options(settings: Settings) -> VideoOptions:
         lease_s=settings.video_lease_s,
         max_attempts=settings.video_max_attempts,
         retention_s=settings.video_retention_s,
+        decode_on_gpu=resolve_device(settings.device).type == "cuda",
     )
 
 

@@ -15,6 +15,7 @@ from ml.pipeline import FaceModels
 from service import errors
 from service.index.collection_indexes import IndexRegistry
 from service.index.searcher import DirectSearch, Searcher
+from service.operations.priority import InteractiveActivity
 from service.s3_objects import S3Objects
 from service.storage.health import StorageHealth
 from service.storage.pagination import PageTokens
@@ -37,6 +38,7 @@ class OperationContext:
     s3: S3Objects = field(default_factory=S3Objects)
     video: VideoOptions = field(default_factory=VideoOptions)
     notifier: Notifier = field(default_factory=lambda: Notifier("", "us-east-1"))
+    interactive: InteractiveActivity = field(default_factory=InteractiveActivity)
 
     @contextmanager
     def write(self) -> Iterator[Session]:

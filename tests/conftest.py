@@ -13,7 +13,13 @@ from ml.face_models import DEFAULT_MODEL_VERSION
 from ml.manifest import default_models_dir
 from ml.pipeline import FacePipeline, load_pipeline, resolve_device
 from ml.provision.photos import PhotosError, default_photos_dir, verify_photos
-from service.client.local_server import LiveServer, free_port, start_server, stop_server
+from service.client.local_server import (
+    LiveServer,
+    free_port,
+    start_moto,
+    start_server,
+    stop_server,
+)
 from tests.support.clients import ACCESS_KEY, SECRET_KEY, rekognition_client
 
 
@@ -77,8 +83,6 @@ def rekognition(server: LiveServer) -> Any:
 @pytest.fixture(scope="session")
 def moto_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """One moto server (S3, SNS, SQS) for the whole run."""
-    from tests.support.moto import start_moto
-
     moto, url = start_moto(tmp_path_factory.mktemp("moto") / "moto.log")
     yield url
     moto.terminate()

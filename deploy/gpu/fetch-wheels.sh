@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # Download the wheels the GPU suite needs into .whl/ (git-ignored), for Python 3.12 on
 # manylinux x86_64, without their dependencies: the lent machine's image has the rest.
-# Usage: deploy/gpu/fetch-wheels.sh [core|all]   (default all; core: no HTTP part)
+# Usage: deploy/gpu/fetch-wheels.sh [core|all|video]   (default all; core: no HTTP part; video:
+# all and PyAV, for the video part)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 lists=(deploy/gpu/wheels-core.txt)
-[[ "${1:-all}" == all ]] && lists+=(deploy/gpu/wheels-http.txt)
+[[ "${1:-all}" != core ]] && lists+=(deploy/gpu/wheels-http.txt)
+[[ "${1:-all}" == video ]] && lists+=(deploy/gpu/wheels-video.txt)
 mapfile -t requirements < <(grep -hv '^#' "${lists[@]}" | sed '/^$/d')
 platforms=()
 for tag in manylinux_2_28_x86_64 manylinux_2_27_x86_64 manylinux_2_17_x86_64 manylinux2014_x86_64 \

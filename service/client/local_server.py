@@ -115,3 +115,25 @@ def endpoint(given: str | None, work: str) -> Iterator[str]:
         yield server.url
     finally:
         stop_server(server)
+
+
+def start_moto(log: Path) -> tuple[subprocess.Popen[bytes], str]:
+    """moto's server (S3, SNS, SQS) on a free loopback port, tied to this process like a
+    facebank server; its URL once it answers."""
+    port = free_port()
+    with log.open("wb") as sink:
+        moto = subprocess.Popen(
+            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+            preexec_fn=die_with_parent if sys.platform == "linux" else None,
+        )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            httpx.get(url, timeout=1)
+            break
+        except httpx.TransportError:
+            time.sleep(0.2)
+    return moto, url

@@ -82,6 +82,9 @@ ROUTES = (
         "Search users by image",
         ("Image",),
     ),
+    RestRoute("TagResource", "POST", "/v1/tags", "Tag a collection (by its ARN)"),
+    RestRoute("UntagResource", "POST", "/v1/tags/remove", "Remove tags from a collection"),
+    RestRoute("ListTagsForResource", "GET", "/v1/tags", "A collection's tags (by its ARN)"),
     RestRoute(
         "StartFaceDetection", "POST", "/v1/video/face-detection", "Start a face detection job"
     ),

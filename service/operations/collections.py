@@ -11,6 +11,7 @@ from sqlalchemy.exc import IntegrityError
 from service import errors
 from service.context import OperationContext
 from service.operations import Params, Result
+from service.operations.tags import check_tag_quota
 from service.storage.queries import find_collection
 from service.storage.schema import (
     CollectionRow,
@@ -25,6 +26,7 @@ DEFAULT_LIST_COLLECTIONS = 1000
 
 def create_collection(context: OperationContext, request: Params) -> Result:
     collection_id = request["CollectionId"]
+    check_tag_quota(request.get("Tags", {}))
     row = CollectionRow(
         collection_id=collection_id,
         face_model_version=context.pipeline.spec.face_model_version,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 
 from sqlalchemy.exc import OperationalError
 
@@ -17,6 +18,7 @@ from service.operations import (
     collections,
     faces,
     search,
+    tags,
     user_search,
     users,
     video,
@@ -45,11 +47,19 @@ HANDLERS: dict[str, Handler] = {
     "DisassociateFaces": users.disassociate_faces,
     "SearchUsers": user_search.search_users,
     "SearchUsersByImage": user_search.search_users_by_image,
+    "TagResource": tags.tag_resource,
+    "UntagResource": tags.untag_resource,
+    "ListTagsForResource": tags.list_tags_for_resource,
     "StartFaceDetection": video.start_face_detection,
     "GetFaceDetection": video.get_face_detection,
     "StartFaceSearch": video.start_face_search,
     "GetFaceSearch": video.get_face_search,
 }
+
+
+VIDEO_OPERATIONS = frozenset(
+    {"StartFaceDetection", "GetFaceDetection", "StartFaceSearch", "GetFaceSearch"}
+)
 
 
 class Operations:
@@ -62,6 +72,13 @@ class Operations:
         self.context = context
         self._slots = threading.BoundedSemaphore(max_inflight)
         self.pixels = PixelBudget(max_inflight_pixels)
+
+    def _activity(self, operation: str) -> AbstractContextManager[None]:
+        """Interactive requests hold video jobs back while they run (Start and Get of a
+        video job are not themselves interactive work on the models)."""
+        if operation in VIDEO_OPERATIONS:
+            return nullcontext()
+        return self.context.interactive.request()
 
     def dispatch(self, operation: str, body: object) -> Result:
         handler = HANDLERS.get(operation)
@@ -76,7 +93,7 @@ class Operations:
         try:
             request = self.context.s3.resolve(request)  # S3Object images become Bytes
             pixels = request_pixels(request, self.context.pipeline.limits.max_pixels)
-            with self.pixels.admit(pixels):
+            with self.pixels.admit(pixels), self._activity(operation):
                 return handler(self.context, request)
         except QueueFullError:
             raise errors.ThrottlingError("Rate exceeded") from None

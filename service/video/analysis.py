@@ -58,13 +58,14 @@ def detect_faces_in_video(
     every_ms: int,
     on_frame: OnFrame,
     clock: StageClock | None = None,
+    on_gpu: bool = False,
 ) -> list[Entry]:
     """GetFaceDetection's Faces: every face of every sampled frame, with its Timestamp."""
     clock = clock or StageClock()
     asked = [request["FaceAttributes"]] if "FaceAttributes" in request else None
     wanted = wanted_attributes(asked) - NOT_IN_VIDEO
     entries: list[Entry] = []
-    for timestamp, image in _frames(path, every_ms, clock, on_frame):
+    for timestamp, image in _frames(context, path, every_ms, clock, on_frame, on_gpu):
         with clock.timed("detect"):
             faces = context.pipeline.describe(image)
             estimated = estimate_attributes(context, image, faces, wanted)
@@ -80,6 +81,7 @@ def search_faces_in_video(
     every_ms: int,
     on_frame: OnFrame,
     clock: StageClock | None = None,
+    on_gpu: bool = False,
 ) -> list[Entry]:
     """GetFaceSearch's Persons: each face of a sampled frame, tracked into a person, whose
     search of the collection found matches at or above FaceMatchThreshold."""
@@ -89,7 +91,7 @@ def search_faces_in_video(
         collection = model_collection(context, session, request["CollectionId"])
     tracker = FaceTracker()
     entries: list[Entry] = []
-    for timestamp, image in _frames(path, every_ms, clock, on_frame):
+    for timestamp, image in _frames(context, path, every_ms, clock, on_frame, on_gpu):
         with clock.timed("detect"):
             faces = context.pipeline.describe(image)
         if not faces:
@@ -136,10 +138,18 @@ def _person_match(
 
 
 def _frames(
-    path: Path, every_ms: int, clock: StageClock, on_frame: OnFrame
+    context: OperationContext,
+    path: Path,
+    every_ms: int,
+    clock: StageClock,
+    on_frame: OnFrame,
+    on_gpu: bool,
 ) -> Iterator[tuple[int, DecodedImage]]:
-    """The sampled frames as upright images, decoded ahead in their own thread."""
-    for timestamp, pixels in read_ahead(sampled_frames(path, every_ms), clock):
+    """The sampled frames as upright images, decoded ahead in their own thread (with NVDEC
+    when `on_gpu`), each handed on once interactive requests leave room for it."""
+    for timestamp, pixels in read_ahead(sampled_frames(path, every_ms, on_gpu), clock):
+        with clock.timed("waiting for interactive requests"):
+            context.interactive.wait_for_quiet()
         yield timestamp, DecodedImage(np.ascontiguousarray(pixels), "video", None)
         clock.frames += 1
         on_frame(clock.frames)

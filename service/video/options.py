@@ -15,3 +15,4 @@ class VideoOptions:
     lease_s: float = 30.0
     max_attempts: int = 3
     retention_s: float = 7 * 86400
+    decode_on_gpu: bool = False  # NVDEC, where FFmpeg reaches a CUDA device

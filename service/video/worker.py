@@ -135,7 +135,14 @@ class VideoWorkers:
         self, api: str, spool: Path, request: dict[str, Any], on_frame: Any
     ) -> list[Entry]:
         analyse = search_faces_in_video if api == "StartFaceSearch" else detect_faces_in_video
-        return analyse(self.context, spool, request, self.options.sample_ms, on_frame)
+        return analyse(
+            self.context,
+            spool,
+            request,
+            self.options.sample_ms,
+            on_frame,
+            on_gpu=self.options.decode_on_gpu,
+        )
 
     def _release(self, job_pk: int, worker: str) -> None:
         """Give a job back at shutdown, so another replica takes it at once (its lease set

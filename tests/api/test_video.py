@@ -5,20 +5,22 @@ them, people at known times in videos made from the provisioned photos."""
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import httpx
 import numpy as np
 import pytest
 from botocore.exceptions import ClientError
 
+from ml.evaluation.videos import Appearance, Script, audio_only, blank_video, encode, render
 from service.client.local_server import LiveServer, start_server, stop_server
 from tests.support.clients import finished, rekognition_client
 from tests.support.moto import CREDENTIALS, aws_client
-from tests.support.videos import Appearance, Script, audio_only, blank_video, encode, render
 
 BUCKET = "videos"
 SAMPLE_MS = 200
@@ -292,3 +294,28 @@ def test_job_quota_and_unknown_jobs(client: Any, scenes: Scenes, server: LiveSer
     }
     with pytest.raises(ClientError, match="FACEBANK_SNS_ENDPOINT_URL"):
         plain.start_face_detection(Video=s3_video("scenes.mp4"), NotificationChannel=channel)
+
+
+def test_rest_routes_and_metrics_follow_the_jobs(video_server: LiveServer, scenes: Scenes) -> None:
+    started = httpx.post(
+        f"{video_server.url}/v1/video/face-search",
+        json={"Video": s3_video("scenes.mp4"), "CollectionId": scenes.collection},
+    )
+    assert started.status_code == 200, started.text
+    job = started.json()["JobId"]
+    url = f"{video_server.url}/v1/video/face-search/{job}"
+    deadline = time.monotonic() + 180
+    while (answer := httpx.get(url).json())["JobStatus"] == "IN_PROGRESS":
+        assert time.monotonic() < deadline
+        time.sleep(0.5)
+    assert answer["JobStatus"] == "SUCCEEDED" and answer["Persons"]
+    page = httpx.get(url, params={"max_results": 2, "sort_by": "INDEX"}).json()
+    assert len(page["Persons"]) == 2 and "NextToken" in page
+    missing = httpx.get(f"{video_server.url}/v1/video/face-detection/{job}")
+    assert missing.status_code == 404 and missing.json()["code"] == "ResourceNotFoundException"
+    exposition = httpx.get(f"{video_server.url}/metrics").text
+    succeeded = re.search(r'^facebank_video_jobs\{status="SUCCEEDED"\} (\S+)$', exposition, re.M)
+    frames = re.search(r"^facebank_video_frames_total (\S+)$", exposition, re.M)
+    assert succeeded and float(succeeded.group(1)) >= 1
+    assert frames and float(frames.group(1)) >= 22  # one job's sampled frames at least
+    assert re.search(r"^facebank_video_oldest_waiting_seconds 0\.0$", exposition, re.M)

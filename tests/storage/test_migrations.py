@@ -33,3 +33,17 @@ def test_face_model_names_become_rekognition_version_numbers(database_url: str) 
         ).all()
     assert [tuple(row) for row in rows] == [("c0", "1.0"), ("c1", "2.0")]
     engine.dispose()
+
+
+def test_the_migrations_build_the_schema_the_code_declares(database_url: str) -> None:
+    from alembic.autogenerate import compare_metadata
+    from alembic.runtime.migration import MigrationContext
+
+    from service.storage.schema import Base
+
+    engine = make_engine(database_url)
+    upgrade_schema(engine)
+    with engine.connect() as connection:
+        differences = compare_metadata(MigrationContext.configure(connection), Base.metadata)
+    engine.dispose()
+    assert differences == []

@@ -9,8 +9,8 @@ import av
 import numpy as np
 import pytest
 
+from ml.evaluation.videos import audio_only, encode
 from ml.video import VideoError, probe, sampled_frames
-from tests.support.videos import audio_only, encode
 
 
 def greys(count: int, width: int = 160, height: int = 96) -> list[np.ndarray]:
@@ -96,3 +96,17 @@ def test_a_file_cut_mid_way_gives_its_frames_then_says_where_it_broke(tmp_path: 
         for timestamp, _ in sampled_frames(path, 100):
             seen.append(timestamp)
     assert 0 < len(seen) < 40
+
+
+@pytest.mark.cuda
+def test_nvdec_gives_the_frames_the_cpu_decoder_gives(tmp_path: Path) -> None:
+    noise = np.random.default_rng(1)
+    frames = [noise.integers(0, 256, (96, 160, 3), dtype=np.uint8) for _ in range(20)]
+    path = tmp_path / "noise.mp4"
+    path.write_bytes(encode(frames, fps=10))
+    on_cpu = list(sampled_frames(path, 300))
+    on_gpu = list(sampled_frames(path, 300, on_gpu=True))
+    assert [t for t, _ in on_gpu] == [t for t, _ in on_cpu]
+    for (_, gpu), (_, cpu) in zip(on_gpu, on_cpu, strict=True):
+        # NVDEC's colour conversion may round differently by a level or two
+        assert np.abs(gpu.astype(np.int16) - cpu).mean() < 2.0

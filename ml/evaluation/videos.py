@@ -1,9 +1,10 @@
-"""Videos the tests make themselves (H.264 in MP4, encoded with PyAV) from the provisioned
+"""Videos that tests and benchmarks make themselves (H.264 in MP4, encoded with PyAV) from real
 photos: known people at known times, moving, entering at an edge, two at once, nobody."""
 
 from __future__ import annotations
 
 import io
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -51,15 +52,17 @@ def frame(script: Script, timestamp_ms: int) -> np.ndarray:
 
 
 def encode(
-    frames: list[np.ndarray], fps: int, codec: str = "libx264", container: str = "mp4"
+    frames: Iterable[np.ndarray], fps: int, codec: str = "libx264", container: str = "mp4"
 ) -> bytes:
+    """The frames (encoded as they come, never all held at once) as one video file."""
     buffer = io.BytesIO()
     with av.open(buffer, "w", format=container) as output:
         stream = output.add_stream(codec, rate=fps)
         assert isinstance(stream, av.VideoStream)
-        stream.height, stream.width = frames[0].shape[:2]
         stream.pix_fmt = "yuvj420p" if codec == "mjpeg" else "yuv420p"
-        for pixels in frames:
+        for index, pixels in enumerate(frames):
+            if index == 0:
+                stream.height, stream.width = pixels.shape[:2]
             for packet in stream.encode(av.VideoFrame.from_ndarray(pixels, format="rgb24")):
                 output.mux(packet)
         for packet in stream.encode():
@@ -70,8 +73,8 @@ def encode(
 def render(script: Script, repeat: int = 1) -> bytes:
     """The script's video, played `repeat` times in a row."""
     step = 1000 // script.fps
-    frames = [frame(script, t) for t in range(0, script.duration_ms, step)]
-    return encode(frames * repeat, script.fps)
+    times = [t for _ in range(repeat) for t in range(0, script.duration_ms, step)]
+    return encode((frame(script, t) for t in times), script.fps)
 
 
 def blank_video(seconds: int, fps: int = 1, side: int = 64) -> bytes:
