@@ -24,7 +24,7 @@ from service.operations import (
     video,
 )
 from service.operations.admission import PixelBudget, request_pixels
-from service.operations.validation import validate_request
+from service.operations.validation import conform_response, validate_request
 
 Handler = Callable[[OperationContext, Params], Result]
 
@@ -94,7 +94,7 @@ class Operations:
             request = self.context.s3.resolve(request)  # S3Object images become Bytes
             pixels = request_pixels(request, self.context.pipeline.limits.max_pixels)
             with self.pixels.admit(pixels), self._activity(operation):
-                return handler(self.context, request)
+                return conform_response(operation, handler(self.context, request))
         except QueueFullError:
             raise errors.ThrottlingError("Rate exceeded") from None
         except OperationalError as exc:  # the database is unreachable or busy: retryable

@@ -12,13 +12,14 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ml.decode import DecodedImage
+from ml.tracking import iou
 from ml.types import Box, FaceDescription
 from service import errors
 from service.context import OperationContext
 from service.operations import Params, Result
 from service.operations.attributes import estimate_attributes, wanted_attributes
 from service.operations.inputs import image_for_collection, model_collection
-from service.operations.quality_filter import quality_rank, rejection_reasons
+from service.operations.quality_filter import rejection_reasons
 from service.operations.render import bounding_box, confidence, face_details, face_json
 from service.storage.queries import faces_by_id, faces_with_owners, find_collection, record_event
 from service.storage.schema import CollectionRow, FaceRow, ImageRow, UserRow
@@ -34,28 +35,17 @@ class Selection:
 
 
 def select_faces(faces: list[FaceDescription], max_faces: int | None, level: str) -> Selection:
-    """Quality filter first; above MaxFaces drop the lowest quality rank, then the smallest."""
+    """QualityFilter first; above MaxFaces the faces with the largest bounding boxes (as
+    returned: a face cut by the frame counts whole) are kept."""
     reasons = [rejection_reasons(face, level) for face in faces]
     passing = [i for i, why in enumerate(reasons) if not why]
     unindexed = [(faces[i], why) for i, why in enumerate(reasons) if why]
     if max_faces is not None and len(passing) > max_faces:
-        ranked = sorted(
-            passing,
-            key=lambda i: (quality_rank(faces[i]), faces[i].detection.box.area),
-            reverse=True,
-        )
+        ranked = sorted(passing, key=lambda i: faces[i].detection.box.area, reverse=True)
         unindexed += [(faces[i], ["EXCEEDS_MAX_FACES"]) for i in ranked[max_faces:]]
         passing = ranked[:max_faces]
     kept = sorted((faces[i] for i in passing), key=lambda f: f.detection.box.area, reverse=True)
     return Selection(kept, unindexed)
-
-
-def _iou(a: Box, b: Box) -> float:
-    inter = Box(
-        max(a.left, b.left), max(a.top, b.top), min(a.right, b.right), min(a.bottom, b.bottom)
-    ).area
-    union = a.area + b.area - inter
-    return inter / union if union > 0 else 0.0
 
 
 def _stored_box(row: FaceRow, image: DecodedImage) -> Box:
@@ -130,7 +120,7 @@ def _store_faces(
             (
                 r
                 for r in existing
-                if _iou(_stored_box(r, image), face.detection.box) >= SAME_FACE_IOU
+                if iou(_stored_box(r, image), face.detection.box) >= SAME_FACE_IOU
             ),
             None,
         )

@@ -54,8 +54,3 @@ def rejection_reasons(face: FaceDescription, level: str) -> list[str]:
 
 def passes(face: FaceDescription, level: str) -> bool:
     return not rejection_reasons(face, level)
-
-
-def quality_rank(face: FaceDescription) -> int:
-    """How many of LOW, MEDIUM, HIGH the face passes (0-3): IndexFaces drops low ranks first."""
-    return sum(passes(face, level) for level in ("LOW", "MEDIUM", "HIGH"))

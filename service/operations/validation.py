@@ -212,3 +212,32 @@ _CHECKERS = {
     "list": _check_list,
     "map": _check_map,
 }
+
+
+def conform_response(operation: str, response: dict[str, Any]) -> dict[str, Any]:
+    """The response without the empty lists botocore's model says must hold an item (its
+    `min`): Rekognition omits such a member rather than send it empty (DeletedFaces, say)."""
+    conformed: dict[str, Any] = _conform(operation_model(operation).output_shape, response)
+    return conformed
+
+
+def _conform(shape: Shape, value: Any) -> Any:
+    if shape.type_name == "structure" and isinstance(value, dict):
+        members = shape.members
+        return {
+            key: _conform(members[key], item) if key in members else item
+            for key, item in value.items()
+            if not _empty_but_required(members.get(key), item)
+        }
+    if shape.type_name == "list" and isinstance(value, list):
+        return [_conform(shape.member, item) for item in value]
+    return value
+
+
+def _empty_but_required(shape: Shape | None, value: object) -> bool:
+    return (
+        shape is not None
+        and shape.type_name == "list"
+        and value == []
+        and shape.metadata.get("min", 0) >= 1
+    )

@@ -10,7 +10,7 @@ import pytest
 
 from service.client.local_server import LiveServer
 from tests.support.images import blank_jpeg
-from tests.support.photos import GROUP_PEOPLE, first_photo, group_photo
+from tests.support.photos import GROUP_PEOPLE, first_photo, group_photo, selfie_photo
 
 
 def test_typed_errors_through_boto3(rekognition: Any, faces_dir: Path) -> None:
@@ -113,3 +113,39 @@ def test_rest_collection_routes(server: LiveServer, faces_dir: Path) -> None:
     assert httpx.delete(f"{base}/rest-demo").status_code == 200
     missing = httpx.get(f"{base}/rest-demo")
     assert missing.status_code == 404 and missing.json()["code"] == "ResourceNotFoundException"
+
+
+def test_max_faces_keeps_the_largest_boxes_as_returned(rekognition: Any, faces_dir: Path) -> None:
+    """A face cut by the frame is ranked by its whole box, which reaches past the edge."""
+    selfie, _ = selfie_photo(faces_dir, "madonna", past_frame=0.3)
+    rekognition.create_collection(CollectionId="max-faces")
+    try:
+        everyone = rekognition.detect_faces(Image={"Bytes": selfie})["FaceDetails"]
+        areas = sorted(
+            (d["BoundingBox"]["Width"] * d["BoundingBox"]["Height"] for d in everyone),
+            reverse=True,
+        )
+        assert len(areas) >= 3 and any(d["BoundingBox"]["Left"] < 0 for d in everyone)
+        kept = rekognition.index_faces(
+            CollectionId="max-faces", Image={"Bytes": selfie}, MaxFaces=2, QualityFilter="NONE"
+        )["FaceRecords"]
+        kept_areas = [
+            r["Face"]["BoundingBox"]["Width"] * r["Face"]["BoundingBox"]["Height"] for r in kept
+        ]
+        assert kept_areas == pytest.approx(areas[:2])
+        assert kept[0]["Face"]["BoundingBox"]["Left"] < 0  # the cut face is the largest
+    finally:
+        rekognition.delete_collection(CollectionId="max-faces")
+
+
+def test_delete_faces_that_deleted_nothing_omits_deleted_faces(rekognition: Any) -> None:
+    """botocore's model gives DeletedFaces at least one item: an empty list is left out."""
+    rekognition.create_collection(CollectionId="delete-nothing")
+    try:
+        answer = rekognition.delete_faces(
+            CollectionId="delete-nothing", FaceIds=["00000000-0000-0000-0000-000000000000"]
+        )
+        assert "DeletedFaces" not in answer
+        assert [f["Reasons"] for f in answer["UnsuccessfulFaceDeletions"]] == [["FACE_NOT_FOUND"]]
+    finally:
+        rekognition.delete_collection(CollectionId="delete-nothing")

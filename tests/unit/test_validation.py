@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import base64
+from typing import Any
 
 import pytest
 
@@ -86,3 +87,39 @@ def test_an_image_is_bytes_or_an_s3_object_never_both_nor_neither() -> None:
     for image in ({}, {**s3, "Bytes": "AAAA"}):
         with pytest.raises(InvalidParameterError, match="exactly one of Bytes and S3Object"):
             validate_request("DetectFaces", {"Image": image})
+
+
+def _required_lists(shape: Any, seen: frozenset[str] = frozenset()) -> list[list[str]]:
+    """Paths (member names) to every list of an output shape that must hold an item."""
+    if shape.name in seen or shape.type_name != "structure":
+        return []
+    found = []
+    for name, member in shape.members.items():
+        if member.type_name == "list" and member.metadata.get("min", 0) >= 1:
+            found.append([name])
+        found += [[name, *rest] for rest in _required_lists(member, seen | {shape.name})]
+    return found
+
+
+def test_no_response_carries_an_empty_list_its_model_forbids() -> None:
+    """Walks botocore's output shape of every operation served: each list with a `min` is
+    left out of the answer when it would be empty (DeleteFaces' DeletedFaces, say)."""
+    from service.operations.dispatch import HANDLERS
+    from service.operations.validation import conform_response, operation_model
+
+    walked = 0
+    for operation in HANDLERS:
+        for path in _required_lists(operation_model(operation).output_shape):
+            response: dict[str, Any] = {}
+            node = response
+            for name in path[:-1]:
+                node = node.setdefault(name, {})
+            node[path[-1]] = []
+            conformed = conform_response(operation, response)
+            for name in path[:-1]:
+                conformed = conformed[name]
+            assert path[-1] not in conformed, (operation, path)
+            walked += 1
+    assert walked >= 1  # DeleteFaces.DeletedFaces at least
+    kept = conform_response("DeleteFaces", {"DeletedFaces": ["f"], "UnsuccessfulFaceDeletions": []})
+    assert kept == {"DeletedFaces": ["f"], "UnsuccessfulFaceDeletions": []}
