@@ -62,16 +62,23 @@ class AttributeEstimator:
         return AttributeEstimator({name: wrap(name, run) for name, run in self.runners.items()})
 
     def estimate(
-        self, pixels: np.ndarray, faces: list[Detection], wanted: frozenset[str] | None = None
+        self,
+        pixels: np.ndarray,
+        faces: list[Detection],
+        wanted: frozenset[str] | None = None,
+        meshes: list[FaceMeshResult | None] | None = None,
     ) -> list[FaceAttributes]:
-        """Per face, the attributes of `wanted` (every served one when None)."""
+        """Per face, the attributes of `wanted` (every served one when None). `meshes` are the
+        faces' meshes where the pipeline already ran the mesh network: a step whose fields are
+        all known is skipped."""
         wanted = self.served if wanted is None else wanted & self.served
         if not faces:
             return []
         image = Image.fromarray(pixels)
-        found = [FaceAttributes() for _ in faces]
+        found = [FaceAttributes(mesh=mesh) for mesh in meshes or [None] * len(faces)]
         for role in _roles():
-            if role.step is not None and wanted & _step_serves(role):
+            known = all(getattr(f, name) is not None for f in found for name in role.gives)
+            if role.step is not None and wanted & _step_serves(role) and not known:
                 fields = role.step(image, faces, self.runners, wanted)
                 found = [replace(f, **new) for f, new in zip(found, fields, strict=True)]
         return found

@@ -9,6 +9,7 @@ from typing import Protocol
 
 import numpy as np
 import torch
+from PIL import Image
 
 from ml.align import recipe_crops
 from ml.attributes import AttributeEstimator
@@ -17,6 +18,7 @@ from ml.detector import FaceDetector, MtcnnDetector
 from ml.embedder import FaceEmbedder, TorchEmbedder, load_network
 from ml.face_models import ModelSpec, model_spec, sharing_network
 from ml.manifest import WeightsError
+from ml.networks.face_mesh import FaceMeshResult, face_mesh_of
 from ml.networks.runner import ChipNetwork, ChipRunner
 from ml.networks.table import ATTRIBUTE_NETWORKS, attribute_role, network
 from ml.pose import estimate_pose
@@ -78,6 +80,8 @@ class FacePipeline:
     also_serves: dict[str, ServedModel] = field(default_factory=dict)
     # The face attribute networks that are provisioned; None when none is.
     attributes: AttributeEstimator | None = None
+    # Landmarks from the face mesh, which confirms faces too; None: MTCNN's five points.
+    mesh_check: MeshCheck | None = None
 
     def decode(self, data: bytes) -> DecodedImage:
         if self.decoder is not None:
@@ -85,8 +89,20 @@ class FacePipeline:
         return decode_image(data, self.limits)
 
     def describe(self, image: DecodedImage) -> list[FaceDescription]:
-        """Every face (the 100 largest), largest first, with pose and quality."""
-        return described(image, self.detector.detect(image.pixels))
+        """Every face (the 100 largest), largest first, with pose and quality; with the mesh
+        (`mesh_check`), only the faces it confirms, each with its mesh."""
+        detections = self.detector.detect(image.pixels)
+        face_mesh = None if self.attributes is None else face_mesh_of(self.attributes.runners)
+        if self.mesh_check is None or face_mesh is None or not detections:
+            return described(image, detections)
+        meshes = face_mesh.run(Image.fromarray(image.pixels), detections, irises=True)
+        kept = [
+            (detection, mesh)
+            for detection, mesh in zip(detections, meshes, strict=True)
+            if self.mesh_check.confirms(detection, mesh, image.width, image.height)
+        ]
+        confirmed: list[FaceMeshResult | None] = [m for _, m in kept]
+        return described(image, [d for d, _ in kept], confirmed)
 
     def model(self, face_model_version: str | None = None) -> ServedModel:
         """The served model of that FaceModelVersion (the default one when None)."""
@@ -121,16 +137,38 @@ class FacePipeline:
         return self.calibration.similarity(queries @ targets.T)
 
 
-def described(image: DecodedImage, detections: list[Detection]) -> list[FaceDescription]:
-    """The detector's faces with the pose and quality read from them."""
+def described(
+    image: DecodedImage,
+    detections: list[Detection],
+    meshes: list[FaceMeshResult | None] | None = None,
+) -> list[FaceDescription]:
+    """The detector's faces with the pose and quality read from them (and their meshes)."""
     return [
         FaceDescription(
             detection=detection,
             pose=estimate_pose(detection.landmarks),
             quality=assess_quality(image.pixels, detection.box),
+            mesh=mesh,
         )
-        for detection in detections
+        for detection, mesh in zip(detections, meshes or [None] * len(detections), strict=True)
     ]
+
+
+@dataclass(frozen=True)
+class MeshCheck:
+    """Landmarks from the face mesh, and the mesh's word on whether a detection is a face: a
+    detection the mesh finds no face in (presence below `min_presence`) is dropped, unless
+    the detector is at least `sure_probability` sure of it, or the face is cut by the frame
+    (the mesh reads little of such a face; docs/accuracy.md measures all three)."""
+
+    min_presence: float = 0.1
+    sure_probability: float = 0.995
+
+    def confirms(self, detection: Detection, mesh: FaceMeshResult, width: int, height: int) -> bool:
+        box = detection.box
+        cut = box.left < 0 or box.top < 0 or box.right > width or box.bottom > height
+        sure = detection.probability >= self.sure_probability
+        return cut or sure or mesh.presence >= self.min_presence
 
 
 def resolve_device(name: str) -> torch.device:
@@ -153,6 +191,7 @@ def load_pipeline(
     allow_uncalibrated: bool = False,
     detection_max_side: int = 1920,
     cpu_bf16: bool = False,
+    mesh_check: MeshCheck | None = None,
 ) -> FacePipeline:
     """Load real weights (checked against the manifest) and the model's calibration."""
     spec = model_spec(model_version)
@@ -172,6 +211,7 @@ def load_pipeline(
         limits=limits or ImageLimits(),
         also_serves=_calibrated_siblings(spec),
         attributes=load_attribute_estimator(models_dir, device),
+        mesh_check=mesh_check,
     )
 
 

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from ml.networks.face_mesh import FaceMeshResult
 
 LANDMARK_NAMES = ("eyeLeft", "eyeRight", "nose", "mouthLeft", "mouthRight")
 
@@ -58,3 +62,6 @@ class FaceDescription:
     detection: Detection
     pose: Pose
     quality: Quality
+    # The face mesh (and irises) where the pipeline ran it: 30 landmarks, and the attributes
+    # that read the mesh reuse it.
+    mesh: FaceMeshResult | None = None

@@ -20,7 +20,7 @@ from sqlalchemy import Engine, select
 from ml.decode import ImageLimits
 from ml.device_decode import TorchvisionDecoder
 from ml.networks.runner import ChipRunner
-from ml.pipeline import FacePipeline, load_pipeline, resolve_device
+from ml.pipeline import FacePipeline, MeshCheck, load_pipeline, resolve_device
 from ml.types import Box, Detection
 from service.batching import (
     BatchedChips,
@@ -70,7 +70,14 @@ def load_face_pipeline(settings: Settings) -> FacePipeline:
         limits=limits,
         detection_max_side=settings.detection_max_side,
         cpu_bf16=settings.embed_cpu_bf16,
+        mesh_check=mesh_check(settings),
     )
+
+
+def mesh_check(settings: Settings) -> MeshCheck | None:
+    if settings.landmarks == "five":
+        return None
+    return MeshCheck(settings.face_min_presence, settings.face_sure_probability)
 
 
 def warm_up(pipeline: FacePipeline, settings: Settings) -> None:

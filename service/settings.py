@@ -46,6 +46,14 @@ class Settings(BaseSettings):
     signature_max_skew_seconds: int = Field(default=300, ge=1)
     torch_threads: int = Field(default=0, ge=0)  # 0: torch's default
     detection_max_side: int = Field(default=1920, ge=160)
+    # "mesh": Rekognition's 30 landmarks from the face mesh and iris networks, run on every face
+    # (the mesh also confirms faces); "five": MTCNN's five points only, for CPU nodes that
+    # need the old speed (docs/performance.md measures the difference).
+    landmarks: Literal["mesh", "five"] = "mesh"
+    # A detection the mesh finds no face in (presence below this) is dropped unless MTCNN is
+    # at least face_sure_probability sure of it (docs/accuracy.md, `benchmarks.mesh_check`).
+    face_min_presence: float = Field(default=0.1, ge=0, le=1)
+    face_sure_probability: float = Field(default=0.995, ge=0, le=1)
     max_image_pixels: int = Field(default=64_000_000, ge=6400)
     log_level: str = "info"
     # "text" for a terminal; "json": one JSON object per line (and per request), for collectors.

@@ -66,6 +66,7 @@ class AttributeRole:
     serves: frozenset[str]
     step: AttributeStep | None
     needs: tuple[str, ...] = ()
+    gives: tuple[str, ...] = ()  # the FaceAttributes fields of its step: known ones skip it
 
 
 @dataclass(frozen=True)

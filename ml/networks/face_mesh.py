@@ -55,6 +55,44 @@ MOUTH_CORNERS = (61, 291)
 INNER_LIPS = ((81, 178), (13, 14), (311, 402))  # (upper, lower) inner-lip pairs
 IRIS_CENTRE = 0  # the first of the iris network's five points
 
+# Rekognition's 30 landmark types from mesh vertices (MediaPipe's canonical face mesh; a tuple
+# is the mean of its vertices). "Left" is the image's left, as in Rekognition's example
+# responses and MTCNN's five points: eyeLeft is the eye on the image's left. The pupils come
+# from the iris network (the eye's centre without it).
+EYE_POINTS = ((33, 133, 159, 145), (362, 263, 386, 374))  # corners, upper and lower lid
+LANDMARK_VERTICES: dict[str, int | tuple[int, ...]] = {
+    "eyeLeft": EYE_POINTS[0],
+    "eyeRight": EYE_POINTS[1],
+    "nose": 1,
+    "mouthLeft": 61,
+    "mouthRight": 291,
+    "leftEyeBrowLeft": 70,
+    "leftEyeBrowRight": 107,
+    "leftEyeBrowUp": 105,
+    "rightEyeBrowLeft": 336,
+    "rightEyeBrowRight": 300,
+    "rightEyeBrowUp": 334,
+    "leftEyeLeft": 33,
+    "leftEyeRight": 133,
+    "leftEyeUp": 159,
+    "leftEyeDown": 145,
+    "rightEyeLeft": 362,
+    "rightEyeRight": 263,
+    "rightEyeUp": 386,
+    "rightEyeDown": 374,
+    "noseLeft": 64,
+    "noseRight": 294,
+    "mouthUp": 0,
+    "mouthDown": 17,
+    "upperJawlineLeft": 234,
+    "midJawlineLeft": 172,
+    "chinBottom": 152,
+    "midJawlineRight": 397,
+    "upperJawlineRight": 454,
+}
+PUPILS = ("leftPupil", "rightPupil")
+LANDMARK_TYPES = (*list(LANDMARK_VERTICES)[:23], *PUPILS, *list(LANDMARK_VERTICES)[23:])
+
 # Thresholds fitted on 40 labelled LFW photos by `python -m benchmarks.attributes`
 # (benchmarks/labels/eyes-mouth.json, 'fit'), then checked on the held-out photos.
 EYES_OPEN_ABOVE = 0.194  # iris-network eye outline: lid gap over corner-to-corner width
@@ -125,6 +163,20 @@ class FaceMeshResult:
     # outline (2 x CONTOUR_POINTS x 2).
     irises: np.ndarray | None = None
     eye_contours: np.ndarray | None = None
+
+    def landmarks(self) -> list[tuple[str, float, float]]:
+        """Rekognition's 30 landmark types in the order of its LandmarkType enum, (name, x, y)
+        in image pixels."""
+        points = []
+        for name in LANDMARK_TYPES:
+            if name in PUPILS:
+                eye = PUPILS.index(name)
+                centre = self.mesh[list(EYE_POINTS[eye])].mean(axis=0)
+                x, y = centre if self.irises is None else self.irises[eye]
+            else:
+                x, y = self.mesh[list(np.atleast_1d(LANDMARK_VERTICES[name]))].mean(axis=0)
+            points.append((name, float(x), float(y)))
+        return points
 
     def eyes_open(self) -> tuple[bool, float] | None:
         """None without the iris network's eye outlines: the mesh's own lids agree less with
@@ -253,6 +305,18 @@ class FaceMesh:
         ]
 
 
+def mirrored_type(name: str) -> str:
+    """The landmark type a point of `name` becomes in the mirror image (Left and Right swap)."""
+    swapped = name.replace("Left", "\0").replace("Right", "Left").replace("\0", "Right")
+    return swapped.replace("left", "\0").replace("right", "left").replace("\0", "right")
+
+
+def face_mesh_of(runners: Mapping[str, ChipRunner]) -> FaceMesh | None:
+    """The mesh (with the irises where provisioned), or None without the mesh network."""
+    mesh = runners.get("mesh")
+    return None if mesh is None else FaceMesh(mesh, runners.get("iris"))
+
+
 def mesh_step(
     image: Image.Image,
     faces: list[Detection],
@@ -260,6 +324,7 @@ def mesh_step(
     wanted: frozenset[str],
 ) -> list[Fields]:
     """The mesh of every face, with the irises when one of theirs is wanted."""
-    face_mesh = FaceMesh(runners["mesh"], runners.get("iris"))
+    face_mesh = face_mesh_of(runners)
+    assert face_mesh is not None  # the step runs only with the mesh network
     meshes = face_mesh.run(image, faces, irises=bool(wanted & IRIS_ATTRIBUTES))
     return [{"mesh": mesh} for mesh in meshes]

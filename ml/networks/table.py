@@ -73,7 +73,14 @@ AGE = NetworkEntry(
         "4f9f0075200bd8ea6cd65ae6e6893cf820c513169382c08e82e533158358ed1c",
         "onnx",
     ),
-    AttributeRole("age", load_graph, dlib.dlib_input, dlib.AGE_ATTRIBUTES, dlib.ages_step),
+    AttributeRole(
+        "age",
+        load_graph,
+        dlib.dlib_input,
+        dlib.AGE_ATTRIBUTES,
+        dlib.ages_step,
+        gives=("age_low", "age_high"),
+    ),
 )
 GENDER = NetworkEntry(
     "dlib-gender-classifier-v1",
@@ -84,7 +91,14 @@ GENDER = NetworkEntry(
         "d4c4116cf720cde18de28a09071d8e1826bcff7935ef3470052163f3f6b5d734",
         "onnx",
     ),
-    AttributeRole("gender", load_graph, dlib.dlib_input, dlib.GENDER_ATTRIBUTES, dlib.genders_step),
+    AttributeRole(
+        "gender",
+        load_graph,
+        dlib.dlib_input,
+        dlib.GENDER_ATTRIBUTES,
+        dlib.genders_step,
+        gives=("gender", "gender_confidence"),
+    ),
 )
 EXPRESSIONS = NetworkEntry(
     "fer-mini-xception-v1",
@@ -101,6 +115,7 @@ EXPRESSIONS = NetworkEntry(
         expressions.fer_input,
         expressions.EXPRESSION_ATTRIBUTES,
         expressions.emotions_step,
+        gives=("emotions",),
     ),
 )
 # The .tflite files' sha256 are those the wheel's RECORD lists (there in base64).
@@ -113,7 +128,16 @@ FACE_MESH = NetworkEntry(
         "1055cb9d4a9ca8b8c688902a3a5194311138ba256bcc94e336d8373a5f30c814",
         "tflite",
     ),
-    AttributeRole("mesh", load_graph, rgb_unit, face_mesh.MOUTH_ATTRIBUTES, face_mesh.mesh_step),
+    # With FACEBANK_LANDMARKS=mesh the pipeline runs the mesh (and the irises) on every face,
+    # and this step is skipped.
+    AttributeRole(
+        "mesh",
+        load_graph,
+        rgb_unit,
+        face_mesh.MOUTH_ATTRIBUTES,
+        face_mesh.mesh_step,
+        gives=("mesh",),
+    ),
 )
 IRIS = NetworkEntry(
     "mediapipe-iris-landmark-v1",

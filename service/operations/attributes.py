@@ -29,4 +29,5 @@ def estimate_attributes(
     estimator = context.pipeline.attributes
     if estimator is None or not wanted & estimator.served:
         return None
-    return estimator.estimate(image.pixels, [face.detection for face in faces], wanted)
+    detections = [face.detection for face in faces]
+    return estimator.estimate(image.pixels, detections, wanted, [face.mesh for face in faces])

@@ -22,14 +22,15 @@ def bounding_box(box: Box, image: DecodedImage) -> dict[str, float]:
 
 
 def landmarks(face: FaceDescription, image: DecodedImage) -> list[dict[str, Any]]:
-    points = face.detection.landmarks
+    """Rekognition's 30 landmark types where the mesh ran, else MTCNN's five."""
+    if face.mesh is not None:
+        points = face.mesh.landmarks()
+    else:
+        five = face.detection.landmarks
+        points = [(name, five[i, 0], five[i, 1]) for i, name in enumerate(LANDMARK_NAMES)]
     return [
-        {
-            "Type": name,
-            "X": float(points[i, 0]) / image.width,
-            "Y": float(points[i, 1]) / image.height,
-        }
-        for i, name in enumerate(LANDMARK_NAMES)
+        {"Type": name, "X": float(x) / image.width, "Y": float(y) / image.height}
+        for name, x, y in points
     ]
 
 

@@ -17,6 +17,13 @@ from tests.support.images import blank_jpeg, jpeg_bytes
 from tests.support.photos import GROUP_PEOPLE, first_photo, group_photo
 
 
+def landmark_types() -> list[str]:
+    """botocore's LandmarkType enum, in its order."""
+    from service.operations.validation import rekognition_model
+
+    return list(rekognition_model().shape_for("LandmarkType").enum)
+
+
 def test_detect_faces_on_group_photo(rekognition: Any, faces_dir: Path) -> None:
     response = rekognition.detect_faces(Image={"Bytes": group_photo(faces_dir)}, Attributes=["ALL"])
     details = response["FaceDetails"]
@@ -26,15 +33,12 @@ def test_detect_faces_on_group_photo(rekognition: Any, faces_dir: Path) -> None:
     for detail in details:
         box = detail["BoundingBox"]
         assert 0 < box["Width"] < 1 and 0 < box["Height"] < 1
-        assert {mark["Type"] for mark in detail["Landmarks"]} == {
-            "eyeLeft",
-            "eyeRight",
-            "nose",
-            "mouthLeft",
-            "mouthRight",
-        }
+        # All 30 of Rekognition's landmark types, within the face's box (the jawline's upper
+        # points sit at the ears, a little past MTCNN's box).
+        assert [mark["Type"] for mark in detail["Landmarks"]] == landmark_types()
+        margin = 0.25 * box["Width"]
         for mark in detail["Landmarks"]:
-            assert box["Left"] <= mark["X"] <= box["Left"] + box["Width"]
+            assert box["Left"] - margin <= mark["X"] <= box["Left"] + box["Width"] + margin
         assert 90 < detail["Confidence"] <= 100
         assert set(detail["Pose"]) == {"Roll", "Yaw", "Pitch"}
         assert 0 <= detail["Quality"]["Sharpness"] <= 100

@@ -73,7 +73,7 @@ def test_association_rules(ops: Operations) -> None:
         {"FaceId": alice[0], "UserId": "alice", "Reasons": ["ASSOCIATED_TO_A_DIFFERENT_USER"]}
     ]
     deletion = ops.dispatch("DeleteFaces", {**C, "FaceIds": [alice[0]]})
-    assert deletion["DeletedFaces"] == []
+    assert "DeletedFaces" not in deletion  # botocore gives the list a min of 1: left out
     assert deletion["UnsuccessfulFaceDeletions"][0]["Reasons"] == ["ASSOCIATED_TO_AN_EXISTING_USER"]
     released = ops.dispatch(
         "DisassociateFaces", {**C, "UserId": "alice", "FaceIds": [alice[0], bob[1]]}
