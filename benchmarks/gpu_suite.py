@@ -232,6 +232,8 @@ def video(args: argparse.Namespace, env: dict[str, str], deadline: float) -> Ste
     out = args.out / f"video-{args.device}.json"
     command = [sys.executable, "-m", "benchmarks.video", "--device", args.device]
     command += ["--steps", "speed", "--faces", str(args.photos_dir), "--out", str(out)]
+    if args.small:
+        command += ["--sizes", "640x360", "--seconds", "2"]
     limit = max(30.0, deadline - time.monotonic())
     step = run_step("video", command, env, limit, args.out / "video.log")
     step.detail["results"] = out.name if out.exists() else None

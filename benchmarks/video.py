@@ -90,11 +90,17 @@ def enrol(context: OperationContext, faces: Path) -> str:
     return "bench"
 
 
-def speed(context: OperationContext, faces: Path, scratch: Path) -> list[dict[str, Any]]:
+def speed(
+    context: OperationContext,
+    faces: Path,
+    scratch: Path,
+    sizes: list[tuple[int, int]],
+    seconds: int,
+) -> list[dict[str, Any]]:
     collection = enrol(context, faces)
     rows = []
-    for width, height in ((1280, 720), (1920, 1080)):
-        script = crowd_script(faces, width, height, seconds=10)
+    for width, height in sizes:
+        script = crowd_script(faces, width, height, seconds=seconds)
         path = scratch / f"crowd-{height}.mp4"
         path.write_bytes(render(script))
         request = {"CollectionId": collection, "FaceMatchThreshold": 80.0}
@@ -209,6 +215,8 @@ def main() -> None:
     parser.add_argument("--faces", type=Path, default=default_photos_dir())
     parser.add_argument("--steps", nargs="+", default=["speed", "sampling", "interactive"])
     parser.add_argument("--out", type=Path, help="default: benchmarks/results/video-<device>.json")
+    parser.add_argument("--sizes", nargs="+", default=["1280x720", "1920x1080"])
+    parser.add_argument("--seconds", type=int, default=10, help="the speed step's video length")
     args = parser.parse_args()
     results: dict[str, Any] = {"commit": git_commit(), "device": args.device}
     with tempfile.TemporaryDirectory() as tmp:
@@ -216,7 +224,9 @@ def main() -> None:
         if {"speed", "sampling"} & set(args.steps):
             context = local_context(args.device, scratch / "data")
             if "speed" in args.steps:
-                results["speed"] = speed(context, args.faces, scratch)
+                pairs = (size.split("x") for size in args.sizes)
+                sizes = [(int(width), int(height)) for width, height in pairs]
+                results["speed"] = speed(context, args.faces, scratch, sizes, args.seconds)
             if "sampling" in args.steps:
                 results["sampling"] = sampling(context, args.faces, scratch)
         if "interactive" in args.steps:

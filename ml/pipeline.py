@@ -24,7 +24,7 @@ from ml.networks.table import ATTRIBUTE_NETWORKS, attribute_role, network
 from ml.pose import estimate_pose
 from ml.quality import assess_quality
 from ml.similarity import Calibration, CalibrationError, load_calibration
-from ml.types import Detection, FaceDescription
+from ml.types import Detection, FaceDescription, Pose
 
 log = logging.getLogger(__name__)
 
@@ -142,16 +142,23 @@ def described(
     detections: list[Detection],
     meshes: list[FaceMeshResult | None] | None = None,
 ) -> list[FaceDescription]:
-    """The detector's faces with the pose and quality read from them (and their meshes)."""
+    """The detector's faces with the pose and quality read from them (and their meshes). Pose
+    comes from the mesh's 3D points where the mesh ran (docs/accuracy.md: closer to known
+    angles than the five points'), else from the five points."""
     return [
         FaceDescription(
             detection=detection,
-            pose=estimate_pose(detection.landmarks),
+            pose=_pose(detection, mesh),
             quality=assess_quality(image.pixels, detection.box),
             mesh=mesh,
         )
         for detection, mesh in zip(detections, meshes or [None] * len(detections), strict=True)
     ]
+
+
+def _pose(detection: Detection, mesh: FaceMeshResult | None) -> Pose:
+    from_mesh = None if mesh is None else mesh.pose()
+    return from_mesh if from_mesh is not None else estimate_pose(detection.landmarks)
 
 
 @dataclass(frozen=True)

@@ -50,8 +50,9 @@ class S3Objects:
         too_large = errors.ImageTooLargeError(
             f"{where} is over {MAX_S3_IMAGE_BYTES} bytes, the limit for images from S3"
         )
+        address = self._address(location)  # refused before any client is made
         with self._answers(where):
-            found = self._s3().get_object(**self._address(location))
+            found = self._s3().get_object(**address)
             with found["Body"] as body:
                 # The declared size first, so a huge object is never downloaded; then at most
                 # one byte past the limit, in case it declared none.
@@ -64,16 +65,18 @@ class S3Objects:
 
     def size(self, location: dict[str, Any]) -> int:
         """The object's size in bytes (nothing downloaded): checks that it can be read."""
+        address = self._address(location)
         with self._answers(_where(location)):
-            return int(self._s3().head_object(**self._address(location))["ContentLength"])
+            return int(self._s3().head_object(**address)["ContentLength"])
 
     def download(self, location: dict[str, Any], target: Path, max_bytes: int) -> None:
         """The object streamed into `target` chunk by chunk (never whole in memory);
         VideoTooLargeException past `max_bytes`."""
         where = _where(location)
         written = 0
+        address = self._address(location)
         with self._answers(where), target.open("wb") as sink:
-            found = self._s3().get_object(**self._address(location))
+            found = self._s3().get_object(**address)
             with found["Body"] as body:
                 for chunk in iter(lambda: body.read(DOWNLOAD_CHUNK), b""):
                     written += len(chunk)

@@ -30,7 +30,7 @@ from PIL import Image
 
 from ml.networks.base import Fields
 from ml.networks.runner import ChipRunner
-from ml.types import Detection
+from ml.types import Detection, Pose
 
 MOUTH_ATTRIBUTES = frozenset({"MOUTH_OPEN"})  # the mesh alone
 IRIS_ATTRIBUTES = frozenset({"EYES_OPEN", "EYE_DIRECTION"})  # the iris network on the mesh's eyes
@@ -91,6 +91,9 @@ LANDMARK_VERTICES: dict[str, int | tuple[int, ...]] = {
     "upperJawlineRight": 454,
 }
 PUPILS = ("leftPupil", "rightPupil")
+# Left-right pairs (image left first) and the midline points that give the face's axes.
+ACROSS_PAIRS = ((33, 263), (133, 362), (61, 291), (234, 454))
+UP_TO, UP_FROM = (61, 291), (33, 263, 133, 362)  # mouth corners, eye corners
 LANDMARK_TYPES = (*list(LANDMARK_VERTICES)[:23], *PUPILS, *list(LANDMARK_VERTICES)[23:])
 
 # Thresholds fitted on 40 labelled LFW photos by `python -m benchmarks.attributes`
@@ -163,6 +166,8 @@ class FaceMeshResult:
     # outline (2 x CONTOUR_POINTS x 2).
     irises: np.ndarray | None = None
     eye_contours: np.ndarray | None = None
+    # Each point's depth in image pixels, smaller towards the camera (MediaPipe's z).
+    depth: np.ndarray | None = None
 
     def landmarks(self) -> list[tuple[str, float, float]]:
         """Rekognition's 30 landmark types in the order of its LandmarkType enum, (name, x, y)
@@ -177,6 +182,26 @@ class FaceMeshResult:
                 x, y = self.mesh[list(np.atleast_1d(LANDMARK_VERTICES[name]))].mean(axis=0)
             points.append((name, float(x), float(y)))
         return points
+
+    def pose(self) -> Pose | None:
+        """Head pose from the mesh's 3D points: the face's own axes (eye corners, mouth corners
+        and ears for left to right; the mouth corners' midpoint to the eye corners' for up,
+        points that lie nearly in one plane of the face, where chin to forehead would tilt
+        every face down by its depth), and from them Roll, Yaw and Pitch as `ml.pose` defines
+        their signs. None without depth."""
+        if self.depth is None:
+            return None
+        points = np.column_stack([self.mesh, self.depth])
+        across = sum(points[right] - points[left] for left, right in ACROSS_PAIRS)
+        up = points[list(UP_FROM)].mean(axis=0) - points[list(UP_TO)].mean(axis=0)
+        x_axis = across / np.linalg.norm(across)
+        y_axis = up - (up @ x_axis) * x_axis
+        y_axis /= np.linalg.norm(y_axis)
+        forward = np.cross(x_axis, y_axis)  # towards the camera: negative depth
+        roll = math.degrees(math.atan2(x_axis[1], x_axis[0]))
+        yaw = math.degrees(math.atan2(forward[0], -forward[2]))
+        pitch = math.degrees(math.atan2(-forward[1], math.hypot(forward[0], forward[2])))
+        return Pose(roll=roll, yaw=yaw, pitch=pitch)
 
     def eyes_open(self) -> tuple[bool, float] | None:
         """None without the iris network's eye outlines: the mesh's own lids agree less with
@@ -266,12 +291,22 @@ class FaceMesh:
         regions = [face_region(face) for face in faces]
         chips = np.stack([crop(image, region, MESH_INPUT) for region in regions])
         points, logits = self.mesh(chips)
+        per_face = points.reshape(len(faces), -1, 3)
         meshes = [
             project(found[:, :2], region.to_image(MESH_INPUT))
-            for found, region in zip(points.reshape(len(faces), -1, 3), regions, strict=True)
+            for found, region in zip(per_face, regions, strict=True)
+        ]
+        # Depth in the crop's pixels, scaled like x and y: the turn about the image's own axis
+        # that the crop undid leaves it unchanged.
+        depths = [
+            found[:, 2] * region.side / MESH_INPUT
+            for found, region in zip(per_face, regions, strict=True)
         ]
         presence = 1.0 / (1.0 + np.exp(-logits.reshape(-1)))
-        found = [FaceMeshResult(mesh, float(p)) for mesh, p in zip(meshes, presence, strict=True)]
+        found = [
+            FaceMeshResult(mesh, float(p), depth=depth)
+            for mesh, p, depth in zip(meshes, presence, depths, strict=True)
+        ]
         if not irises or self.iris is None:
             return found
         return [

@@ -62,13 +62,23 @@ def find_job(session: Session, job_id: str, api: str) -> VideoJobRow:
     return job
 
 
+def _claimable() -> Any:
+    return (VideoJobRow.status == IN_PROGRESS) & (VideoJobRow.lease_until < time.time())
+
+
+def any_claimable(session: Session) -> bool:
+    """Whether a job waits for a worker: read first, so that idle workers never write (an
+    empty write would tell storage health that a full disk takes writes again)."""
+    return session.scalar(select(VideoJobRow.pk).where(_claimable()).limit(1)) is not None
+
+
 def claim(session: Session, worker: str, lease_s: float) -> VideoJobRow | None:
     """The oldest job in progress whose lease is free, now leased to `worker`. On PostgreSQL
     concurrent claimers skip each other's locked rows; SQLite has one writer at a time."""
     now = time.time()
     job = session.scalars(
         select(VideoJobRow)
-        .where(VideoJobRow.status == IN_PROGRESS, VideoJobRow.lease_until < now)
+        .where(_claimable())
         .order_by(VideoJobRow.pk)
         .limit(1)
         .with_for_update(skip_locked=True)
@@ -135,22 +145,28 @@ def unnotified(session: Session) -> list[VideoJobRow]:
     """Finished jobs whose completion message is still owed, locked for this transaction (on
     PostgreSQL another replica skips them)."""
     return list(
-        session.scalars(
-            select(VideoJobRow)
-            .where(VideoJobRow.status != IN_PROGRESS, VideoJobRow.notified.is_(False))
-            .with_for_update(skip_locked=True)
-        )
+        session.scalars(select(VideoJobRow).where(_owed()).with_for_update(skip_locked=True))
     )
+
+
+def _expired(retention_s: float) -> Any:
+    cutoff = time.time() - retention_s
+    return (VideoJobRow.status != IN_PROGRESS) & (VideoJobRow.completed_at < cutoff)
+
+
+def _owed() -> Any:
+    return (VideoJobRow.status != IN_PROGRESS) & VideoJobRow.notified.is_(False)
+
+
+def housekeeping_due(session: Session, retention_s: float, notifying: bool) -> bool:
+    """Whether results expired or completion messages are owed (read only)."""
+    due = _expired(retention_s) | _owed() if notifying else _expired(retention_s)
+    return session.scalar(select(VideoJobRow.pk).where(due).limit(1)) is not None
 
 
 def expire(session: Session, retention_s: float) -> int:
     """Delete the jobs (and their results) finished more than `retention_s` ago."""
-    cutoff = time.time() - retention_s
-    result = session.execute(
-        delete(VideoJobRow).where(
-            VideoJobRow.status != IN_PROGRESS, VideoJobRow.completed_at < cutoff
-        )
-    )
+    result = session.execute(delete(VideoJobRow).where(_expired(retention_s)))
     return int(getattr(result, "rowcount", 0))
 
 

@@ -84,6 +84,9 @@ class VideoWorkers:
                 self._stop.wait(HOUSEKEEPING_S)
 
     def _run_one(self, worker: str) -> bool:
+        with self.context.read() as session:
+            if not store.any_claimable(session):
+                return False
         with self.context.write() as session:
             job = store.claim(session, worker, self.options.lease_s)
             if job is None:
@@ -151,6 +154,10 @@ class VideoWorkers:
             store.renew(session, job_pk, worker, -self.options.lease_s, 0)
 
     def _housekeeping(self) -> None:
+        with self.context.read() as session:
+            notifying = self.notifier.configured
+            if not store.housekeeping_due(session, self.options.retention_s, notifying):
+                return
         with self.context.write() as session:
             expired = store.expire(session, self.options.retention_s)
         if expired:

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -83,3 +88,27 @@ def test_rest_routes_mirror_the_tag_operations(server: LiveServer, rekognition: 
         assert listed.json() == {"Tags": {"a": "1"}}
     finally:
         rekognition.delete_collection(CollectionId="rest-tags")
+
+
+def test_the_aws_cli_tags_and_lists_unchanged(server: LiveServer, rekognition: Any) -> None:
+    arn = rekognition.create_collection(CollectionId="cli-tags")["CollectionArn"]
+    aws = [str(Path(sys.executable).parent / "aws"), "rekognition", "--endpoint-url", server.url]
+    aws += ["--region", "us-east-1", "--no-sign-request", "--output", "json"]
+    env = {**os.environ, "AWS_EC2_METADATA_DISABLED": "true"}
+    try:
+        subprocess.run(
+            [*aws, "tag-resource", "--resource-arn", arn, "--tags", "team=doors,site=Zürich"],
+            env=env,
+            check=True,
+            capture_output=True,
+        )
+        listed = subprocess.run(
+            [*aws, "list-tags-for-resource", "--resource-arn", "arn:" + arn],
+            env=env,
+            check=True,
+            capture_output=True,
+            text=True,
+        )
+        assert json.loads(listed.stdout) == {"Tags": {"team": "doors", "site": "Zürich"}}
+    finally:
+        rekognition.delete_collection(CollectionId="cli-tags")

@@ -22,7 +22,7 @@ def test_gpu_suite_rehearsal_on_the_cpu(tmp_path: Path, faces_dir: Path) -> None
     summary = json.loads((out / "summary.json").read_text())
     steps = {step["name"]: step for step in summary["steps"]}
     assert summary["ok"] and summary["weights"] == "random"
-    assert set(steps) == {"weights", "cuda tests", "throughput detect search http"}
+    assert set(steps) == {"weights", "cuda tests", "throughput detect search http", "video"}
     cuda_tier = steps["cuda tests"]["detail"]
     assert cuda_tier["tests"] >= 5 and cuda_tier["failures"] == cuda_tier["errors"] == 0
     if not torch.cuda.is_available():
@@ -34,3 +34,5 @@ def test_gpu_suite_rehearsal_on_the_cpu(tmp_path: Path, faces_dir: Path) -> None
     assert [row["faiss_top10_agreement"] for row in report["search"]["rows"]] == [1.0]
     assert report["http"]["IndexFaces"]["faces_indexed"] > 0
     assert report["http"]["SearchFacesByImage"]["one_client"]["requests_per_s"] > 0
+    video = json.loads((out / "video-cpu.json").read_text())["speed"]
+    assert video[0]["resolution"] == "640x360" and video[0]["video_s_per_wall_s"] > 0

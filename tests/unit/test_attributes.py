@@ -51,14 +51,19 @@ def test_chip_puts_the_landmarks_on_the_mean_face(angle: float) -> None:
     assert np.allclose(_dot_centres(chip), expected, atol=1.0)
 
 
-def test_age_range_holds_the_central_80_percent() -> None:
+def test_age_range_holds_the_central_mass_at_a_minimum_width() -> None:
     probabilities = np.zeros(len(AGE_CLASSES))
     probabilities[30:41] = 1.0  # ages 30 to 40, evenly
-    low, high = age_range(probabilities)
-    assert (low, high) == (31, 39)
+    assert age_range(probabilities, mass=0.8, min_width=0) == (31, 39)
+    assert age_range(probabilities, mass=0.9, min_width=0) == (30, 40)
     sharp = np.zeros(len(AGE_CLASSES))
     sharp[25] = 1.0
-    assert age_range(sharp) == (25, 25)
+    assert age_range(sharp, min_width=0) == (25, 25)
+    # A network sure to the year is not: the range widens about the median.
+    assert age_range(sharp, min_width=8) == (21, 29)
+    newborn = np.zeros(len(AGE_CLASSES))
+    newborn[0] = 1.0
+    assert age_range(newborn, min_width=8) == (0, 8)  # kept inside the ages the network knows
 
 
 @pytest.mark.parametrize(

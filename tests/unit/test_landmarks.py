@@ -67,3 +67,37 @@ def test_rendered_landmarks_are_the_meshs_thirty_or_mtccns_five() -> None:
         detection, Pose(0, 0, 0), Quality(50, 50), FaceMeshResult(mesh_with_points(), 1.0)
     )
     assert len(landmarks(meshed, image)) == 30
+
+
+def _turned_face(x_axis: np.ndarray, y_axis: np.ndarray) -> FaceMeshResult:
+    """A face whose axes in the image are x_axis (its left to right) and y_axis (its chin to
+    forehead), the points of the pose in their places (the rest anywhere)."""
+    from ml.networks.face_mesh import ACROSS_PAIRS
+
+    forward = np.cross(x_axis, y_axis)
+    face = np.zeros((468, 3))
+    for height, (left, right) in zip((0.3, 0.1, -0.8, -0.2), ACROSS_PAIRS, strict=True):
+        face[left], face[right] = (-1.0, height, 0.2), (1.0, height, 0.2)
+    image = 100 * (face @ np.stack([x_axis, y_axis, forward])) + np.array([200, 200, 0])
+    return FaceMeshResult(image[:, :2], 1.0, depth=image[:, 2])
+
+
+def test_pose_from_the_mesh_recovers_known_turns() -> None:
+    import math
+
+    frontal = _turned_face(np.array([1.0, 0, 0]), np.array([0, -1.0, 0]))
+    pose = frontal.pose()
+    assert pose is not None and max(abs(pose.roll), abs(pose.yaw), abs(pose.pitch)) < 1e-6
+    a = math.radians(20)
+    towards_right = _turned_face(np.array([math.cos(a), 0, math.sin(a)]), np.array([0, -1.0, 0]))
+    yawed = towards_right.pose()
+    assert yawed is not None and abs(yawed.yaw - 20) < 1e-6 and abs(yawed.pitch) < 1e-6
+    up = _turned_face(np.array([1.0, 0, 0]), np.array([0, -math.cos(a), math.sin(a)]))
+    pitched = up.pose()
+    assert pitched is not None and abs(pitched.pitch - 20) < 1e-6 and abs(pitched.yaw) < 1e-6
+    clockwise = _turned_face(
+        np.array([math.cos(a), math.sin(a), 0]), np.array([math.sin(a), -math.cos(a), 0])
+    )
+    rolled = clockwise.pose()
+    assert rolled is not None and abs(rolled.roll - 20) < 1e-6
+    assert FaceMeshResult(np.zeros((468, 2)), 1.0).pose() is None  # no depth: no mesh pose
