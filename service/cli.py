@@ -15,6 +15,7 @@ from ml.face_models import model_spec
 from ml.manifest import WeightsError, default_models_dir
 from ml.networks.table import VGGFACE2_2018_NETWORK, network
 from ml.similarity import CalibrationError, load_calibration
+from service.access.keys import KeyFileError, KeyRing
 from service.operations.admission import tune_allocator
 from service.settings import Settings
 
@@ -41,14 +42,17 @@ def serve(_: argparse.Namespace) -> None:
         load_calibration(settings.model_version)
     except (WeightsError, CalibrationError) as exc:
         sys.exit(f"facebank: cannot start: {exc}")
-    if not settings.keys:
+    if not settings.keys and settings.access_keys_file is None:
         log.warning(
-            "no FACEBANK_ACCESS_KEYS configured: requests are not authenticated, so the server "
-            "listens on %s (loopback) only",
+            "no FACEBANK_ACCESS_KEYS or FACEBANK_ACCESS_KEYS_FILE configured: requests are not "
+            "authenticated, so the server listens on %s (loopback) only",
             settings.host,
         )
     tune_allocator()
-    app = create_app(settings)
+    try:
+        app = create_app(settings)
+    except KeyFileError as exc:
+        sys.exit(f"facebank: cannot start: {exc}")
     # The access log is ours (service/http/observe.py): one line per request, with its outcome.
     uvicorn.run(
         app,
@@ -82,7 +86,7 @@ def fetch(args: argparse.Namespace) -> None:
             entries.append(install_vggface2(models_dir, vggface2))
     except WeightsError as exc:
         sys.exit(f"facebank: {exc}")
-    for entry in entries:
+    for entry in [] if args.quiet else entries:
         print(f"{entry.version}: {models_dir / entry.file} sha256 {entry.sha256}")
 
 
@@ -127,6 +131,22 @@ def import_photos(args: argparse.Namespace) -> None:
         sys.exit(130)
 
 
+def list_keys(_: argparse.Namespace) -> None:
+    """The keys a server with these settings accepts, never their secrets."""
+    settings = _settings()
+    try:
+        keyring = KeyRing(settings.keys, settings.access_keys_file)
+    except KeyFileError as exc:
+        sys.exit(f"facebank: {exc}")
+    print(f"{'key id':<24} {'from':<28} {'policy':<22} rates")
+    for entry in keyring.entries():
+        statements = "none (everything)"
+        if entry.policy is not None:
+            statements = f"{len(entry.policy.statements)} statement(s)"
+        rates = ", ".join(f"{name} {rate:g}/s" for name, rate in entry.rates.items()) or "-"
+        print(f"{entry.key_id:<24} {entry.source[-28:]:<28} {statements:<22} {rates}")
+
+
 def _torch_home_vggface2() -> Path | None:
     import torch.hub
 
@@ -159,7 +179,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     fetch_parser.add_argument("--vggface2", type=Path, help="a 20180402-114759-vggface2.pt file")
     fetch_parser.add_argument("--force", action="store_true", help="convert again even if current")
+    fetch_parser.add_argument("--quiet", action="store_true", help="print nothing but errors")
     fetch_parser.set_defaults(handler=fetch)
+    keys = commands.add_parser("keys", help="the access keys the server accepts")
+    key_commands = keys.add_subparsers(dest="keys_command", required=True)
+    key_commands.add_parser(
+        "list", help="key ids, where each comes from, policy and rates (never a secret)"
+    ).set_defaults(handler=list_keys)
     _add_import_parser(commands)
     photos = commands.add_parser("photos", help="manage the test and benchmark photos")
     photo_commands = photos.add_subparsers(dest="photos_command", required=True)

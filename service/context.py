@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from ml.pipeline import FaceModels
 from service import errors
+from service.access.rates import RateLimits
 from service.index.collection_indexes import IndexRegistry
 from service.index.searcher import DirectSearch, Searcher
 from service.operations.priority import InteractiveActivity
@@ -39,6 +40,7 @@ class OperationContext:
     video: VideoOptions = field(default_factory=VideoOptions)
     notifier: Notifier = field(default_factory=lambda: Notifier("", "us-east-1"))
     interactive: InteractiveActivity = field(default_factory=InteractiveActivity)
+    rates: RateLimits = field(default_factory=RateLimits)
 
     @contextmanager
     def write(self) -> Iterator[Session]:

@@ -51,6 +51,20 @@ class LimitExceededError(ServiceError):
     rest_status = 429
 
 
+class AccessDeniedError(ServiceError):
+    """A valid key whose policy does not allow the action on the resource."""
+
+    code = "AccessDeniedException"
+    rest_status = 403
+
+
+class ProvisionedThroughputExceededError(ServiceError):
+    """Past the calling key's own rate (botocore retries it)."""
+
+    code = "ProvisionedThroughputExceededException"
+    rest_status = 429
+
+
 class ThrottlingError(ServiceError):
     code = "ThrottlingException"
     rest_status = 429

@@ -41,6 +41,9 @@ class Settings(BaseSettings):
     device: Literal["auto", "cpu", "cuda"] = "auto"
     # KEY:SECRET[,KEY:SECRET...]; empty means no authentication (loopback only).
     access_keys: SecretStr = SecretStr("")
+    # Keys with IAM-style policies and rates, from a JSON file only the server's user can read
+    # (service/access/keys.py); reloaded on SIGHUP and when it changes.
+    access_keys_file: Path | None = None
     region: str = "us-east-1"
     # How far a SigV4 X-Amz-Date may stray from the server clock, as AWS allows.
     signature_max_skew_seconds: int = Field(default=300, ge=1)
@@ -149,9 +152,10 @@ class Settings(BaseSettings):
     @model_validator(mode="after")
     def _no_open_server_without_keys(self) -> Settings:
         # Judged on the parsed keys: a value such as " " or "," holds no key at all.
-        if not self.keys and not is_loopback(self.host):
+        if not self.keys and self.access_keys_file is None and not is_loopback(self.host):
             raise ValueError(
-                f"refusing to listen on {self.host} without FACEBANK_ACCESS_KEYS: "
+                f"refusing to listen on {self.host} without FACEBANK_ACCESS_KEYS or "
+                "FACEBANK_ACCESS_KEYS_FILE: "
                 "set KEY:SECRET pairs or listen on 127.0.0.1"
             )
         return self

@@ -26,6 +26,18 @@ from service import errors
 from service.http.plumbing import new_request_id
 
 access_log = logging.getLogger("facebank.access")
+auth_log = logging.getLogger("facebank.auth")
+# What a caller is refused with: bad or missing credentials, its policy, its rate.
+REFUSALS = frozenset(
+    {
+        "AccessDeniedException",
+        "IncompleteSignatureException",
+        "InvalidSignatureException",
+        "MissingAuthenticationTokenException",
+        "ProvisionedThroughputExceededException",
+        "UnrecognizedClientException",
+    }
+)
 server_log = logging.getLogger("facebank.http")
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
 
@@ -38,7 +50,9 @@ class Exchange:
     operation: str
     client: str
     request_id: str = field(default_factory=new_request_id)
-    key_id: str | None = None
+    key_id: str | None = None  # once verified
+    claimed_key_id: str | None = None  # what the request claimed, verified or not
+    refusal: str | None = None  # why the caller was refused
     started: float = field(default_factory=time.perf_counter)
 
     @classmethod
@@ -61,6 +75,9 @@ async def answer(
         response, outcome = ok(await run()), "ok"
     except errors.ServiceError as error:
         response, outcome = failed(error), error.code
+        if outcome in REFUSALS:  # logged under the key tried, with why
+            exchange.key_id = exchange.key_id or exchange.claimed_key_id
+            exchange.refusal = error.message
     except Exception:
         server_log.exception("request %s failed", exchange.request_id)
         internal = errors.InternalServerError("Internal server error")
@@ -90,7 +107,9 @@ class Observer:
         seconds = time.perf_counter() - exchange.started
         self.requests.labels(exchange.surface, exchange.operation, outcome).inc()
         self.latency.labels(exchange.surface, exchange.operation).observe(seconds)
-        access_log.info(
+        fields = {} if exchange.refusal is None else {"reason": exchange.refusal}
+        access_log.log(
+            logging.INFO if exchange.refusal is None else logging.WARNING,
             "%s %s %s %d %.1f ms",
             exchange.surface,
             exchange.operation,
@@ -107,9 +126,25 @@ class Observer:
                     "duration_ms": round(seconds * 1000, 2),
                     "access_key_id": exchange.key_id,
                     "client": exchange.client,
+                    **fields,
                 }
             },
         )
+
+
+def log_refusal(
+    request_id: str, route: str, key_id: str | None, error: errors.ServiceError
+) -> None:
+    """A refused caller of a route that carries no operation (/metrics), at warning: the key
+    id tried, the route, and why; never a secret or a signature."""
+    refusal = {"request_id": request_id, "route": route, "access_key_id": key_id}
+    auth_log.warning(
+        "refused %s for key %s: %s",
+        route,
+        key_id,
+        error.message,
+        extra={"request": {**refusal, "outcome": error.code, "reason": error.message}},
+    )
 
 
 @dataclass(eq=False)  # the registry keys its collectors by identity

@@ -3,7 +3,10 @@ authentication."""
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
+import re
 import uuid
 from collections.abc import Mapping
 
@@ -11,8 +14,8 @@ from fastapi import Request
 from starlette.types import Message
 
 from service import errors
+from service.access.keys import KeyRing
 from service.http.auth import SignedRequest, verify_basic, verify_sigv4
-from service.settings import Settings
 
 # Two base64 images of 5 MiB each plus JSON framing; anything larger cannot be a valid request.
 MAX_BODY_BYTES = 16 * 1024 * 1024
@@ -96,16 +99,16 @@ def parse_json_body(body: bytes) -> object:
 
 
 def authenticate(
-    settings: Settings,
     request: Request,
     headers: Mapping[str, str],
     body: bytes,
     allow_basic: bool,
 ) -> str | None:
     """The caller's key id; None when the server runs without keys (loopback only)."""
-    keys = settings.keys
-    if not keys:
+    keyring: KeyRing = request.app.state.keyring
+    if not keyring.configured:
         return None
+    keys = keyring.secrets()
     if allow_basic:
         key_id = verify_basic(headers.get("authorization"), keys)
         if key_id is not None:
@@ -117,11 +120,28 @@ def authenticate(
         headers=headers,
         body=body,
     )
-    return verify_sigv4(signed, keys, settings.signature_max_skew_seconds)
+    max_skew = request.app.state.settings.signature_max_skew_seconds
+    return verify_sigv4(signed, keys, max_skew)
+
+
+def claimed_key_id(headers: Mapping[str, str]) -> str | None:
+    """The key id a request claims (SigV4's Credential, or Basic's user), before any check:
+    what a refusal is logged under. Never the secret or the signature."""
+    authorization = headers.get("authorization", "")
+    credential = re.search(r"Credential=([^/,\s]+)/", authorization)
+    if credential:
+        return credential.group(1)
+    scheme, _, encoded = authorization.partition(" ")
+    if scheme.lower() == "basic":
+        try:
+            return base64.b64decode(encoded, validate=True).decode().partition(":")[0] or None
+        except (binascii.Error, UnicodeDecodeError):
+            return None
+    return None
 
 
 async def caller(request: Request) -> str | None:
     """Authenticate a request that carries no operation (Basic or SigV4); the key id."""
     headers = request_headers(request)
     body = await read_body(request, headers)
-    return authenticate(request.app.state.settings, request, headers, body, allow_basic=True)
+    return authenticate(request, headers, body, allow_basic=True)

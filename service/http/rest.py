@@ -21,12 +21,13 @@ from starlette.datastructures import FormData, UploadFile
 from ml.networks.table import ATTRIBUTE_NETWORKS, attribute_role
 from ml.pipeline import FaceModels
 from service import errors
-from service.http.observe import Exchange, answer
+from service.http.observe import Exchange, answer, log_refusal
 from service.http.openapi import shape_schema
 from service.http.plumbing import (
     MAX_BODY_BYTES,
     authenticate,
     caller,
+    claimed_key_id,
     new_request_id,
     parse_json_body,
     read_body,
@@ -168,10 +169,9 @@ async def _authenticated_body(route: RestRoute, request: Request, exchange: Exch
     """Read the whole body (bounded), authenticate over it, then parse it. SigV4 therefore
     binds JSON and multipart payloads alike; Basic credentials need no payload."""
     headers = request_headers(request)
+    exchange.claimed_key_id = claimed_key_id(headers)
     body = await read_body(request, headers)
-    exchange.key_id = authenticate(
-        request.app.state.settings, request, headers, body, allow_basic=True
-    )
+    exchange.key_id = authenticate(request, headers, body, allow_basic=True)
     if not headers.get("content-type", "").startswith("multipart/form-data"):
         return parse_json_body(body)
     try:
@@ -198,8 +198,11 @@ def _endpoint(route: RestRoute) -> Any:
 
         async def run() -> Any:
             payload = await _parameters(route, request, exchange)
-            dispatch = request.app.state.operations.dispatch
-            return await run_in_threadpool(dispatch, route.operation, payload)
+            state = request.app.state
+            caller = state.keyring.get(exchange.key_id) if exchange.key_id else None
+            return await run_in_threadpool(
+                state.operations.dispatch, route.operation, payload, caller
+            )
 
         return await answer(
             request,
@@ -285,10 +288,13 @@ def build_router() -> APIRouter:
 
 async def credentials_refused(request: Request, request_id: str) -> Response | None:
     """The problem response for a request that carries no operation and no valid credentials
-    (while access keys are configured); None when it may go on."""
+    (while access keys are configured; any loaded key may read these routes), logged as a
+    refusal; None when it may go on."""
     try:
         await caller(request)
     except errors.ServiceError as error:
+        tried = claimed_key_id(request_headers(request))
+        log_refusal(request_id, request.url.path, tried, error)
         return problem(error, request_id)
     return None
 

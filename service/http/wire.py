@@ -13,6 +13,7 @@ from service import errors
 from service.http.observe import Exchange, answer
 from service.http.plumbing import (
     authenticate,
+    claimed_key_id,
     parse_json_body,
     read_body,
     request_headers,
@@ -59,8 +60,13 @@ async def rekognition_endpoint(request: Request) -> Response:
 async def _run(request: Request, exchange: Exchange) -> Any:
     state = request.app.state
     headers = request_headers(request)
+    target = headers.get("x-amz-target", "")
+    if target.startswith(TARGET_PREFIX):  # named in the log even when the caller is refused
+        exchange.operation = target[len(TARGET_PREFIX) :]
+    exchange.claimed_key_id = claimed_key_id(headers)
     body = await read_body(request, headers)
-    exchange.key_id = authenticate(state.settings, request, headers, body, allow_basic=False)
+    exchange.key_id = authenticate(request, headers, body, allow_basic=False)
     exchange.operation = _operation_name(headers)
     parsed = parse_json_body(body)
-    return await run_in_threadpool(state.operations.dispatch, exchange.operation, parsed)
+    caller = state.keyring.get(exchange.key_id) if exchange.key_id else None
+    return await run_in_threadpool(state.operations.dispatch, exchange.operation, parsed, caller)

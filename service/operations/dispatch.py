@@ -9,6 +9,7 @@ from contextlib import AbstractContextManager, nullcontext
 from sqlalchemy.exc import OperationalError
 
 from service import errors
+from service.access.keys import KeyEntry
 from service.batching import QueueFullError
 from service.context import OperationContext
 from service.operations import (
@@ -24,6 +25,7 @@ from service.operations import (
     video,
 )
 from service.operations.admission import PixelBudget, request_pixels
+from service.operations.authorization import authorize
 from service.operations.validation import conform_response, validate_request
 
 Handler = Callable[[OperationContext, Params], Result]
@@ -80,11 +82,12 @@ class Operations:
             return nullcontext()
         return self.context.interactive.request()
 
-    def dispatch(self, operation: str, body: object) -> Result:
+    def dispatch(self, operation: str, body: object, caller: KeyEntry | None = None) -> Result:
         handler = HANDLERS.get(operation)
         if handler is None:
             raise errors.UnknownOperationError(f"Operation {operation} is not supported")
         request = validate_request(operation, body)
+        authorize(self.context, caller, operation, request)
         # Admit at most max_inflight operations, and images of at most max_inflight_pixels;
         # refuse the rest at once so latency and memory stay bounded and clients back off
         # (botocore retries ThrottlingException by itself).

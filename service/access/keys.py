@@ -1,0 +1,140 @@
+"""The access keys a server accepts: from FACEBANK_ACCESS_KEYS (no policy, as before) and from
+the JSON file FACEBANK_ACCESS_KEYS_FILE names, in this shape:
+
+    {"Keys": [{"AccessKeyId": "...", "SecretAccessKey": "...",
+               "Policy": {"Version": "2012-10-17", "Statement": [...]},   (optional)
+               "Rates": {"*": 50, "SearchFacesByImage": 10}}]}            (optional, per second)
+
+The file must be readable by the server's user alone. It is read again on SIGHUP and when it
+changes (looked at once a second, on the next request): a new key works at once, a removed one
+is refused on its next request, requests in flight finish. A file that does not parse keeps the
+keys already loaded, and the reason is logged; the server never falls back to open access.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import stat
+import threading
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from service.access.policy import Policy, PolicyError
+from service.settings import AccessKey
+
+log = logging.getLogger("facebank.access")
+CHECK_EVERY_S = 1.0
+
+
+class KeyFileError(ValueError):
+    """The keys file cannot be used; the message says why."""
+
+
+@dataclass(frozen=True)
+class KeyEntry:
+    key_id: str
+    secret: str
+    source: str  # "environment" or the file's path
+    policy: Policy | None = None  # None: every operation on every resource
+    rates: Mapping[str, float] = field(default_factory=dict)  # operation or "*" -> per second
+
+
+def read_key_file(path: Path) -> dict[str, KeyEntry]:
+    """The file's keys, after checking that only its owner can read it."""
+    try:
+        mode = path.stat().st_mode
+        text = path.read_text()
+    except OSError as exc:
+        raise KeyFileError(f"cannot read {path}: {exc.strerror}") from None
+    if mode & (stat.S_IRWXG | stat.S_IRWXO):
+        raise KeyFileError(f"{path} can be read by others: chmod 600 it (it holds secrets)")
+    try:
+        body = json.loads(text)
+        return {entry.key_id: entry for entry in _entries(body, str(path))}
+    except (ValueError, PolicyError, KeyError, TypeError) as exc:
+        raise KeyFileError(f"{path}: {exc}") from None
+
+
+def _entries(body: Any, source: str) -> list[KeyEntry]:
+    if not isinstance(body, dict) or not isinstance(body.get("Keys"), list):
+        raise ValueError('the file must be {"Keys": [...]}')
+    found = []
+    for index, item in enumerate(body["Keys"]):
+        key_id, secret = item["AccessKeyId"], item["SecretAccessKey"]
+        if not (isinstance(key_id, str) and key_id and isinstance(secret, str) and secret):
+            raise ValueError(f"key {index} needs an AccessKeyId and a SecretAccessKey")
+        policy = Policy.parse(item["Policy"]) if "Policy" in item else None
+        rates = {str(name): float(rate) for name, rate in item.get("Rates", {}).items()}
+        if any(rate <= 0 for rate in rates.values()):
+            raise ValueError(f"key {key_id}: rates must be positive")
+        found.append(KeyEntry(key_id, secret, source, policy, rates))
+    return found
+
+
+class KeyRing:
+    def __init__(self, environment: Mapping[str, AccessKey], path: Path | None) -> None:
+        self.path = path
+        self._environment = {
+            key_id: KeyEntry(key_id, key.secret, "environment")
+            for key_id, key in environment.items()
+        }
+        self._entries = dict(self._environment)
+        self._lock = threading.Lock()
+        self._seen: tuple[int, int, int] | None = None
+        self._next_check = 0.0
+        if path is not None:
+            status = path.stat() if path.exists() else None
+            self._load()  # at start a file that cannot be used stops the server
+            if status is not None:
+                self._seen = (status.st_mtime_ns, status.st_size, status.st_ino)
+
+    @property
+    def configured(self) -> bool:
+        """Whether requests must be signed: any key loaded, or a keys file named."""
+        return bool(self._entries) or self.path is not None
+
+    def get(self, key_id: str) -> KeyEntry | None:
+        self._maybe_reload()
+        return self._entries.get(key_id)
+
+    def secrets(self) -> dict[str, AccessKey]:
+        self._maybe_reload()
+        return {key_id: AccessKey(key_id, e.secret) for key_id, e in self._entries.items()}
+
+    def entries(self) -> list[KeyEntry]:
+        return list(self._entries.values())
+
+    def reload(self) -> None:
+        """Read the file again (SIGHUP); a file that cannot be used keeps the loaded keys."""
+        if self.path is None:
+            return
+        try:
+            self._load()
+        except KeyFileError as exc:
+            log.warning("keys not reloaded, the %d loaded stay: %s", len(self._entries), exc)
+
+    def _load(self) -> None:
+        assert self.path is not None
+        from_file = read_key_file(self.path)
+        with self._lock:
+            self._entries = {**self._environment, **from_file}
+        log.info("loaded %d access keys from %s", len(from_file), self.path)
+
+    def _maybe_reload(self) -> None:
+        now = time.monotonic()
+        if self.path is None or now < self._next_check:
+            return
+        self._next_check = now + CHECK_EVERY_S
+        try:
+            status = os.stat(self.path)
+        except OSError:
+            return
+        seen = (status.st_mtime_ns, status.st_size, status.st_ino)
+        if seen != self._seen:
+            self._seen = seen  # a broken file is reported once, not at every request
+            self.reload()

@@ -1,0 +1,69 @@
+"""Whether the calling key's policy allows an operation on its resource, in IAM's terms, and
+its rates. The resource follows Rekognition's resource types: the collection's ARN for
+operations on a collection (a face search job's Get included: it is checked against the
+collection it searched), the ARN a tagging operation names, `*` for DetectFaces,
+CompareFaces, ListCollections and face detection jobs."""
+
+from __future__ import annotations
+
+import json
+
+from sqlalchemy import select
+
+from service import errors
+from service.access.keys import KeyEntry
+from service.context import OperationContext
+from service.operations import Params
+from service.storage.schema import VideoJobRow
+
+
+def authorize(
+    context: OperationContext, caller: KeyEntry | None, operation: str, request: Params
+) -> None:
+    """AccessDeniedException unless the caller may; keys without a policy may do everything
+    (the default an upgrade keeps: docs/contract.md#authentication)."""
+    if caller is None:
+        return
+    if caller.policy is not None:
+        resource = resource_of(context, operation, request)
+        _check(context, caller, operation, resource)
+        if operation == "CreateCollection" and request.get("Tags"):
+            _check(context, caller, "TagResource", resource)  # as Rekognition asks
+    if caller.rates:
+        context.rates.admit(caller.key_id, operation, caller.rates)
+
+
+def _check(context: OperationContext, caller: KeyEntry, operation: str, resource: str) -> None:
+    assert caller.policy is not None
+    decision = caller.policy.decision(f"rekognition:{operation}", resource)
+    if decision != "allow":
+        user = f"arn:aws:iam::{context.account_id}:user/{caller.key_id}"
+        explicitly = " with an explicit deny" if decision == "deny" else ""
+        raise errors.AccessDeniedError(
+            f"User: {user} is not authorized to perform: rekognition:{operation} on "
+            f"resource: {resource}{explicitly}"
+        )
+
+
+def resource_of(context: OperationContext, operation: str, request: Params) -> str:
+    if "CollectionId" in request:
+        return collection_arn(context, request["CollectionId"])
+    if "ResourceArn" in request:
+        arn = str(request["ResourceArn"])
+        return arn if arn.startswith("arn:") else f"arn:{arn}"
+    if operation == "GetFaceSearch":
+        return _searched_collection(context, request["JobId"])
+    return "*"
+
+
+def collection_arn(context: OperationContext, collection_id: str) -> str:
+    """In IAM's form, as policies name it."""
+    return f"arn:{context.collection_arn(collection_id)}"
+
+
+def _searched_collection(context: OperationContext, job_id: str) -> str:
+    with context.read() as session:
+        started = session.scalar(select(VideoJobRow.request).where(VideoJobRow.job_id == job_id))
+    if started is None:
+        return "*"  # no such job: the operation answers ResourceNotFoundException
+    return collection_arn(context, json.loads(started)["CollectionId"])

@@ -1,0 +1,234 @@
+"""Per-key permissions in IAM's terms through stock boto3, keys from a file that reloads without
+a restart, per-key rates, and refusals an operator can see in the JSON log."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from botocore.exceptions import ClientError
+
+from service.client.local_server import LiveServer, start_server, stop_server
+from service.operations.dispatch import HANDLERS
+from tests.support.clients import rekognition_client
+from tests.support.images import blank_jpeg
+
+ARN = "arn:aws:rekognition:us-east-1:000000000000:collection/"
+IMAGE = {"Bytes": blank_jpeg()}
+FACE = "00000000-0000-0000-0000-000000000000"
+VIDEO = {"S3Object": {"Bucket": "videos", "Name": "v.mp4"}}
+KEYS: list[dict[str, Any]] = [
+    {"AccessKeyId": "ADMIN", "SecretAccessKey": "admin-secret"},
+    {
+        "AccessKeyId": "DOORCAM",
+        "SecretAccessKey": "doorcam-secret",
+        "Policy": {
+            "Version": "2012-10-17",
+            "Statement": [
+                {"Effect": "Allow", "Action": "rekognition:Search*", "Resource": ARN + "doors*"}
+            ],
+        },
+    },
+    {
+        "AccessKeyId": "ENROL",
+        "SecretAccessKey": "enrol-secret",
+        "Policy": {
+            "Version": "2012-10-17",
+            "Statement": [
+                {"Effect": "Allow", "Action": "rekognition:*", "Resource": ARN + "doors"},
+                {"Effect": "Allow", "Action": ["rekognition:DetectFaces"], "Resource": "*"},
+                {"Effect": "Deny", "Action": "rekognition:Delete*", "Resource": "*"},
+            ],
+        },
+    },
+    # One call per 5 s: a burst is over it however slow the machine.
+    {"AccessKeyId": "NOISY", "SecretAccessKey": "noisy-secret", "Rates": {"DetectFaces": 0.2}},
+]
+
+
+def request_for(operation: str, collection: str) -> dict[str, Any]:
+    """A valid request of each operation served, on `collection` where it names one."""
+    on = {"CollectionId": collection}
+    arn = {"ResourceArn": ARN + collection}
+    requests: dict[str, dict[str, Any]] = {
+        "DetectFaces": {"Image": IMAGE},
+        "CompareFaces": {"SourceImage": IMAGE, "TargetImage": IMAGE},
+        "CreateCollection": on,
+        "ListCollections": {},
+        "DescribeCollection": on,
+        "DeleteCollection": on,
+        "IndexFaces": {**on, "Image": IMAGE},
+        "ListFaces": on,
+        "DeleteFaces": {**on, "FaceIds": [FACE]},
+        "SearchFaces": {**on, "FaceId": FACE},
+        "SearchFacesByImage": {**on, "Image": IMAGE},
+        "CreateUser": {**on, "UserId": "u"},
+        "ListUsers": on,
+        "DeleteUser": {**on, "UserId": "u"},
+        "AssociateFaces": {**on, "UserId": "u", "FaceIds": [FACE]},
+        "DisassociateFaces": {**on, "UserId": "u", "FaceIds": [FACE]},
+        "SearchUsers": {**on, "UserId": "u"},
+        "SearchUsersByImage": {**on, "Image": IMAGE},
+        "TagResource": {**arn, "Tags": {"a": "b"}},
+        "UntagResource": {**arn, "TagKeys": ["a"]},
+        "ListTagsForResource": arn,
+        "StartFaceDetection": {"Video": VIDEO},
+        "GetFaceDetection": {"JobId": "0" * 64},
+        "StartFaceSearch": {**on, "Video": VIDEO},
+        "GetFaceSearch": {"JobId": "0" * 64},
+    }
+    return requests[operation]
+
+
+def allowed(key: str, operation: str, collection: str) -> bool:
+    if key == "ADMIN":
+        return True
+    if key == "DOORCAM":
+        return operation.startswith("Search") and collection == "doors"
+    takes_collection = any(
+        name in request_for(operation, collection) for name in ("CollectionId", "ResourceArn")
+    )
+    if operation.startswith("Delete"):
+        return False
+    return collection == "doors" if takes_collection else operation == "DetectFaces"
+
+
+@pytest.fixture(scope="module")
+def keys_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("keys") / "keys.json"
+    write_keys(path, KEYS)
+    return path
+
+
+def write_keys(path: Path, keys: list[dict[str, Any]]) -> None:
+    staging = path.with_suffix(".tmp")
+    staging.write_text(json.dumps({"Keys": keys}))
+    staging.chmod(0o600)
+    os.replace(staging, path)
+
+
+@pytest.fixture(scope="module")
+def guarded(keys_file: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    env = {
+        "FACEBANK_ACCESS_KEYS_FILE": str(keys_file),
+        "FACEBANK_ACCESS_KEYS": "PLAIN:plain-secret",
+        "FACEBANK_LOG_FORMAT": "json",
+    }
+    live = start_server(tmp_path_factory.mktemp("guarded"), env)
+    yield live
+    stop_server(live)
+
+
+def client(server: LiveServer, key: str) -> Any:
+    secret = {k["AccessKeyId"]: k["SecretAccessKey"] for k in KEYS}.get(key, "plain-secret")
+    return rekognition_client(server.url, key, secret)
+
+
+def call(rekognition: Any, operation: str, request: dict[str, Any]) -> str:
+    """The error code of a call, or "ok"."""
+    method = {v: k for k, v in rekognition.meta.method_to_api_mapping.items()}[operation]
+    try:
+        getattr(rekognition, method)(**request)
+    except ClientError as exc:
+        return str(exc.response["Error"]["Code"])
+    return "ok"
+
+
+@pytest.mark.parametrize("key", ["ADMIN", "DOORCAM", "ENROL", "PLAIN"])
+def test_every_operation_against_each_keys_policy(guarded: LiveServer, key: str) -> None:
+    rekognition = client(guarded, key)
+    wrong = []
+    for operation in HANDLERS:
+        for collection in ("doors", "staff"):
+            denied = call(rekognition, operation, request_for(operation, collection))
+            expected = True if key == "PLAIN" else allowed(key, operation, collection)
+            if (denied == "AccessDeniedException") == expected:
+                wrong.append((operation, collection, denied))
+    assert wrong == []
+
+
+def test_a_refusal_says_who_may_not_do_what_and_is_logged(guarded: LiveServer) -> None:
+    with pytest.raises(ClientError) as refused:
+        client(guarded, "DOORCAM").delete_collection(CollectionId="doors")
+    assert refused.value.response["Error"]["Message"] == (
+        "User: arn:aws:iam::000000000000:user/DOORCAM is not authorized to perform: "
+        "rekognition:DeleteCollection on resource: " + ARN + "doors"
+    )
+    assert refused.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
+    anonymous = httpx.get(f"{guarded.url}/metrics")
+    assert anonymous.status_code in (401, 403)
+    assert httpx.get(f"{guarded.url}/metrics", auth=("DOORCAM", "doorcam-secret")).is_success
+    wrong_secret = rekognition_client(guarded.url, "ENROL", "not-the-secret")
+    with pytest.raises(ClientError, match="InvalidSignatureException"):
+        wrong_secret.describe_collection(CollectionId="doors")
+    time.sleep(0.5)
+    lines = [json.loads(line) for line in guarded.log.read_text().splitlines() if line]
+    refusals = [line for line in lines if line.get("reason") and line["level"] == "warning"]
+    assert {
+        (line["access_key_id"], line.get("operation"), line["outcome"]) for line in refusals
+    } >= {
+        ("DOORCAM", "DeleteCollection", "AccessDeniedException"),
+        ("ENROL", "DescribeCollection", "InvalidSignatureException"),
+    }
+    assert any(line.get("route") == "/metrics" for line in refusals)
+    assert all("not-the-secret" not in json.dumps(line) for line in lines)
+
+
+def test_one_keys_burst_is_throttled_while_another_goes_on(guarded: LiveServer) -> None:
+    noisy, admin = client(guarded, "NOISY"), client(guarded, "ADMIN")
+    codes = [call(noisy, "DetectFaces", {"Image": IMAGE}) for _ in range(3)]
+    assert codes == ["ok"] + ["ProvisionedThroughputExceededException"] * 2
+    assert [call(admin, "DetectFaces", {"Image": IMAGE}) for _ in range(6)] == ["ok"] * 6
+
+
+def test_keys_rotate_under_load_without_a_restart(guarded: LiveServer, keys_file: Path) -> None:
+    stay = client(guarded, "ADMIN")
+    refused: list[str] = []
+    stop = threading.Event()
+
+    def keep_calling() -> None:
+        while not stop.is_set():
+            code = call(stay, "ListCollections", {})
+            if code != "ok":
+                refused.append(code)
+
+    callers = [threading.Thread(target=keep_calling) for _ in range(8)]
+    for thread in callers:
+        thread.start()
+    try:
+        for generation in range(4):
+            new = {"AccessKeyId": f"ROT{generation}", "SecretAccessKey": f"s{generation}"}
+            write_keys(keys_file, [*KEYS, new])  # the old ROT key is gone, a new one added
+            time.sleep(1.3)  # the file is looked at once a second
+            fresh = rekognition_client(guarded.url, f"ROT{generation}", f"s{generation}")
+            assert call(fresh, "ListCollections", {}) == "ok"
+            if generation:
+                gone = rekognition_client(guarded.url, f"ROT{generation - 1}", "s")
+                assert call(gone, "ListCollections", {}) == "UnrecognizedClientException"
+    finally:
+        stop.set()
+        for thread in callers:
+            thread.join()
+        write_keys(keys_file, KEYS)
+    assert refused == []
+
+
+def test_sighup_reloads_and_a_broken_file_keeps_the_keys(
+    guarded: LiveServer, keys_file: Path
+) -> None:
+    keys_file.write_text("{ broken")  # keeps its owner-only mode
+    time.sleep(1.3)
+    assert call(client(guarded, "ADMIN"), "ListCollections", {}) == "ok"  # never open, kept
+    write_keys(keys_file, [*KEYS, {"AccessKeyId": "HUP", "SecretAccessKey": "hup"}])
+    guarded.process.send_signal(signal.SIGHUP)
+    time.sleep(0.3)
+    assert call(rekognition_client(guarded.url, "HUP", "hup"), "ListCollections", {}) == "ok"
+    write_keys(keys_file, KEYS)
