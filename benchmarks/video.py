@@ -36,7 +36,12 @@ from service.app import batch_models, build_context, load_face_pipeline, warm_up
 from service.context import OperationContext
 from service.operations.dispatch import Operations
 from service.settings import Settings
-from service.video.analysis import StageClock, detect_faces_in_video, search_faces_in_video
+from service.video.analysis import (
+    StageClock,
+    VideoRun,
+    detect_faces_in_video,
+    search_faces_in_video,
+)
 
 PEOPLE = ("ben_afflek", "madonna", "jerry_seinfeld")
 SAMPLINGS_MS = (40, 100, 200, 500, 1000)
@@ -106,7 +111,7 @@ def speed(
         request = {"CollectionId": collection, "FaceMatchThreshold": 80.0}
         clock = StageClock()
         started = time.perf_counter()
-        found = search_faces_in_video(context, path, request, 200, lambda _: None, clock)
+        found = search_faces_in_video(VideoRun(context, path, request, 200, clock=clock))
         wall = time.perf_counter() - started
         row = {
             "resolution": f"{width}x{height}",
@@ -129,7 +134,7 @@ def sampling(context: OperationContext, faces: Path, scratch: Path) -> list[dict
     rows = []
     for every_ms in SAMPLINGS_MS:
         started = time.perf_counter()
-        entries = detect_faces_in_video(context, path, {}, every_ms, lambda _: None)
+        entries = detect_faces_in_video(VideoRun(context, path, {}, every_ms))
         wall = time.perf_counter() - started
         times = sorted({body["Timestamp"] for body, _ in entries})
         delays = [_entry_delay(appearance, times) for appearance in script.appearances]

@@ -16,7 +16,7 @@ from service.operations import Params, Result
 from service.operations.inputs import image_for_collection, model_collection
 from service.operations.quality_filter import passes
 from service.operations.render import bounding_box, confidence, face_json
-from service.storage.queries import faces_with_owners, find_collection, find_face
+from service.storage.queries import faces_with_owners, find_face
 from service.storage.schema import CollectionRow, FaceRow
 
 DEFAULT_MAX_FACES = 80  # AWS documents no default; 80 keeps responses small
@@ -53,6 +53,24 @@ def nearest(
         if i >= 0 and i != exclude and s >= threshold
     ]
     return hits[:limit]
+
+
+def search_collection(
+    context: OperationContext, collection_id: str, query: np.ndarray, limit: int, threshold: float
+) -> list[Result]:
+    """FaceMatches of one face vector in the collection (read afresh: it may have changed)."""
+    with context.read() as session:
+        collection = model_collection(context, session, collection_id)
+        hits = nearest(
+            context,
+            session,
+            collection=collection,
+            among="faces",
+            query=query,
+            limit=limit,
+            threshold=threshold,
+        )
+        return face_matches(session, collection, hits)
 
 
 def face_matches(session: Session, collection: CollectionRow, hits: list[Hit]) -> list[Result]:
@@ -105,18 +123,7 @@ def search_faces_by_image(context: OperationContext, request: Params) -> Result:
     if face is None:
         raise errors.InvalidParameterError("There are no faces in the image. Should be at least 1.")
     query = context.pipeline.embed(image, [face], collection.face_model_version)[0]
-    with context.read() as session:
-        collection = find_collection(session, request["CollectionId"])
-        hits = nearest(
-            context,
-            session,
-            collection=collection,
-            among="faces",
-            query=query,
-            limit=limit,
-            threshold=threshold,
-        )
-        matches = face_matches(session, collection, hits)
+    matches = search_collection(context, request["CollectionId"], query, limit, threshold)
     return {
         "SearchedFaceBoundingBox": bounding_box(face.detection.box, image),
         "SearchedFaceConfidence": confidence(face),

@@ -24,7 +24,7 @@ from service.context import OperationContext
 from service.operations.attributes import estimate_attributes, wanted_attributes
 from service.operations.inputs import model_collection
 from service.operations.render import bounding_box, face_detail, face_details
-from service.operations.search import DEFAULT_MAX_FACES, face_matches, nearest
+from service.operations.search import DEFAULT_MAX_FACES, search_collection
 
 # Rekognition's video results leave these out.
 NOT_IN_VIDEO = frozenset({"EYE_DIRECTION", "FACE_OCCLUDED"})
@@ -51,21 +51,37 @@ class StageClock:
             self.seconds[stage] = self.seconds.get(stage, 0.0) + elapsed
 
 
-def detect_faces_in_video(
-    context: OperationContext,
-    path: Path,
-    request: dict[str, Any],
-    every_ms: int,
-    on_frame: OnFrame,
-    clock: StageClock | None = None,
-    on_gpu: bool = False,
-) -> list[Entry]:
+@dataclass
+class VideoRun:
+    """One job's analysis: its video file, its Start request, how it samples and decodes."""
+
+    context: OperationContext
+    path: Path
+    request: dict[str, Any]
+    every_ms: int
+    on_frame: OnFrame = field(default=lambda _: None)
+    on_gpu: bool = False  # NVDEC where FFmpeg reaches a CUDA device
+    clock: StageClock = field(default_factory=StageClock)
+
+    def frames(self) -> Iterator[tuple[int, DecodedImage]]:
+        """The sampled frames as upright images, decoded ahead in their own thread, each
+        handed on once interactive requests leave room for it."""
+        frames = sampled_frames(self.path, self.every_ms, self.on_gpu)
+        for timestamp, pixels in read_ahead(frames, self.clock):
+            with self.clock.timed("waiting for interactive requests"):
+                self.context.interactive.wait_for_quiet()
+            yield timestamp, DecodedImage(np.ascontiguousarray(pixels), "video", None)
+            self.clock.frames += 1
+            self.on_frame(self.clock.frames)
+
+
+def detect_faces_in_video(run: VideoRun) -> list[Entry]:
     """GetFaceDetection's Faces: every face of every sampled frame, with its Timestamp."""
-    clock = clock or StageClock()
-    asked = [request["FaceAttributes"]] if "FaceAttributes" in request else None
+    context, clock = run.context, run.clock
+    asked = [run.request["FaceAttributes"]] if "FaceAttributes" in run.request else None
     wanted = wanted_attributes(asked) - NOT_IN_VIDEO
     entries: list[Entry] = []
-    for timestamp, image in _frames(context, path, every_ms, clock, on_frame, on_gpu):
+    for timestamp, image in run.frames():
         with clock.timed("detect"):
             faces = context.pipeline.describe(image)
             estimated = estimate_attributes(context, image, faces, wanted)
@@ -74,24 +90,16 @@ def detect_faces_in_video(
     return entries
 
 
-def search_faces_in_video(
-    context: OperationContext,
-    path: Path,
-    request: dict[str, Any],
-    every_ms: int,
-    on_frame: OnFrame,
-    clock: StageClock | None = None,
-    on_gpu: bool = False,
-) -> list[Entry]:
+def search_faces_in_video(run: VideoRun) -> list[Entry]:
     """GetFaceSearch's Persons: each face of a sampled frame, tracked into a person, whose
     search of the collection found matches at or above FaceMatchThreshold."""
-    clock = clock or StageClock()
-    threshold = float(request.get("FaceMatchThreshold", 80.0))
+    context, clock, collection_id = run.context, run.clock, run.request["CollectionId"]
+    threshold = float(run.request.get("FaceMatchThreshold", 80.0))
     with context.read() as session:
-        collection = model_collection(context, session, request["CollectionId"])
+        collection = model_collection(context, session, collection_id)
     tracker = FaceTracker()
     entries: list[Entry] = []
-    for timestamp, image in _frames(context, path, every_ms, clock, on_frame, on_gpu):
+    for timestamp, image in run.frames():
         with clock.timed("detect"):
             faces = context.pipeline.describe(image)
         if not faces:
@@ -102,18 +110,10 @@ def search_faces_in_video(
         with clock.timed("tracking"):
             people = tracker.assign(timestamp, [face.detection.box for face in faces], vectors)
         for face, vector, person in zip(faces, vectors, people, strict=True):
-            with clock.timed("search"), context.read() as session:
-                collection = model_collection(context, session, request["CollectionId"])
-                hits = nearest(
-                    context,
-                    session,
-                    collection=collection,
-                    among="faces",
-                    query=vector,
-                    limit=DEFAULT_MAX_FACES,
-                    threshold=threshold,
+            with clock.timed("search"):
+                matches = search_collection(
+                    context, collection_id, vector, DEFAULT_MAX_FACES, threshold
                 )
-                matches = face_matches(session, collection, hits)
             if matches:
                 entries.append((_person_match(timestamp, person, face, image, matches), person))
     return entries
@@ -135,24 +135,6 @@ def _person_match(
         },
         "FaceMatches": matches,
     }
-
-
-def _frames(
-    context: OperationContext,
-    path: Path,
-    every_ms: int,
-    clock: StageClock,
-    on_frame: OnFrame,
-    on_gpu: bool,
-) -> Iterator[tuple[int, DecodedImage]]:
-    """The sampled frames as upright images, decoded ahead in their own thread (with NVDEC
-    when `on_gpu`), each handed on once interactive requests leave room for it."""
-    for timestamp, pixels in read_ahead(sampled_frames(path, every_ms, on_gpu), clock):
-        with clock.timed("waiting for interactive requests"):
-            context.interactive.wait_for_quiet()
-        yield timestamp, DecodedImage(np.ascontiguousarray(pixels), "video", None)
-        clock.frames += 1
-        on_frame(clock.frames)
 
 
 def read_ahead(items: Iterator[T], clock: StageClock, depth: int = READ_AHEAD) -> Iterator[T]:

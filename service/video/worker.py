@@ -23,7 +23,12 @@ from service import errors
 from service.context import OperationContext
 from service.storage.schema import VideoJobRow
 from service.video import store
-from service.video.analysis import Entry, detect_faces_in_video, search_faces_in_video
+from service.video.analysis import (
+    Entry,
+    VideoRun,
+    detect_faces_in_video,
+    search_faces_in_video,
+)
 from service.video.notify import Notifier, completion_message
 from service.video.options import VideoOptions
 
@@ -138,13 +143,11 @@ class VideoWorkers:
         self, api: str, spool: Path, request: dict[str, Any], on_frame: Any
     ) -> list[Entry]:
         analyse = search_faces_in_video if api == "StartFaceSearch" else detect_faces_in_video
+        options = self.options
         return analyse(
-            self.context,
-            spool,
-            request,
-            self.options.sample_ms,
-            on_frame,
-            on_gpu=self.options.decode_on_gpu,
+            VideoRun(
+                self.context, spool, request, options.sample_ms, on_frame, options.decode_on_gpu
+            )
         )
 
     def _release(self, job_pk: int, worker: str) -> None:
