@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -16,6 +18,7 @@ from service import errors
 from service.access.keys import KeyFileError, KeyRing
 from service.access.policy import Policy, PolicyError
 from service.access.rates import RateLimits
+from service.client.local_server import ROOT
 from service.settings import AccessKey
 
 DOORS = "arn:aws:rekognition:us-east-1:000000000000:collection/doors"
@@ -122,3 +125,32 @@ def test_a_burst_over_one_keys_rate_is_refused_while_another_key_goes_on() -> No
     limits.admit("slow", "ListFaces", slow)
     with pytest.raises(errors.ProvisionedThroughputExceededError):
         limits.admit("slow", "ListUsers", slow)
+
+
+def test_keys_list_names_every_key_and_no_secret(tmp_path: Path) -> None:
+    path = tmp_path / "keys.json"
+    scoped = {
+        "AccessKeyId": "DOORCAM",
+        "SecretAccessKey": "door-secret",
+        "Policy": {"Statement": [{"Effect": "Allow", "Action": "rekognition:Search*"}]},
+        "Rates": {"SearchFacesByImage": 20},
+    }
+    write_keys(path, [scoped])
+    env = {
+        **os.environ,
+        "FACEBANK_ACCESS_KEYS_FILE": str(path),
+        "FACEBANK_ACCESS_KEYS": "OPS:ops-secret",
+    }
+    listed = subprocess.run(
+        [sys.executable, "-m", "service.cli", "keys", "list"],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert (
+        "DOORCAM" in listed and "1 statement(s)" in listed and "SearchFacesByImage 20/s" in listed
+    )
+    assert "OPS" in listed and "none (everything)" in listed
+    assert "door-secret" not in listed and "ops-secret" not in listed
