@@ -222,6 +222,8 @@ def conform_response(operation: str, response: dict[str, Any]) -> dict[str, Any]
 
 
 def _conform(shape: Shape, value: Any) -> Any:
+    if not _holds_required_list(shape):
+        return value  # nothing to drop below: most shapes, and every big page of faces
     if shape.type_name == "structure" and isinstance(value, dict):
         members = shape.members
         return {
@@ -232,6 +234,24 @@ def _conform(shape: Shape, value: Any) -> Any:
     if shape.type_name == "list" and isinstance(value, list):
         return [_conform(shape.member, item) for item in value]
     return value
+
+
+@cache
+def _holds_required_list(shape: Shape) -> bool:
+    """Whether a list with a `min` lies anywhere below `shape` (shapes are cached by botocore,
+    so this is answered once per shape)."""
+    return _below(shape, frozenset())
+
+
+def _below(shape: Shape, seen: frozenset[str]) -> bool:
+    if shape.name in seen:
+        return False
+    seen = seen | {shape.name}
+    if shape.type_name == "list":
+        return shape.metadata.get("min", 0) >= 1 or _below(shape.member, seen)
+    if shape.type_name == "structure":
+        return any(_below(member, seen) for member in shape.members.values())
+    return False
 
 
 def _empty_but_required(shape: Shape | None, value: object) -> bool:
