@@ -42,11 +42,11 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]
     )
     try:
         assert started.returncode == 0, started.stderr + started.stdout
-        yield dict(
-            line.split("=", 1) for line in (state / "endpoints.env").read_text().splitlines()
-        )
+        endpoints = (state / "endpoints.env").read_text().splitlines()
+        yield {**dict(line.split("=", 1) for line in endpoints), "STATE_DIR": str(state)}
     finally:
-        subprocess.run(["bash", str(SCRIPTS / "down.sh"), str(state)], timeout=60)
+        down = [str(SCRIPTS / "down.sh"), str(state), "--delete-data"]
+        subprocess.run(["bash", *down], timeout=150)
 
 
 def client(url: str, attempts: int = 1) -> Any:
@@ -123,3 +123,58 @@ def test_killing_a_replica_under_load_loses_nothing_acknowledged(
         for face in through_nginx.list_faces(CollectionId="under-load", MaxResults=4096)["Faces"]
     }
     assert stored == set(acknowledged)
+
+
+def test_down_keeps_the_data_for_the_next_up(
+    cluster: dict[str, str], tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """down.sh waits for the processes and keeps the database; up.sh on the same state
+    directory starts on it again (the last test of the module: it restarts the cluster)."""
+    state = Path(cluster["STATE_DIR"])
+    client(cluster["LB_URL"], attempts=3).create_collection(CollectionId="kept")
+    stopped = subprocess.run(
+        ["bash", str(SCRIPTS / "down.sh"), str(state)], capture_output=True, text=True, timeout=150
+    )
+    assert "the database is kept" in stopped.stdout
+    for pid in (cluster["REPLICA_A_PID"], cluster["REPLICA_B_PID"]):
+        assert not Path(f"/proc/{pid}").exists()  # exited before down.sh returned
+    again = subprocess.run(
+        ["bash", str(SCRIPTS / "up.sh"), str(state)], capture_output=True, text=True, timeout=300
+    )
+    assert again.returncode == 0, again.stderr
+    endpoints = dict(
+        line.split("=", 1) for line in (state / "endpoints.env").read_text().splitlines()
+    )
+    ids = client(endpoints["LB_URL"], attempts=3).list_collections()["CollectionIds"]
+    assert "kept" in ids
+
+
+def test_a_missing_prerequisite_starts_nothing(tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    started = subprocess.run(
+        ["bash", str(SCRIPTS / "up.sh"), str(state)],
+        env={**os.environ, "NGINX": str(tmp_path / "no-nginx")},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert started.returncode != 0
+    assert "nothing was started" in started.stderr and "apt-get install nginx" in started.stderr
+    assert not (state / "kept.env").exists() and not (state / "replica-a.pid").exists()
+
+
+def test_a_failed_step_stops_what_was_started(tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    env = {k: v for k, v in os.environ.items() if k != "FACEBANK_DATABASE_URL"}
+    started = subprocess.run(  # the replicas cannot start without weights
+        ["bash", str(SCRIPTS / "up.sh"), str(state)],
+        env={**env, "FACEBANK_MODELS_DIR": str(tmp_path / "no-weights")},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert started.returncode != 0 and "stopping what was started" in started.stderr
+    kept = dict(line.split("=", 1) for line in (state / "kept.env").read_text().splitlines())
+    assert not (Path(kept["PG_DIR"]) / "data" / "postmaster.pid").exists()  # stopped
+    subprocess.run(["bash", str(SCRIPTS / "down.sh"), str(state), "--delete-data"], timeout=60)
+    assert not Path(kept["PG_DIR"]).exists()
