@@ -1,0 +1,45 @@
+"""The deployment files parse as their tools read them."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from service.client.local_server import ROOT
+
+
+def _missing(tool: str) -> str:
+    hint = f"{tool} is needed (.ci/run installs it)"
+    if os.environ.get("CI"):
+        pytest.fail(hint)  # CI checks the deployment files, never skips them
+    pytest.skip(hint)
+
+
+def test_the_systemd_unit_verifies(tmp_path: Path) -> None:
+    analyze = shutil.which("systemd-analyze") or _missing("systemd-analyze (Debian's systemd)")
+    unit = (ROOT / "deploy" / "facebank.service").read_text()
+    # Verified against this checkout, whose venv stands where /opt/facebank's would.
+    local = tmp_path / "facebank.service"
+    local.write_text(unit.replace("/opt/facebank", str(ROOT)))
+    checked = subprocess.run(
+        [analyze, "verify", str(local)], capture_output=True, text=True, timeout=60
+    )
+    problems = [line for line in checked.stderr.splitlines() if "facebank.service" in line]
+    assert checked.returncode == 0 and problems == [], checked.stderr
+
+
+def test_the_compose_file_validates(tmp_path: Path) -> None:
+    compose = shutil.which("docker-compose") or _missing("docker-compose (Debian's package)")
+    copy = tmp_path / "compose.yaml"
+    copy.write_text((ROOT / "deploy" / "compose.yaml").read_text())
+    for beside in ("keys.json", "postgres.secret", "minio.env", "facebank.env"):
+        (tmp_path / beside).write_text("")
+    checked = subprocess.run(
+        [compose, "-f", str(copy), "config"], capture_output=True, text=True, timeout=60
+    )
+    assert checked.returncode == 0, checked.stderr
+    assert "capabilities:" in checked.stdout and "- gpu" in checked.stdout  # the GPU stanza
