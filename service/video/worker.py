@@ -100,7 +100,10 @@ class VideoWorkers:
             request = json.loads(job.request)
         log.info("video job %s (%s): attempt %d on %s", job_id, api, attempts, worker)
         if attempts > self.options.max_attempts:
-            message = f"Gave up after {attempts - 1} attempts: the server stopped each time"
+            message = (
+                f"Gave up after {attempts - 1} attempts: the server stopped or failed each "
+                "time (its log says why)"
+            )
             outcome = store.Outcome(store.FAILED, message, None, [])
         else:
             try:
