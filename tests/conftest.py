@@ -16,9 +16,8 @@ from ml.provision.photos import PhotosError, default_photos_dir, verify_photos
 from service.client.local_server import (
     LiveServer,
     free_port,
+    running_server,
     start_moto,
-    start_server,
-    stop_server,
 )
 from tests.support.clients import ACCESS_KEY, SECRET_KEY, rekognition_client
 
@@ -62,17 +61,17 @@ def pipeline(models_dir: Path) -> FacePipeline:
 
 @pytest.fixture(scope="session")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    live = start_server(tmp_path_factory.mktemp("open-server"))
-    yield live
-    stop_server(live)
+    with running_server(tmp_path_factory.mktemp("open-server")) as live:
+        yield live
 
 
 @pytest.fixture(scope="session")
 def signed_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     keys = f"{ACCESS_KEY}:{SECRET_KEY},OTHERKEY:other-secret"
-    live = start_server(tmp_path_factory.mktemp("signed-server"), {"FACEBANK_ACCESS_KEYS": keys})
-    yield live
-    stop_server(live)
+    with running_server(
+        tmp_path_factory.mktemp("signed-server"), {"FACEBANK_ACCESS_KEYS": keys}
+    ) as live:
+        yield live
 
 
 @pytest.fixture(scope="session")

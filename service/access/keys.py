@@ -84,6 +84,7 @@ class KeyRing:
             for key_id, key in environment.items()
         }
         self._entries = dict(self._environment)
+        self._secrets = _secrets(self._entries)
         self._lock = threading.Lock()
         self._seen: tuple[int, int, int] | None = None
         self._next_check = 0.0
@@ -103,8 +104,9 @@ class KeyRing:
         return self._entries.get(key_id)
 
     def secrets(self) -> dict[str, AccessKey]:
+        """Every key's secret, as the signature checks read them (built once per load)."""
         self._maybe_reload()
-        return {key_id: AccessKey(key_id, e.secret) for key_id, e in self._entries.items()}
+        return self._secrets
 
     def entries(self) -> list[KeyEntry]:
         return list(self._entries.values())
@@ -121,8 +123,9 @@ class KeyRing:
     def _load(self) -> None:
         assert self.path is not None
         from_file = read_key_file(self.path)
+        entries = {**self._environment, **from_file}
         with self._lock:
-            self._entries = {**self._environment, **from_file}
+            self._entries, self._secrets = entries, _secrets(entries)
         log.info("loaded %d access keys from %s", len(from_file), self.path)
 
     def _maybe_reload(self) -> None:
@@ -138,3 +141,7 @@ class KeyRing:
         if seen != self._seen:
             self._seen = seen  # a broken file is reported once, not at every request
             self.reload()
+
+
+def _secrets(entries: Mapping[str, KeyEntry]) -> dict[str, AccessKey]:
+    return {key_id: AccessKey(key_id, entry.secret) for key_id, entry in entries.items()}

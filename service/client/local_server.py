@@ -103,6 +103,16 @@ def stop_server(server: LiveServer) -> None:
 
 
 @contextmanager
+def running_server(tmp: Path, extra_env: dict[str, str] | None = None) -> Iterator[LiveServer]:
+    """A ready server for the duration of the block, stopped however the block ends."""
+    server = start_server(tmp, extra_env)
+    try:
+        yield server
+    finally:
+        stop_server(server)
+
+
+@contextmanager
 def endpoint(given: str | None, work: str) -> Iterator[str]:
     """`given` if set; otherwise a fresh server's URL for the duration of the block."""
     if given is not None:
@@ -110,11 +120,8 @@ def endpoint(given: str | None, work: str) -> Iterator[str]:
         return
     tmp = Path(os.environ.get("TMPDIR", "/tmp")) / work
     tmp.mkdir(exist_ok=True)
-    server = start_server(tmp, {"FACEBANK_DATA_DIR": str(tmp / f"data-{os.getpid()}")})
-    try:
+    with running_server(tmp, {"FACEBANK_DATA_DIR": str(tmp / f"data-{os.getpid()}")}) as server:
         yield server.url
-    finally:
-        stop_server(server)
 
 
 def start_moto(log: Path) -> tuple[subprocess.Popen[bytes], str]:

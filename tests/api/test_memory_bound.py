@@ -11,7 +11,7 @@ import httpx
 import pytest
 from PIL import Image
 
-from service.client.local_server import LiveServer, start_server, stop_server
+from service.client.local_server import LiveServer, running_server
 
 MIB = 1 << 20
 BUDGET_PIXELS = 128_000_000  # two of the largest images the server accepts (64 MP each)
@@ -32,11 +32,10 @@ def one_colour_png(side: int) -> bytes:
 
 @pytest.fixture(scope="module")
 def budget_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    live = start_server(
+    with running_server(
         tmp_path_factory.mktemp("budget"), {"FACEBANK_MAX_INFLIGHT_PIXELS": str(BUDGET_PIXELS)}
-    )
-    yield live
-    stop_server(live)
+    ) as live:
+        yield live
 
 
 def test_burst_of_huge_images_is_bounded_and_given_back(budget_server: LiveServer) -> None:

@@ -11,7 +11,7 @@ import pytest
 from botocore.exceptions import ClientError
 from prometheus_client.parser import text_string_to_metric_families
 
-from service.client.local_server import LiveServer, start_server, stop_server
+from service.client.local_server import LiveServer, running_server
 from tests.support.clients import ACCESS_KEY, SECRET_KEY, rekognition_client
 from tests.support.images import blank_jpeg
 from tests.support.photos import first_photo
@@ -20,9 +20,8 @@ from tests.support.photos import first_photo
 @pytest.fixture(scope="module")
 def json_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     env = {"FACEBANK_ACCESS_KEYS": f"{ACCESS_KEY}:{SECRET_KEY}", "FACEBANK_LOG_FORMAT": "json"}
-    live = start_server(tmp_path_factory.mktemp("observed"), env)
-    yield live
-    stop_server(live)
+    with running_server(tmp_path_factory.mktemp("observed"), env) as live:
+        yield live
 
 
 def samples(text: str) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:

@@ -4,7 +4,6 @@ a restart, per-key rates, and refusals an operator can see in the JSON log."""
 from __future__ import annotations
 
 import json
-import os
 import signal
 import threading
 import time
@@ -16,10 +15,11 @@ import httpx
 import pytest
 from botocore.exceptions import ClientError
 
-from service.client.local_server import LiveServer, start_server, stop_server
+from service.client.local_server import LiveServer, running_server
 from service.operations.dispatch import HANDLERS
 from tests.support.clients import rekognition_client
 from tests.support.images import blank_jpeg
+from tests.support.keys import write_keys
 
 ARN = "arn:aws:rekognition:us-east-1:000000000000:collection/"
 IMAGE = {"Bytes": blank_jpeg()}
@@ -108,13 +108,6 @@ def keys_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-def write_keys(path: Path, keys: list[dict[str, Any]]) -> None:
-    staging = path.with_suffix(".tmp")
-    staging.write_text(json.dumps({"Keys": keys}))
-    staging.chmod(0o600)
-    os.replace(staging, path)
-
-
 @pytest.fixture(scope="module")
 def guarded(keys_file: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     env = {
@@ -122,9 +115,8 @@ def guarded(keys_file: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterat
         "FACEBANK_ACCESS_KEYS": "PLAIN:plain-secret",
         "FACEBANK_LOG_FORMAT": "json",
     }
-    live = start_server(tmp_path_factory.mktemp("guarded"), env)
-    yield live
-    stop_server(live)
+    with running_server(tmp_path_factory.mktemp("guarded"), env) as live:
+        yield live
 
 
 def client(server: LiveServer, key: str) -> Any:

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from service.client.local_server import LiveServer, start_server, stop_server
+from service.client.local_server import LiveServer, running_server, start_server, stop_server
 from tests.support.clients import rekognition_client
 from tests.support.images import jpeg_bytes
 from tests.support.moto import CREDENTIALS, aws_client
@@ -40,9 +40,8 @@ def bucket(moto_endpoint: str, faces_dir: Path) -> dict[str, Any]:
 @pytest.fixture(scope="module")
 def s3_server(moto_endpoint: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     env = {"FACEBANK_S3_ENDPOINT_URL": moto_endpoint, "FACEBANK_S3_REGION": "us-east-1"}
-    live = start_server(tmp_path_factory.mktemp("s3-server"), {**env, **CREDENTIALS})
-    yield live
-    stop_server(live)
+    with running_server(tmp_path_factory.mktemp("s3-server"), {**env, **CREDENTIALS}) as live:
+        yield live
 
 
 def s3_image(name: str, **extra: str) -> dict[str, Any]:

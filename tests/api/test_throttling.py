@@ -11,16 +11,17 @@ import httpx
 import pytest
 from botocore.exceptions import ClientError
 
-from service.client.local_server import LiveServer, start_server, stop_server
+from service.client.local_server import LiveServer, running_server, start_server, stop_server
 from tests.support.clients import rekognition_client
 from tests.support.photos import group_photo
 
 
 @pytest.fixture(scope="module")
 def one_slot_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    live = start_server(tmp_path_factory.mktemp("one-slot"), {"FACEBANK_MAX_INFLIGHT": "1"})
-    yield live
-    stop_server(live)
+    with running_server(
+        tmp_path_factory.mktemp("one-slot"), {"FACEBANK_MAX_INFLIGHT": "1"}
+    ) as live:
+        yield live
 
 
 def detect_burst(client: Any, image: bytes, calls: int) -> list[str]:

@@ -18,7 +18,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from ml.evaluation.videos import Appearance, Script, audio_only, blank_video, encode, render
-from service.client.local_server import LiveServer, start_server, stop_server
+from service.client.local_server import LiveServer, running_server
 from tests.support.clients import finished, rekognition_client
 from tests.support.moto import CREDENTIALS, aws_client
 
@@ -76,9 +76,8 @@ def video_server(
         "FACEBANK_VIDEO_MAX_JOBS": "3",
         **CREDENTIALS,
     }
-    live = start_server(tmp_path_factory.mktemp("video-server"), env)
-    yield live
-    stop_server(live)
+    with running_server(tmp_path_factory.mktemp("video-server"), env) as live:
+        yield live
 
 
 @pytest.fixture(scope="module")

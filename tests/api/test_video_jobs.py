@@ -26,7 +26,7 @@ BUCKET = "durable-videos"
 
 
 @pytest.fixture(scope="module")
-def videos(moto_endpoint: str, faces_dir: Path) -> dict[str, str]:
+def videos(moto_endpoint: str, faces_dir: Path) -> str:
     """Two people crossing the frame; `long.mp4` plays it three times (13 s)."""
     photos = {
         person: sorted((faces_dir / "five-celebrities/val" / person).iterdir())[0]
@@ -43,7 +43,7 @@ def videos(moto_endpoint: str, faces_dir: Path) -> dict[str, str]:
     s3.create_bucket(Bucket=BUCKET)
     s3.put_object(Bucket=BUCKET, Key="short.mp4", Body=render(script))
     s3.put_object(Bucket=BUCKET, Key="long.mp4", Body=render(script, repeat=3))
-    return {"S3_ENDPOINT": moto_endpoint}
+    return moto_endpoint  # where they are
 
 
 def settings(moto_endpoint: str) -> dict[str, str]:
@@ -65,10 +65,10 @@ def frames_done(server: LiveServer) -> float:
 
 
 def test_a_killed_server_finishes_the_job_after_restart_with_the_same_results(
-    videos: dict[str, str], tmp_path: Path
+    videos: str, tmp_path: Path
 ) -> None:
     deployment = Deployment(tmp_path / "data", f"sqlite:///{tmp_path / 'data' / 'facebank.db'}")
-    env = settings(videos["S3_ENDPOINT"])
+    env = settings(videos)
     server = deployment.start(env)
     job = rekognition_client(server.url).start_face_detection(Video=video("long.mp4"))["JobId"]
     deadline = time.monotonic() + 120
@@ -94,13 +94,13 @@ def test_a_killed_server_finishes_the_job_after_restart_with_the_same_results(
 
 
 def test_replicas_on_one_postgresql_run_each_job_once(
-    videos: dict[str, str], request: pytest.FixtureRequest, tmp_path: Path
+    videos: str, request: pytest.FixtureRequest, tmp_path: Path
 ) -> None:
     for folder in ("a", "b"):
         (tmp_path / folder).mkdir()
     first = deployment_for("postgresql", request, tmp_path / "a")
     second = replace(first, data_dir=tmp_path / "b" / "data")
-    env = settings(videos["S3_ENDPOINT"])
+    env = settings(videos)
     replicas = [first.start(env), second.start(env)]
     try:
         starter, reader = (rekognition_client(r.url) for r in replicas)

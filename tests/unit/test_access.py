@@ -4,7 +4,6 @@ per-key rates."""
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
@@ -20,6 +19,7 @@ from service.access.policy import Policy, PolicyError
 from service.access.rates import RateLimits
 from service.client.local_server import ROOT
 from service.settings import AccessKey
+from tests.support.keys import write_keys
 
 DOORS = "arn:aws:rekognition:us-east-1:000000000000:collection/doors"
 STAFF = "arn:aws:rekognition:us-east-1:000000000000:collection/staff"
@@ -74,13 +74,6 @@ def test_wildcards_in_actions_and_arns(action: str, resource: str, decision: str
 def test_policies_that_do_not_parse_say_so(body: dict[str, Any]) -> None:
     with pytest.raises(PolicyError):
         Policy.parse(body)
-
-
-def write_keys(path: Path, keys: list[dict[str, Any]], mode: int = 0o600) -> None:
-    staging = path.with_suffix(".tmp")
-    staging.write_text(json.dumps({"Keys": keys}))
-    staging.chmod(mode)
-    os.replace(staging, path)
 
 
 def test_a_keys_file_others_can_read_is_refused(tmp_path: Path) -> None:

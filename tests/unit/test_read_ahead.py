@@ -21,7 +21,7 @@ def test_items_arrive_in_order_from_another_thread() -> None:
     clock = StageClock()
     assert list(read_ahead(numbers(), clock, depth=2)) == list(range(10))
     assert threading.current_thread() not in threads
-    assert clock.seconds["decode"] >= 0
+    assert "decode" in clock.seconds  # the producer's time is counted as decoding
 
 
 def test_the_producers_error_comes_after_its_items() -> None:
