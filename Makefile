@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install models photos run test test-fast gpu-suite gpu-carry lint format bench-latency bench-throughput bench-accuracy calibrate clean
+.PHONY: install models photos run test test-fast test-image image image-lock gpu-suite gpu-carry lint format bench-latency bench-throughput bench-accuracy calibrate clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -36,6 +36,28 @@ test: models photos
 # photos: the loop while coding (under a minute).
 test-fast: install
 	$(BIN)/pytest tests/unit tests/storage
+
+# The container image (deploy/Containerfile) built with buildah from a Debian base made here
+# (no registry needed), then run and driven with boto3 in a network namespace that has only
+# loopback. Slow (it installs torch into the image): run it before changing deploy/ or the
+# dependencies. Needs root, buildah and mmdebstrap (.ci/run installs them).
+IMAGE_TAG ?= localhost/facebank:test
+IMAGE_BASE ?= localhost/facebank-base:bookworm
+test-image: photos
+	deploy/image/debian-base.sh $(IMAGE_BASE)
+	BASE=$(IMAGE_BASE) deploy/image/build.sh $(IMAGE_TAG)
+	deploy/image/size.sh $(IMAGE_TAG)
+	ip netns list | grep -qw facebank-offline || ip netns add facebank-offline
+	ip netns exec facebank-offline ip link set lo up
+	FACEBANK_TEST_IMAGE=$(IMAGE_TAG) ip netns exec facebank-offline $(BIN)/pytest tests/image
+
+# The image an operator deploys, on the public Python base (needs a registry).
+image:
+	deploy/image/build.sh localhost/facebank:latest
+
+# Re-pin the image's packages to this venv's versions after a dependency changes.
+image-lock: install
+	$(BIN)/python deploy/image/lock.py
 
 lint: install
 	$(BIN)/ruff check .

@@ -1,4 +1,5 @@
-"""The `facebank` command: `serve`, `models fetch` and `photos fetch`."""
+"""The `facebank` command: `serve`, `healthcheck`, `models fetch`, `keys list`, `import` and
+`photos fetch`."""
 
 from __future__ import annotations
 
@@ -147,6 +148,23 @@ def list_keys(_: argparse.Namespace) -> None:
         print(f"{entry.key_id:<24} {entry.source[-28:]:<28} {statements:<22} {rates}")
 
 
+def healthcheck(args: argparse.Namespace) -> None:
+    """Exit 0 when the local server answers /readyz with 200: a container's health check."""
+    import urllib.error
+    import urllib.request
+
+    url = f"http://127.0.0.1:{args.port}/readyz"
+    try:
+        with urllib.request.urlopen(url, timeout=args.timeout) as response:
+            status = response.status
+    except urllib.error.HTTPError as exc:
+        status = exc.code
+    except OSError as exc:
+        sys.exit(f"facebank: {url} unreachable: {exc}")
+    if status != 200:
+        sys.exit(f"facebank: {url} answered {status}")
+
+
 def _torch_home_vggface2() -> Path | None:
     import torch.hub
 
@@ -160,6 +178,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands.add_parser(
         "serve", help="run the HTTP server (settings from FACEBANK_*)"
     ).set_defaults(handler=serve)
+    _add_healthcheck_parser(commands)
     models = commands.add_parser("models", help="manage model weights")
     model_commands = models.add_subparsers(dest="models_command", required=True)
     fetch_parser = model_commands.add_parser("fetch", help="provision weights (idempotent)")
@@ -228,6 +247,20 @@ def _add_import_parser(commands: Any) -> None:
     parser.add_argument("--report", type=Path, help="write the JSON summary here")
     parser.add_argument("--concurrency", type=int, default=8, help="requests at once")
     parser.set_defaults(handler=import_photos)
+
+
+def _add_healthcheck_parser(commands: Any) -> None:
+    parser = commands.add_parser(
+        "healthcheck", help="exit 0 if the local server is ready (GET /readyz), 1 otherwise"
+    )
+    parser.add_argument(
+        "--port",
+        type=int,
+        default=int(os.environ.get("FACEBANK_PORT", "8080")),
+        help="the server's port (default: FACEBANK_PORT, else 8080)",
+    )
+    parser.add_argument("--timeout", type=float, default=5.0, help="seconds to wait for an answer")
+    parser.set_defaults(handler=healthcheck)
 
 
 def _photos_dir_default() -> Path:

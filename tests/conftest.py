@@ -21,6 +21,9 @@ from service.client.local_server import (
 )
 from tests.support.clients import ACCESS_KEY, SECRET_KEY, rekognition_client
 
+# The image tier needs a built image: `make test-image` builds one and names it here.
+collect_ignore = [] if os.environ.get("FACEBANK_TEST_IMAGE") else ["image"]
+
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """The CUDA tier skips where torch sees no CUDA device (CI never has one)."""
