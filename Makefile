@@ -97,9 +97,11 @@ bench-accuracy: models
 	$(BIN)/python -m benchmarks.verification
 	$(BIN)/python -m benchmarks.identification
 
-# Refit the Similarity calibration the server loads (ml/calibration/<model>.json).
+# Fit the Similarity calibration on your own people (a folder of <person>/<photo> files) and
+# compare it with the one in use; add YES=1 to make it this deployment's (data dir, database).
 calibrate: models
-	$(BIN)/python -m benchmarks.verification --write-calibration
+	@test -n "$(DIR)" || { echo "usage: make calibrate DIR=photos/ [YES=1]  (facebank calibrate --help)"; exit 2; }
+	$(BIN)/facebank calibrate "$(DIR)" $(if $(YES),--yes)
 
 clean:
 	rm -rf $(VENV) benchmarks/.cache .pytest_cache .mypy_cache .ruff_cache

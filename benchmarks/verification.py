@@ -8,8 +8,10 @@ The calibration is fitted on the people of one split and every table is reported
 of the other, so no person is in both. By default the fit split is the larger one in people
 (the 10 of lfw-george-w-bush, facenet-pytorch and face-recognition-examples) and five-celebrities
 (5 people) is held out; `--fit-on five-celebrities` swaps the folds. Writes
-benchmarks/results/verification-<model>.{json,md,png}; --write-calibration also replaces the
-calibration the server loads (ml/calibration/<model>.json).
+benchmarks/results/verification-<model>.{json,md,png}. --write-calibration (developers only)
+replaces the calibration packaged with the model (ml/calibration/<model>.json) under a new
+version id, and refuses a fit split too small for the knots; a deployment calibrates on its own
+people with `facebank calibrate` instead, which never writes into the package.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from benchmarks import RESULTS
 from benchmarks.embed_photos import PhotoFace, describe_photos
 from benchmarks.verification_report import markdown, plot
 from ml.evaluation.calibration_fit import calibration_json, fit_knots
+from ml.evaluation.refit import check_support, new_version_id
 from ml.evaluation.splits import HELD_OUT_BY_DEFAULT, Item, collect
 from ml.evaluation.statistics import (
     bootstrap_interval,
@@ -116,7 +119,10 @@ def quality_levels(
 def fit_calibration(model: str, genuine: np.ndarray, impostor: np.ndarray) -> Calibration:
     knots = fit_knots(genuine, impostor)
     return Calibration(
-        model, f"{model}-heldout-v2", tuple(k[0] for k in knots), tuple(k[1] for k in knots)
+        model,
+        new_version_id(model, "heldout"),
+        tuple(k[0] for k in knots),
+        tuple(k[1] for k in knots),
     )
 
 
@@ -138,6 +144,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         args.models_dir, args.model_version, resolve_device("cpu"), allow_uncalibrated=True
     )
     items = collect(args.faces, args.extra, args.extra_subject, args.fit_on == HELD_OUT_BY_DEFAULT)
+    if not items:
+        raise SystemExit(
+            f"no labelled photos under {args.faces} (nor --extra): point --faces at a folder of "
+            "the project's photo sets, or use `facebank calibrate DIR` for your own people"
+        )
     described = describe_items(pipeline, items)
     found = [(item, photo) for item, photo in zip(items, described, strict=True) if photo]
     labels = [item.label for item, _ in found]
@@ -146,6 +157,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     fit_scores = pair_scores(vectors[fit], [lab for lab, f in zip(labels, fit, strict=True) if f])
     held_labels = [lab for lab, h in zip(labels, held, strict=True) if h]
     held_scores = pair_scores(vectors[held], held_labels)
+    if args.write_calibration:
+        check_support(
+            [lab for lab, f in zip(labels, fit, strict=True) if f], len(fit_scores[1]), held_scores
+        )
     calibration = fit_calibration(pipeline.spec.version, *fit_scores)
     held_photos = [photo for (_, photo), h in zip(found, held, strict=True) if h]
     report = {

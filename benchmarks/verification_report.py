@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from ml.evaluation.plots import verification_png
 from ml.similarity import Calibration
 
 
@@ -80,29 +81,7 @@ def markdown(report: dict[str, Any]) -> str:
 
 
 def plot(path: Path, calibration: Calibration, scores: tuple[np.ndarray, np.ndarray]) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")  # no display on servers and CI
-    import matplotlib.pyplot as plt
-
+    """The held-out scores on the calibration's Similarity scale."""
     genuine, impostor = (calibration.similarity(s) for s in scores)
-    figure, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
-    bins = np.linspace(0, 100, 51)
-    left.hist(impostor, bins=bins, alpha=0.6, density=True, label=f"impostor ({len(impostor)})")
-    left.hist(genuine, bins=bins, alpha=0.6, density=True, label=f"genuine ({len(genuine)})")
-    left.set(xlabel="Similarity", ylabel="density", title="Held-out score distributions")
-    left.legend()
-    thresholds = np.linspace(0, 100, 401)
-    fmr = [max(np.mean(impostor >= t), 1e-6) for t in thresholds]
-    fnmr = [max(np.mean(genuine < t), 1e-6) for t in thresholds]
-    right.semilogy(thresholds, fmr, label="FMR")
-    right.semilogy(thresholds, fnmr, label="FNMR")
-    right.axhline(1.0 / len(impostor), color="grey", linestyle=":", label="one impostor pair")
-    right.set(
-        xlabel="Similarity threshold", ylabel="rate (floor 1e-6)", title="Held-out error rates"
-    )
-    right.legend()
-    figure.tight_layout()
     path.parent.mkdir(exist_ok=True)
-    figure.savefig(path, dpi=90)
-    plt.close(figure)
+    verification_png(path, genuine, impostor)

@@ -12,6 +12,10 @@ from ml.mtcnn import MtcnnSettings, RawFaces, VectorisedMtcnn
 from ml.types import Box, Detection
 
 MAX_FACES = 100  # Rekognition looks at the 100 largest faces of an image
+# Rekognition's smallest detectable face: 40x40 px in a 1920x1080 image, larger in proportion
+# for larger images. Taken as a share of the frame (never below MTCNN's own 20 px), MTCNN's
+# pyramid starts lower in frames above 960 px, where most of its work is.
+REKOGNITION_MIN_FACE_SIZE = 40
 # Faces cut by the frame: each pyramid level is padded by 6 level pixels (half of P-Net's window)
 # of mid-grey, which normalises to 0, so a face cut by an edge is still found whole (how many more
 # than stock finds: docs/accuracy.md, `python -m benchmarks.edge_faces`).
@@ -34,21 +38,21 @@ class MtcnnDetector:
     (`ml.mtcnn`): it finds the same faces as stock `facenet_pytorch.MTCNN`.
 
     Images whose longer side exceeds `max_side` are detected on a downscaled copy (boxes and
-    landmarks are scaled back): cost then stays bounded while faces of Rekognition's minimum size
-    (40 px in a 1920x1080 frame) remain above MTCNN's 20-px minimum.
+    landmarks are scaled back): cost then stays bounded. `reference_min_face` is the smallest face
+    in a 1920-px frame, in proportion in others, never below MTCNN's 20 px (0: 20 px always).
     """
 
     def __init__(
         self,
         device: torch.device,
         max_side: int = 1920,
-        min_face_size: int = 20,
+        reference_min_face: int = 0,
         edge_margin: int = EDGE_MARGIN,
         edge_fill: float = EDGE_FILL,
     ) -> None:
         self.max_side = max_side
         settings = MtcnnSettings(
-            min_face_size=min_face_size, edge_margin=edge_margin, edge_fill=edge_fill
+            reference_min_face=reference_min_face, edge_margin=edge_margin, edge_fill=edge_fill
         )
         self._mtcnn = VectorisedMtcnn(device, settings)
 

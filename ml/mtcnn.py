@@ -30,9 +30,16 @@ _PNET_STRIDE = 2
 _PNET_CELL = 12
 
 
+MTCNN_MIN_FACE_SIZE = 20  # stock MTCNN's smallest face
+REFERENCE_SIDE = 1920  # the longer side of the frame a proportional minimum face is given for
+
+
 @dataclass(frozen=True)
 class MtcnnSettings:
-    min_face_size: int = 20
+    min_face_size: int = MTCNN_MIN_FACE_SIZE
+    # The smallest face in a frame whose longer side is REFERENCE_SIDE, and in proportion in
+    # others (never below min_face_size); 0: min_face_size everywhere, as stock.
+    reference_min_face: int = 0
     thresholds: tuple[float, float, float] = (0.6, 0.7, 0.7)
     factor: float = 0.709
     # Stock MTCNN never proposes a face that the frame cuts off (P-Net's 12-px window must fit
@@ -178,9 +185,15 @@ class VectorisedMtcnn:
         return _split_by_image(final.take(keep), landmarks[keep], len(integrals))
 
 
+def smallest_face(height: int, width: int, settings: MtcnnSettings) -> float:
+    proportional = settings.reference_min_face * max(height, width) / REFERENCE_SIDE
+    return max(float(settings.min_face_size), proportional)
+
+
 def pyramid_scales(height: int, width: int, settings: MtcnnSettings) -> list[float]:
-    """Stock's scales, computed the same way so that float rounding matches too."""
-    scale = 12.0 / settings.min_face_size
+    """Stock's scales, computed the same way so that float rounding matches too; the first
+    level is where the smallest face becomes P-Net's 12-px window."""
+    scale = 12.0 / smallest_face(height, width, settings)
     shorter = min(height, width) * scale
     scales = []
     while shorter >= 12:

@@ -14,7 +14,7 @@ from PIL import Image
 from ml.align import recipe_crops
 from ml.attributes import AttributeEstimator
 from ml.decode import DecodedImage, ImageDecoder, ImageLimits, decode_image
-from ml.detector import FaceDetector, MtcnnDetector
+from ml.detector import REKOGNITION_MIN_FACE_SIZE, FaceDetector, MtcnnDetector
 from ml.embedder import FaceEmbedder, TorchEmbedder, load_network
 from ml.face_models import ModelSpec, model_spec, sharing_network
 from ml.manifest import WeightsError
@@ -197,6 +197,7 @@ def load_pipeline(
     limits: ImageLimits | None = None,
     allow_uncalibrated: bool = False,
     detection_max_side: int = 1920,
+    min_face_size: int = REKOGNITION_MIN_FACE_SIZE,  # in a 1920-px frame
     cpu_bf16: bool = False,
     mesh_check: MeshCheck | None = None,
 ) -> FacePipeline:
@@ -212,7 +213,9 @@ def load_pipeline(
     embedder = TorchEmbedder(spec, load_network(spec, weights), device, cpu_bf16=cpu_bf16)
     return FacePipeline(
         spec=spec,
-        detector=MtcnnDetector(device, max_side=detection_max_side),
+        detector=MtcnnDetector(
+            device, max_side=detection_max_side, reference_min_face=min_face_size
+        ),
         embedder=embedder,
         calibration=calibration,
         limits=limits or ImageLimits(),

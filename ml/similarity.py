@@ -2,7 +2,9 @@
 
 A calibration is a list of knots (cosine, similarity), strictly increasing in both, from
 cosine -1 to cosine 1; Similarity is the piecewise-linear interpolation between them, which is
-monotone by construction. `benchmarks/calibrate.py` fits the knots on real photos.
+monotone by construction. `ml/evaluation/calibration_fit.py` holds the fitting rule; the
+project's calibration ships in ml/calibration/, and a deployment's own (`facebank calibrate`)
+is loaded over it.
 """
 
 from __future__ import annotations
@@ -58,13 +60,17 @@ def bundled_calibration_path(model_version: str) -> Path:
     return Path(str(resources.files("ml") / "calibration" / f"{model_version}.json"))
 
 
+def deployment_calibration_path(data_dir: Path, model_version: str) -> Path:
+    """A deployment's own calibration (`facebank calibrate`), loaded over the packaged one."""
+    return data_dir / "calibration" / f"{model_version}.json"
+
+
 def load_calibration(model_version: str, path: Path | None = None) -> Calibration:
     path = path or bundled_calibration_path(model_version)
     if not path.exists():
         raise CalibrationError(
-            f"no calibration for face model {model_version} at {path}; fit one with "
-            f"`python -m benchmarks.verification --model-version {model_version} "
-            "--write-calibration`"
+            f"no calibration for face model {model_version} at {path}; fit one on your "
+            f"people with `facebank calibrate DIR --model-version {model_version}`"
         )
     calibration = calibration_from_json(json.loads(path.read_text()))
     if calibration.model_version != model_version:

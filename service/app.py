@@ -42,6 +42,7 @@ from service.index.searcher import BatchedSearch
 from service.operations.dispatch import Operations
 from service.s3_objects import MAX_S3_IMAGE_BYTES, S3Objects
 from service.settings import Settings
+from service.storage.calibration_record import CalibrationMismatchError, record_or_check
 from service.storage.database import (
     default_database_url,
     make_engine,
@@ -70,8 +71,10 @@ def load_face_pipeline(settings: Settings) -> FacePipeline:
         settings.models_dir,
         settings.model_version,
         resolve_device(settings.device),
+        calibration_path=settings.calibration_in_use(),
         limits=limits,
         detection_max_side=settings.detection_max_side,
+        min_face_size=settings.min_face_size,
         cpu_bf16=settings.embed_cpu_bf16,
         mesh_check=mesh_check(settings),
     )
@@ -165,6 +168,8 @@ def build_context(settings: Settings, pipeline: FacePipeline) -> tuple[Operation
     engine = make_engine(settings.database_url or default_database_url(settings.data_dir))
     upgrade_schema(engine)
     reader, writer = session_factories(engine)
+    # Refuses to start on a calibration other than the one the deployment records.
+    record_or_check(writer, pipeline.calibration)
     secret = settings.token_secret.get_secret_value().encode() or load_or_create_secret(
         settings.data_dir / "token.key"
     )
@@ -283,7 +288,11 @@ def create_app(settings: Settings, pipeline: FacePipeline | None = None) -> Fast
         warm_up(loaded, settings)
         loaded, queues = batch_models(loaded, settings)
         warm_up_decoder(loaded)
-        context, engine = build_context(settings, loaded)
+        try:
+            context, engine = build_context(settings, loaded)
+        except CalibrationMismatchError as exc:
+            log.error("facebank cannot start: %s", exc)
+            raise
         searching_on = search_device(settings)
         if searching_on:
             warm_up_search(loaded.spec.embedding_dim, torch.device(searching_on))
@@ -300,10 +309,12 @@ def create_app(settings: Settings, pipeline: FacePipeline | None = None) -> Fast
         workers.start()
         _reload_keys_on_sighup(app.state.keyring)
         log.info(
-            "facebank ready: model %s on %s, exact search on %s",
+            "facebank ready: model %s on %s, exact search on %s, Similarity calibration %s (%s)",
             loaded.spec.version,
             settings.device,
             searching_on or "faiss (cpu)",
+            loaded.calibration.calibration_version,
+            settings.calibration_in_use() or "packaged",
         )
         yield
         app.state.ready = False

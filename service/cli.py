@@ -40,7 +40,7 @@ def serve(_: argparse.Namespace) -> None:
     configure_logging(settings)
     try:
         network(model_spec(settings.model_version).network).verified_path(settings.models_dir)
-        load_calibration(settings.model_version)
+        load_calibration(settings.model_version, settings.calibration_in_use())
     except (WeightsError, CalibrationError) as exc:
         sys.exit(f"facebank: cannot start: {exc}")
     if not settings.keys and settings.access_keys_file is None:
@@ -206,6 +206,8 @@ def build_parser() -> argparse.ArgumentParser:
         "list", help="key ids, where each comes from, policy and rates (never a secret)"
     ).set_defaults(handler=list_keys)
     _add_import_parser(commands)
+    _add_evaluate_parser(commands)
+    _add_calibrate_parser(commands)
     photos = commands.add_parser("photos", help="manage the test and benchmark photos")
     photo_commands = photos.add_subparsers(dest="photos_command", required=True)
     photos_fetch = photo_commands.add_parser(
@@ -247,6 +249,159 @@ def _add_import_parser(commands: Any) -> None:
     parser.add_argument("--report", type=Path, help="write the JSON summary here")
     parser.add_argument("--concurrency", type=int, default=8, help="requests at once")
     parser.set_defaults(handler=import_photos)
+
+
+def evaluate(args: argparse.Namespace) -> None:
+    from service.client.evaluation_report import (
+        EvaluationError,
+        EvaluationRequest,
+        terminal_table,
+    )
+    from service.client.evaluation_report import evaluate as run_evaluation
+
+    request = EvaluationRequest(
+        folder=args.folder,
+        endpoint=None if args.endpoint == "aws" else args.endpoint,
+        region=args.region,
+        out=args.out,
+        collection_free=args.collection_free,
+        thresholds=args.threshold,
+        max_genuine=args.max_genuine_pairs,
+        max_impostor=args.max_impostor_pairs,
+        seed=args.seed,
+        concurrency=args.concurrency,
+        progress=not args.quiet,
+    )
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    try:
+        report = run_evaluation(request)
+    except EvaluationError as exc:
+        sys.exit(f"facebank: {exc}")
+    except (BotoCoreError, ClientError) as exc:
+        sys.exit(
+            f"facebank: the endpoint failed: {exc}; the scores gathered so far are in "
+            f"{args.out}/gathered.jsonl and the same command resumes from them"
+        )
+    except KeyboardInterrupt:
+        sys.exit(
+            f"facebank: interrupted; the scores gathered so far are in {args.out}/gathered.jsonl "
+            "and the same command resumes from them"
+        )
+    print(terminal_table(report))
+    print(f"report: {args.out / 'report.html'} and {args.out / 'report.json'}")
+
+
+def _add_evaluate_parser(commands: Any) -> None:
+    parser = commands.add_parser(
+        "evaluate",
+        help="FMR/FNMR per Similarity threshold and identification of any Rekognition endpoint "
+        "on a folder of <person>/<photo> files",
+    )
+    parser.add_argument("folder", type=Path, help="photos as <person>/<photo> files")
+    parser.add_argument(
+        "--endpoint",
+        default=f"http://127.0.0.1:{os.environ.get('FACEBANK_PORT', '8080')}",
+        help="the endpoint URL (default: the local facebank); 'aws' for Amazon Rekognition "
+        "itself. Credentials the usual AWS way; none: unsigned requests",
+    )
+    parser.add_argument(
+        "--region",
+        default=os.environ.get("AWS_DEFAULT_REGION", "us-east-1"),
+        help="the region to sign for (default: AWS_DEFAULT_REGION or us-east-1)",
+    )
+    parser.add_argument(
+        "--collection-free",
+        action="store_true",
+        help="compare pairs with CompareFaces (one call per pair) instead of indexing the photos "
+        "into a temporary collection; stores nothing at the endpoint, gives no identification",
+    )
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=Path("facebank-evaluation"),
+        help="the report folder; it also keeps the scores for a resumed run",
+    )
+    parser.add_argument(
+        "--threshold",
+        type=float,
+        action="append",
+        default=[],
+        help="a Similarity threshold to report besides 50, 70, 80, 90, 95, 99 (repeat)",
+    )
+    parser.add_argument(
+        "--max-genuine-pairs",
+        type=int,
+        default=20_000,
+        help="at most this many genuine pairs, sampled with --seed",
+    )
+    parser.add_argument(
+        "--max-impostor-pairs",
+        type=int,
+        default=200_000,
+        help="at most this many impostor pairs, sampled with --seed",
+    )
+    parser.add_argument(
+        "--seed",
+        type=int,
+        default=0,
+        help="the seed for sampling pairs and choosing the people kept unknown",
+    )
+    parser.add_argument("--concurrency", type=int, default=4, help="requests at once")
+    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    parser.set_defaults(handler=evaluate)
+
+
+def calibrate(args: argparse.Namespace) -> None:
+    from service.deployment_calibration import calibrate as run_calibration
+
+    overrides: dict[str, Any] = {}
+    if args.model_version:
+        overrides["model_version"] = args.model_version
+    if args.data_dir:
+        overrides["data_dir"] = args.data_dir
+    try:
+        settings = Settings(**overrides)
+    except ValidationError as exc:
+        sys.exit(f"facebank: invalid settings: {exc}")
+    configure_logging(settings)
+    try:
+        run_calibration(settings, args.folder, args.held_out_share, args.seed, args.yes)
+    except (WeightsError, CalibrationError) as exc:
+        sys.exit(f"facebank: {exc}")
+
+
+def _add_calibrate_parser(commands: Any) -> None:
+    parser = commands.add_parser(
+        "calibrate",
+        help="fit the Similarity calibration on your own people and (with --yes) make it this "
+        "deployment's",
+    )
+    parser.add_argument("folder", type=Path, help="photos as <person>/<photo> files")
+    parser.add_argument(
+        "--model-version",
+        help="the model to calibrate (default: FACEBANK_MODEL_VERSION, else the default model)",
+    )
+    parser.add_argument(
+        "--data-dir",
+        type=Path,
+        help="the deployment's data directory: the calibration goes to its calibration/ folder "
+        "(default: FACEBANK_DATA_DIR; FACEBANK_CALIBRATION_FILE names another path), and its "
+        "database (or FACEBANK_DATABASE_URL's) records it",
+    )
+    parser.add_argument(
+        "--held-out-share",
+        type=float,
+        default=0.3,
+        help="the share of people kept out of the fit to report on (default 0.3, at least 2)",
+    )
+    parser.add_argument("--seed", type=int, default=0, help="the seed for choosing them")
+    parser.add_argument(
+        "--yes",
+        action="store_true",
+        help="write the new calibration and record it; without it, only compare",
+    )
+    parser.set_defaults(handler=calibrate)
 
 
 def _add_healthcheck_parser(commands: Any) -> None:

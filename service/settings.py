@@ -11,6 +11,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from ml.face_models import DEFAULT_MODEL_VERSION, MODEL_SPECS
 from ml.manifest import default_models_dir
+from ml.similarity import deployment_calibration_path
 
 LOOPBACK_NAMES = {"localhost"}
 
@@ -38,6 +39,10 @@ class Settings(BaseSettings):
     data_dir: Path = Path("data")
     models_dir: Path = Field(default_factory=default_models_dir)
     model_version: str = DEFAULT_MODEL_VERSION
+    # The deployment's Similarity calibration for model_version (`facebank calibrate` writes
+    # it); unset: <data_dir>/calibration/<model_version>.json when that exists, else the one
+    # packaged with the model.
+    calibration_file: Path | None = None
     device: Literal["auto", "cpu", "cuda"] = "auto"
     # KEY:SECRET[,KEY:SECRET...]; empty means no authentication (loopback only).
     access_keys: SecretStr = SecretStr("")
@@ -49,6 +54,10 @@ class Settings(BaseSettings):
     signature_max_skew_seconds: int = Field(default=300, ge=1)
     torch_threads: int = Field(default=0, ge=0)  # 0: torch's default
     detection_max_side: int = Field(default=1920, ge=160)
+    # The smallest face found in a 1920-px frame, in proportion in other sizes, never below
+    # MTCNN's own 20 px: 40 is Rekognition's documented minimum (40x40 in 1920x1080); 20 gives
+    # MTCNN's 20 px in every frame (smaller faces in large frames, at more cost).
+    min_face_size: int = Field(default=40, ge=20)
     # "mesh": Rekognition's 30 landmarks from the face mesh and iris networks, run on every face
     # (the mesh also confirms faces); "five": MTCNN's five points only, for CPU nodes that
     # need the old speed (docs/performance.md measures the difference).
@@ -88,9 +97,11 @@ class Settings(BaseSettings):
     detect_batch_size: int = Field(default=8, ge=1)
     detect_batch_wait_ms: float = Field(default=2.0, ge=0)
     detect_queue_size: int = Field(default=64, ge=1)
-    # Embed in bf16 on CPUs with native bf16: twice the speed, same verification AUC, but
-    # Similarity shifts by up to a few points against the fp32-fitted calibration.
-    embed_cpu_bf16: bool = False
+    # Embed in bf16 where the CPU has native bf16 (AVX512-BF16 or AMX; elsewhere fp32 anyway):
+    # about three times the embedder's speed, the same error rates at every threshold, Similarity
+    # within 0.09 points of fp32 on average (docs/performance.md). false: fp32 everywhere, e.g.
+    # for replicas on CPUs with and without bf16 to store identical vectors.
+    embed_cpu_bf16: bool = True
     embed_batch_size: int = Field(default=32, ge=1)
     embed_batch_wait_ms: float = Field(default=2.0, ge=0)
     embed_queue_size: int = Field(default=256, ge=1)
@@ -159,6 +170,19 @@ class Settings(BaseSettings):
                 "set KEY:SECRET pairs or listen on 127.0.0.1"
             )
         return self
+
+    def deployment_calibration_path(self) -> Path:
+        """Where this deployment's own calibration is read from and written to."""
+        return self.calibration_file or deployment_calibration_path(
+            self.data_dir, self.model_version
+        )
+
+    def calibration_in_use(self) -> Path | None:
+        """The deployment's calibration file when there is one; None: the packaged one."""
+        path = self.deployment_calibration_path()
+        if self.calibration_file is not None or path.exists():
+            return path
+        return None
 
     @property
     def keys(self) -> dict[str, AccessKey]:

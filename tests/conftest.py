@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -20,6 +21,10 @@ from service.client.local_server import (
     start_moto,
 )
 from tests.support.clients import ACCESS_KEY, SECRET_KEY, rekognition_client
+from tests.support.images import blank_jpeg
+
+if TYPE_CHECKING:
+    from selenium.webdriver.remote.webdriver import WebDriver
 
 # The image tier needs a built image: `make test-image` builds one and names it here.
 collect_ignore = [] if os.environ.get("FACEBANK_TEST_IMAGE") else ["image"]
@@ -50,6 +55,31 @@ def faces_dir() -> Path:
     except PhotosError as exc:
         pytest.fail(str(exc))
     return photos
+
+
+@pytest.fixture(scope="session")
+def people_folder(faces_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The five celebrities' photos as <person>/<photo>, plus a file that is no image and one
+    with no face."""
+    folder = tmp_path_factory.mktemp("people")
+    for photo in sorted((faces_dir / "five-celebrities").glob("*/*/*")):
+        split, person = photo.parent.parent.name, photo.parent.name
+        (folder / person).mkdir(exist_ok=True)
+        shutil.copyfile(photo, folder / person / f"{split}-{photo.name}")
+    (folder / "madonna" / "broken.jpg").write_bytes(b"this is not a JPEG")
+    (folder / "elton_john" / "blank.jpg").write_bytes(blank_jpeg())
+    return folder
+
+
+@pytest.fixture(scope="session")
+def few_people_folder(people_folder: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Four photos of each of the five people: a folder the slower runs get through quickly."""
+    folder = tmp_path_factory.mktemp("few-people")
+    for person in sorted(path.name for path in people_folder.iterdir()):
+        (folder / person).mkdir()
+        for photo in sorted((people_folder / person).glob("*-*.jpg"))[:4]:
+            shutil.copyfile(photo, folder / person / photo.name)
+    return folder
 
 
 @pytest.fixture(scope="session")
@@ -119,3 +149,37 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     from tests.support.postgres import fresh_database
 
     return fresh_database(request.getfixturevalue("postgres_url"))
+
+
+def chromium() -> tuple[str, str] | None:
+    browser = shutil.which("chromium") or shutil.which("chromium-browser")
+    driver = shutil.which("chromedriver")
+    return (browser, driver) if browser and driver else None
+
+
+@pytest.fixture
+def browser(tmp_path: Path) -> Iterator[WebDriver]:
+    found = chromium()
+    if found is None:
+        hint = "Debian's chromium and chromium-driver are needed (.ci/run installs them)"
+        if os.environ.get("CI"):
+            pytest.fail(hint)  # CI must run the browser test, never skip it
+        pytest.skip(hint)
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = found[0]
+    for argument in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-dev-shm-usage",
+        # Every name but the loopback resolves to nothing: no request can leave the machine.
+        "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
+        f"--user-data-dir={tmp_path / 'profile'}",
+    ):
+        options.add_argument(argument)
+    driver = webdriver.Chrome(service=Service(found[1]), options=options)
+    driver.set_page_load_timeout(60)
+    yield driver
+    driver.quit()

@@ -29,7 +29,9 @@ class Item:
 def collect(
     faces_root: Path, extra: list[Path], extra_subject: str, fit_on_celebrities: bool
 ) -> list[Item]:
-    """Every labelled photo; extra folders join the default fit split."""
+    """Every labelled photo; extra folders join the default fit split. Their people are named
+    after the folder too, so a person called like one of the project's (in the other split)
+    stays a separate identity, in one split only."""
     items = []
     for name, subject in SETS:
         fit = (name == HELD_OUT_BY_DEFAULT) == fit_on_celebrities
@@ -38,7 +40,7 @@ def collect(
         ]
     for folder in extra:
         items += [
-            Item(label, path, not fit_on_celebrities, extra_subject)
+            Item(f"{folder.name}/{label}", path, not fit_on_celebrities, extra_subject)
             for label, path in labelled_images(folder)
         ]
     return items

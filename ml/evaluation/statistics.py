@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from itertools import combinations
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -20,14 +21,43 @@ def labelled_images(root: Path) -> list[tuple[str, Path]]:
     )
 
 
+Pair = tuple[int, int]
+
+
+def labelled_pairs(labels: list[str]) -> tuple[list[Pair], list[Pair]]:
+    """Every unordered pair of indexes (i < j), split into genuine (same label) and impostor."""
+    genuine: list[Pair] = []
+    impostor: list[Pair] = []
+    for i, j in combinations(range(len(labels)), 2):
+        (genuine if labels[i] == labels[j] else impostor).append((i, j))
+    return genuine, impostor
+
+
+def capped_pairs(
+    labels: list[str], max_genuine: int, max_impostor: int, seed: int = 0
+) -> tuple[list[Pair], list[Pair]]:
+    """`labelled_pairs`, each kind sampled down to its cap without replacement (seeded, so a
+    re-run picks the same pairs), in index order."""
+    rng = np.random.default_rng(seed)
+
+    def capped(pairs: list[Pair], cap: int) -> list[Pair]:
+        if len(pairs) <= cap:
+            return pairs
+        chosen = np.sort(rng.choice(len(pairs), cap, replace=False))
+        return [pairs[k] for k in chosen]
+
+    genuine, impostor = labelled_pairs(labels)
+    return capped(genuine, max_genuine), capped(impostor, max_impostor)
+
+
 def pair_scores(vectors: np.ndarray, labels: list[str]) -> tuple[np.ndarray, np.ndarray]:
     """Cosine of every unordered pair, split into genuine (same label) and impostor pairs."""
     cosines = vectors @ vectors.T
-    genuine: list[float] = []
-    impostor: list[float] = []
-    for i, j in combinations(range(len(labels)), 2):
-        (genuine if labels[i] == labels[j] else impostor).append(float(cosines[i, j]))
-    return np.asarray(genuine), np.asarray(impostor)
+    genuine, impostor = labelled_pairs(labels)
+    return (
+        np.asarray([cosines[i, j] for i, j in genuine], dtype=np.float64),
+        np.asarray([cosines[i, j] for i, j in impostor], dtype=np.float64),
+    )
 
 
 def roc_auc(genuine: np.ndarray, impostor: np.ndarray) -> float:
@@ -97,24 +127,63 @@ def min_claimable_far(impostor_pairs: int) -> float:
     return 1.0 / impostor_pairs if impostor_pairs else 1.0
 
 
+Z_95 = 1.959963984540054
+# Fewer false matches than this and a measured FMR is mostly noise: with 0 the 95% interval
+# still reaches 3/n (the rule of three).
+MIN_SUPPORTING_EVENTS = 3
+
+
+def wilson_interval(events: int, trials: int, z: float = Z_95) -> tuple[float, float]:
+    """The Wilson score interval of a proportion: sound at 0 events, unlike the normal one."""
+    if trials == 0:
+        return 0.0, 1.0
+    share = events / trials
+    denominator = 1.0 + z * z / trials
+    centre = (share + z * z / (2 * trials)) / denominator
+    spread = z * np.sqrt(share * (1 - share) / trials + z * z / (4 * trials * trials))
+    low = 0.0 if events == 0 else max(0.0, float(centre - spread / denominator))
+    return low, min(1.0, float(centre + spread / denominator))
+
+
 def error_rates(
     genuine: np.ndarray, impostor: np.ndarray, thresholds: list[float]
-) -> list[dict[str, float]]:
-    """FMR (impostors >= t) and FNMR (genuine < t) with their counts, per threshold."""
+) -> list[dict[str, Any]]:
+    """FMR (impostors >= t) and FNMR (genuine < t) per threshold: counts, the pairs behind each,
+    95% Wilson intervals, and a warning where too few impostor pairs stand behind the FMR."""
     rows = []
     for threshold in thresholds:
         false_matches = int(np.sum(impostor >= threshold))
         false_non_matches = int(np.sum(genuine < threshold))
+        fmr_low, fmr_high = wilson_interval(false_matches, len(impostor))
         rows.append(
             {
                 "threshold": float(threshold),
-                "fmr": false_matches / len(impostor),
+                "fmr": false_matches / len(impostor) if len(impostor) else float("nan"),
                 "false_matches": float(false_matches),
-                "fnmr": false_non_matches / len(genuine),
+                "impostor_pairs": len(impostor),
+                "fmr_ci95": [fmr_low, fmr_high],
+                "fnmr": false_non_matches / len(genuine) if len(genuine) else float("nan"),
                 "false_non_matches": float(false_non_matches),
+                "genuine_pairs": len(genuine),
+                "fnmr_ci95": list(wilson_interval(false_non_matches, len(genuine))),
+                "fmr_warning": fmr_warning(false_matches, len(impostor), fmr_high),
             }
         )
     return rows
+
+
+def fmr_warning(false_matches: int, impostor_pairs: int, upper: float) -> str | None:
+    if false_matches >= MIN_SUPPORTING_EVENTS:
+        return None
+    return (
+        f"only {false_matches} false match(es) among {impostor_pairs} impostor pairs: too few "
+        f"to support the FMR measured, which could be as high as {upper:.2g} (95%)"
+    )
+
+
+def impostor_pairs_for(fmr: float) -> int:
+    """Impostor pairs needed for MIN_SUPPORTING_EVENTS false matches at rate `fmr`."""
+    return int(np.ceil(MIN_SUPPORTING_EVENTS / max(fmr, 1e-12)))
 
 
 def split_by_identity(labels: list[str], fit_identities: set[str]) -> tuple[np.ndarray, np.ndarray]:

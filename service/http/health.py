@@ -12,6 +12,7 @@ from starlette.concurrency import run_in_threadpool
 from service.context import OperationContext
 from service.http.plumbing import new_request_id
 from service.http.rest import credentials_refused
+from service.storage.calibration_record import mismatch, recorded_version
 from service.storage.health import database_problem
 
 router = APIRouter(tags=["health"])
@@ -49,11 +50,16 @@ async def metrics(request: Request) -> Response:
 
 
 def not_ready_because(context: OperationContext) -> str | None:
-    """Why a started server should get no traffic now: the database does not answer, or
-    the storage is full (both recover by themselves); None when it is ready."""
+    """Why a started server should get no traffic now: the database does not answer, the
+    storage is full (both recover by themselves), or the deployment's calibration was changed
+    since this replica started (a restart with the new file mends it); None when ready."""
     trouble = database_problem(context.reader)
     if trouble is not None:
         return f"database unreachable ({trouble}): requests are refused until it answers"
+    calibration = context.pipeline.calibration
+    recorded = recorded_version(context.reader, calibration.model_version)
+    if recorded is not None and recorded != calibration.calibration_version:
+        return mismatch(calibration, recorded)
     full_since = context.storage.full_since()
     if full_since is not None:
         since = datetime.fromtimestamp(full_since, UTC).isoformat()

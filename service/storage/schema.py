@@ -164,3 +164,15 @@ class VideoResultRow(Base):
     by_time: Mapped[int] = mapped_column(Integer)  # rank by (Timestamp, person index)
     by_index: Mapped[int] = mapped_column(Integer)  # rank by (person index, Timestamp)
     body: Mapped[str] = mapped_column(Text)  # the entry's JSON
+
+
+class CalibrationRow(Base):
+    """The Similarity calibration every replica must serve for a model version: recorded by
+    the first replica to start (or by `facebank calibrate --yes`), checked by all others."""
+
+    __tablename__ = "calibrations"
+
+    model_version: Mapped[str] = mapped_column(String(64), primary_key=True)
+    calibration_version: Mapped[str] = mapped_column(String(128))
+    knots: Mapped[str] = mapped_column(Text)  # JSON [[cosine, similarity], ...]
+    recorded_at: Mapped[float] = mapped_column(Float)

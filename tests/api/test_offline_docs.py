@@ -3,10 +3,7 @@ and a real browser that can reach nothing but loopback lists the operations and 
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
-from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -28,40 +25,6 @@ def test_doc_pages_load_only_from_the_server(server: LiveServer, page: str) -> N
         assert asset.startswith("/"), f"{page} loads {asset} from elsewhere"
         assert httpx.get(f"{server.url}{asset}").status_code == 200, asset
     assert "cdn." not in html and "fonts.googleapis" not in html
-
-
-def chromium() -> tuple[str, str] | None:
-    browser = shutil.which("chromium") or shutil.which("chromium-browser")
-    driver = shutil.which("chromedriver")
-    return (browser, driver) if browser and driver else None
-
-
-@pytest.fixture
-def browser(tmp_path: Path) -> Iterator[WebDriver]:
-    found = chromium()
-    if found is None:
-        hint = "Debian's chromium and chromium-driver are needed (.ci/run installs them)"
-        if os.environ.get("CI"):
-            pytest.fail(hint)  # CI must run the browser test, never skip it
-        pytest.skip(hint)
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = found[0]
-    for argument in (
-        "--headless=new",
-        "--no-sandbox",
-        "--disable-dev-shm-usage",
-        # Every name but the loopback resolves to nothing: no request can leave the machine.
-        "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
-        f"--user-data-dir={tmp_path / 'profile'}",
-    ):
-        options.add_argument(argument)
-    driver = webdriver.Chrome(service=Service(found[1]), options=options)
-    driver.set_page_load_timeout(60)
-    yield driver
-    driver.quit()
 
 
 def test_swagger_ui_lists_operations_and_runs_detect_faces(

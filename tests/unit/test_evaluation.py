@@ -8,14 +8,17 @@ import pytest
 from ml.evaluation.splits import collect
 from ml.evaluation.statistics import (
     bootstrap_interval,
+    capped_pairs,
     error_rates,
     interpolated_tar,
     labelled_images,
+    labelled_pairs,
     lfw_pairs,
     min_claimable_far,
     roc_auc,
     roc_curve,
     split_by_identity,
+    wilson_interval,
 )
 
 
@@ -42,14 +45,45 @@ def test_error_rates_count_ties_as_matches() -> None:
     rows = error_rates(
         np.array([50.0, 80.0, 99.0]), np.array([10.0, 80.0, 85.0, 20.0]), [80.0, 90.0]
     )
-    assert rows[0] == {
+    counts = ("threshold", "fmr", "false_matches", "fnmr", "false_non_matches")
+    assert {key: rows[0][key] for key in counts} == {
         "threshold": 80.0,
         "fmr": 0.5,
         "false_matches": 2.0,
         "fnmr": 1 / 3,
         "false_non_matches": 1.0,
     }
+    assert (rows[0]["impostor_pairs"], rows[0]["genuine_pairs"]) == (4, 3)
     assert rows[1]["fmr"] == 0.0 and rows[1]["fnmr"] == pytest.approx(2 / 3)
+    assert rows[1]["fmr_warning"] is not None and "0 false match" in rows[1]["fmr_warning"]
+
+
+def test_wilson_interval_brackets_the_share_and_is_sound_at_zero() -> None:
+    low, high = wilson_interval(0, 1000)
+    assert low == 0.0
+    assert 0.002 < high < 0.005  # about the rule of three's 3/1000
+    low, high = wilson_interval(50, 100)
+    assert low < 0.5 < high and high - low == pytest.approx(2 * 0.0962, abs=2e-3)
+    assert wilson_interval(0, 0) == (0.0, 1.0)
+
+
+def test_error_rates_warn_only_where_false_matches_are_too_few() -> None:
+    impostor = np.linspace(0.0, 100.0, 1001)
+    rows = error_rates(np.array([99.5]), impostor, [99.0, 99.9])
+    assert rows[0]["false_matches"] == 11.0 and rows[0]["fmr_warning"] is None
+    assert rows[1]["false_matches"] == 2.0 and "too few" in rows[1]["fmr_warning"]
+
+
+def test_capped_pairs_are_repeatable_and_capped() -> None:
+    labels = ["a"] * 5 + ["b"] * 5 + ["c"] * 5
+    genuine, impostor = labelled_pairs(labels)
+    assert (len(genuine), len(impostor)) == (30, 75)
+    first = capped_pairs(labels, 10, 20, seed=3)
+    assert first == capped_pairs(labels, 10, 20, seed=3)
+    assert first != capped_pairs(labels, 10, 20, seed=4)
+    assert (len(first[0]), len(first[1])) == (10, 20)
+    assert set(first[0]) <= set(genuine) and set(first[1]) <= set(impostor)
+    assert capped_pairs(labels, 100, 100) == (genuine, impostor)
 
 
 def test_bootstrap_interval_brackets_the_statistic_and_narrows_with_data() -> None:
@@ -105,6 +139,7 @@ def test_verification_benchmark_split_shares_no_person(tmp_path: Path) -> None:
         "facenet-pytorch/test_images/carol/1.jpg",
         "face-recognition-examples/train/dave/1.jpg",
         "extra/erin/1.jpg",
+        "extra/alice/3.jpg",  # named like a person of the other split: a separate identity
     ]
     for name in layout:
         (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
@@ -115,7 +150,7 @@ def test_verification_benchmark_split_shares_no_person(tmp_path: Path) -> None:
         held_people = {item.label for item in items if not item.fit}
         assert not fit_people & held_people
         celebrities = {"alice", "bob"}
-        others = {"lfw-george-w-bush", "carol", "dave", "erin"}
+        others = {"lfw-george-w-bush", "carol", "dave", "extra/erin", "extra/alice"}
         assert (held_people, fit_people) == (
             (others, celebrities) if fit_on_celebrities else (celebrities, others)
         )

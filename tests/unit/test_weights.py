@@ -79,7 +79,7 @@ def test_server_without_a_calibration_refuses_to_start(tmp_path: Path, vggface2_
         },
     )
     assert result.returncode != 0
-    assert "benchmarks.verification --model-version facenet-vggface2-20180402" in result.stderr
+    assert "facebank calibrate DIR --model-version facenet-vggface2-20180402" in result.stderr
 
 
 def _packaged(package: Package, member: str, content: bytes) -> NetworkEntry:

@@ -1,0 +1,127 @@
+"""`facebank calibrate`: fit the Similarity calibration on a deployment's own people, show it
+beside the one in use on held-out people, and (with --yes) make it the deployment's: written
+into the data directory (or FACEBANK_CALIBRATION_FILE), never into the package, and recorded in
+the database so that every replica must serve it."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from ml.evaluation.calibration_fit import calibration_json
+from ml.evaluation.refit import (
+    NotEnoughPhotosError,
+    Refit,
+    compare,
+    embed_folder,
+    knot_table,
+    refit,
+)
+from ml.pipeline import FacePipeline, load_pipeline, resolve_device, uncalibrated
+from ml.similarity import Calibration, CalibrationError, load_calibration
+from service.settings import Settings
+from service.storage.calibration_record import record
+from service.storage.database import (
+    default_database_url,
+    make_engine,
+    session_factories,
+    upgrade_schema,
+)
+
+
+def calibrate(
+    settings: Settings,
+    folder: Path,
+    held_out_share: float,
+    seed: int,
+    yes: bool,
+    pipeline: FacePipeline | None = None,
+) -> None:
+    in_use = settings.calibration_in_use()
+    try:
+        old = load_calibration(settings.model_version, in_use)
+    except CalibrationError:
+        if in_use is not None:
+            raise  # a deployment file that does not load is an error, not a blank slate
+        old = uncalibrated(settings.model_version)  # a model's first calibration
+    pipeline = pipeline or load_pipeline(
+        settings.models_dir,
+        settings.model_version,
+        resolve_device(settings.device),
+        allow_uncalibrated=True,
+    )
+    embedded = embed_folder(pipeline, folder)
+    try:
+        result = refit(embedded, settings.model_version, held_out_share, seed)
+    except NotEnoughPhotosError as exc:
+        sys.exit(f"facebank: {exc}")
+    print(summary(folder, embedded.skipped, result, old, in_use))
+    target = settings.deployment_calibration_path()
+    if not yes:
+        print(
+            f"\nnothing written: run again with --yes to make "
+            f"{result.calibration.calibration_version} this deployment's calibration ({target})"
+        )
+        return
+    write_atomically(target, calibration_json(result.calibration))
+    replaced = record_in_database(settings, result.calibration)
+    print(
+        f"\nwrote {target}; the database now records {result.calibration.calibration_version}"
+        + (f" in place of {replaced}" if replaced else "")
+        + ". Restart every replica with this file: until then they report unready. Stored "
+        "faces are unchanged; only the Similarity of new answers moves."
+    )
+
+
+def summary(
+    folder: Path,
+    skipped: list[tuple[str, str]],
+    result: Refit,
+    old: Calibration,
+    in_use: Path | None,
+) -> str:
+    genuine, impostor = result.held_out
+    lines = [
+        f"{folder}: fitted on {len(result.fit_people)} people ({result.fit_pairs[0]} genuine, "
+        f"{result.fit_pairs[1]} impostor pairs); reported on {len(result.held_out_people)} "
+        f"held-out people ({len(genuine)} genuine, {len(impostor)} impostor pairs)",
+        f"{len(skipped)} photos skipped" + (":" if skipped else ""),
+        *[f"  {photo}: {why}" for photo, why in skipped[:20]],
+        f"old: {old.calibration_version} ({in_use or 'packaged'})",
+        f"new: {result.calibration.calibration_version}",
+        "",
+        *knot_table(old, result.calibration),
+        "",
+        f"{'held out':>8}  {'Similarity':>10}  {'FMR':>8}  {'FNMR':>8}",
+    ]
+    lines += [_rate_line(row) for row in compare(old, result.calibration, result.held_out)]
+    return "\n".join(lines)
+
+
+def _rate_line(row: dict[str, Any]) -> str:
+    return (
+        f"{row['calibration']:>8}  {row['threshold']:>10g}  {row['fmr']:>8.4f}  {row['fnmr']:>8.4f}"
+    )
+
+
+def write_atomically(path: Path, body: dict[str, object]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    staging = path.with_suffix(".json.tmp")
+    with staging.open("w") as out:
+        out.write(json.dumps(body, indent=2) + "\n")
+        out.flush()
+        os.fsync(out.fileno())
+    staging.replace(path)
+
+
+def record_in_database(settings: Settings, calibration: Calibration) -> str | None:
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    engine = make_engine(settings.database_url or default_database_url(settings.data_dir))
+    try:
+        upgrade_schema(engine)
+        return record(session_factories(engine)[1], calibration)
+    finally:
+        engine.dispose()
