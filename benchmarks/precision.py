@@ -2,42 +2,54 @@
 
     python -m benchmarks.precision [--device cpu|cuda]
 
-Embeds the largest face of every five-celebrities photo with the real weights twice, in fp32 and
-at the precision the server uses on this device, and reports the cosine between the two vectors
-of each face, verification AUC over all pairs for each, and the largest change in calibrated
-Similarity over all pairs. Writes benchmarks/results/precision-<device>.json.
+Embeds the largest face of every five-celebrities photo with the real weights twice, as the
+default model (1.1: upright and mirrored views) is served, in fp32 and at the reduced precision
+on this device, and reports the cosine between the two vectors of each face, verification AUC
+over all pairs for each, the change in calibrated Similarity over all pairs, and FMR/FNMR at
+Similarity 50, 80, 90 and 99 for each. Writes benchmarks/results/precision-<device>.json.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from benchmarks import RESULTS
+from ml.decode import DecodedImage
 from ml.embedder import TorchEmbedder, load_network
-from ml.evaluation.crops import crop_faces
-from ml.evaluation.statistics import labelled_images, pair_scores, roc_auc
-from ml.face_models import FACENET_2017
+from ml.evaluation.statistics import error_rates, labelled_images, pair_scores, roc_auc
+from ml.face_models import DEFAULT_MODEL_VERSION
 from ml.manifest import default_models_dir
-from ml.networks.table import FACENET_2017_NETWORK
-from ml.pipeline import load_pipeline
+from ml.networks.table import network
+from ml.pipeline import FacePipeline, load_pipeline
 from ml.provision.photos import default_photos_dir
-from ml.similarity import load_calibration
+from ml.types import FaceDescription
+
+THRESHOLDS = [50.0, 80.0, 90.0, 99.0]
 
 
-def celebrity_crops(faces: Path, device: torch.device) -> tuple[np.ndarray, list[str]]:
-    pipeline = load_pipeline(default_models_dir(), FACENET_2017.version, device)
-    crops, labels = [], []
+def celebrity_faces(
+    faces: Path, pipeline: FacePipeline
+) -> tuple[list[tuple[DecodedImage, list[FaceDescription]]], list[str]]:
+    found, labels = [], []
     for label, path in labelled_images(faces / "five-celebrities"):
         image = pipeline.decode(path.read_bytes())
-        faces_found = pipeline.describe(image)
-        crops.append(crop_faces(image.pixels, [faces_found[0].detection.box])[0])
-        labels.append(label)
-    return np.stack(crops), labels
+        described = pipeline.describe(image)
+        if described:
+            found.append((image, described[:1]))
+            labels.append(label)
+    return found, labels
+
+
+def vectors(
+    pipeline: FacePipeline, found: list[tuple[DecodedImage, list[FaceDescription]]]
+) -> np.ndarray:
+    return np.concatenate([pipeline.embed(image, faces) for image, faces in found])
 
 
 def main() -> None:
@@ -46,29 +58,37 @@ def main() -> None:
     parser.add_argument("--faces", type=Path, default=default_photos_dir())
     args = parser.parse_args()
     device = torch.device(args.device)
-    crops, labels = celebrity_crops(args.faces, device)
-    weights = FACENET_2017_NETWORK.verified_path(default_models_dir())
-    full = TorchEmbedder(
-        FACENET_2017, load_network(FACENET_2017, weights), device, full_precision=True
-    )
-    reduced = TorchEmbedder(
-        FACENET_2017, load_network(FACENET_2017, weights), device, cpu_bf16=True
-    )
+    pipeline = load_pipeline(default_models_dir(), DEFAULT_MODEL_VERSION, device)
+    found, labels = celebrity_faces(args.faces, pipeline)
+    spec = pipeline.spec
+    weights = network(spec.network).verified_path(default_models_dir())
+    full = TorchEmbedder(spec, load_network(spec, weights), device, full_precision=True)
+    reduced = TorchEmbedder(spec, load_network(spec, weights), device, cpu_bf16=True)
     precision = "fp16" if reduced.half else "bf16" if reduced.bf16 else "fp32"
-    a, b = full.embed(crops), reduced.embed(crops)
+    a = vectors(replace(pipeline, embedder=full), found)
+    b = vectors(replace(pipeline, embedder=reduced), found)
     cosines = np.sum(a * b, axis=1)
-    calibration = load_calibration(FACENET_2017.version)
-    shift = np.abs(calibration.similarity(a @ a.T) - calibration.similarity(b @ b.T))
+    similarity = pipeline.calibration.similarity
+    shift = np.abs(similarity(a @ a.T) - similarity(b @ b.T))
+    tables = {
+        name: error_rates(*(similarity(s) for s in pair_scores(v, labels)), THRESHOLDS)
+        for name, v in (("fp32", a), (precision, b))
+    }
     report = {
         "device": str(device),
+        "model_version": spec.version,
         "reduced_precision": precision,
-        "faces": len(crops),
+        "faces": len(found),
         "cosine_fp32_vs_reduced": {"min": float(cosines.min()), "mean": float(cosines.mean())},
         "auc_fp32": roc_auc(*pair_scores(a, labels)),
         "auc_reduced": roc_auc(*pair_scores(b, labels)),
         "max_similarity_change": float(shift.max()),
         "mean_similarity_change": float(shift.mean()),
         "pairs_moving_over_1_point": float(np.mean(shift > 1.0)),
+        "error_rates": {
+            name: [{k: row[k] for k in ("threshold", "fmr", "fnmr")} for row in rows]
+            for name, rows in tables.items()
+        },
     }
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / f"precision-{device.type}.json").write_text(json.dumps(report, indent=2) + "\n")

@@ -60,6 +60,7 @@ from service.video.worker import VideoWorkers
 
 log = logging.getLogger("facebank")
 DOCS_ASSETS = "/docs-assets"
+COMMON_FRAMES = ((720, 1280), (1080, 1920), (480, 640))
 
 
 def load_face_pipeline(settings: Settings) -> FacePipeline:
@@ -92,6 +93,11 @@ def warm_up(pipeline: FacePipeline, settings: Settings) -> None:
     noise = np.random.default_rng(0).integers(0, 256, (160, 160, 3), dtype=np.uint8)
     pipeline.detector.detect(noise)
     pipeline.detector.detect_many([noise] * settings.detect_batch_size)
+    # The detector's kernels are set up per input shape on first use (about 25 ms a frame size
+    # on the CPU, docs/performance.md): the commonest camera frames pay it here, not in a
+    # first request.
+    for height, width in COMMON_FRAMES:
+        pipeline.detector.detect(np.full((height, width, 3), 128, dtype=np.uint8))
     pipeline.embedder.embed(noise[None])
     pipeline.embedder.embed(np.repeat(noise[None], settings.embed_batch_size, axis=0))
     if pipeline.attributes is not None:

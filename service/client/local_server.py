@@ -75,11 +75,11 @@ def start_server(
             preexec_fn=die_with_parent if sys.platform == "linux" else None,
         )
     server = LiveServer(f"http://127.0.0.1:{port}", process, log)
-    _wait_ready(server, timeout)
+    wait_ready(server, timeout)
     return server
 
 
-def _wait_ready(server: LiveServer, timeout: float) -> None:
+def wait_ready(server: LiveServer, timeout: float) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if server.process.poll() is not None:

@@ -9,17 +9,15 @@ import os
 import signal
 import socket
 import subprocess
-import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
-from service.client.local_server import free_port
+from service.client.local_server import LiveServer, free_port, wait_ready
 from tests.support.clients import ACCESS_KEY, SECRET_KEY, rekognition_client
 from tests.support.photos import first_photo
 
@@ -89,7 +87,7 @@ def container(
         )
     url = f"http://127.0.0.1:{port}"
     try:
-        wait_ready(url, process, log)
+        wait_ready(LiveServer(url, process, log), READY_TIMEOUT_S)
         yield Container(name=name, url=url, data=data, log=log)
     finally:
         os.killpg(process.pid, signal.SIGTERM)
@@ -99,20 +97,6 @@ def container(
             os.killpg(process.pid, signal.SIGKILL)
             process.wait()
         buildah("rm", name)
-
-
-def wait_ready(url: str, process: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + READY_TIMEOUT_S
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            pytest.fail(f"the container exited with {process.returncode}:\n{log.read_text()}")
-        try:
-            if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(1)
-    pytest.fail(f"the container was not ready within {READY_TIMEOUT_S} s:\n{log.read_text()}")
 
 
 def test_the_tier_has_no_network_but_loopback() -> None:

@@ -97,3 +97,33 @@ def test_same_size_groups_split_by_size_and_cap() -> None:
     assert _same_size_groups(frames, 2) == [[0, 1], [3], [2]]
     assert _same_size_groups(frames, 64) == [[0, 1, 3], [2]]
     assert _same_size_groups(frames, 1) == [[0], [1], [3], [2]]
+
+
+@pytest.mark.parametrize(
+    ("shape", "dim", "dtype"),
+    [
+        ((3, 50, 70, 3), 1, torch.uint8),  # row sums of a batch of frames
+        ((3, 51, 70, 3), 2, torch.int32),  # the integral image from them
+        ((1, 1, 9, 3), 1, torch.uint8),  # one row
+        ((2, 7, 1, 3), 2, torch.int32),  # one column
+    ],
+)
+def test_cpu_prefix_sums_equal_torch_cumsum(
+    shape: tuple[int, ...], dim: int, dtype: torch.dtype
+) -> None:
+    values = torch.randint(0, 256, shape, dtype=dtype, generator=torch.Generator().manual_seed(0))
+    zeros = torch.zeros_like(values.narrow(dim, 0, 1), dtype=torch.int32)
+    expected = torch.cat([zeros, torch.cumsum(values, dim, dtype=torch.int32)], dim)
+    assert torch.equal(_prefix_sums(values, dim), expected)
+
+
+def test_the_minimum_face_is_a_share_of_the_frame_never_below_mtcnns() -> None:
+    rekognition = MtcnnSettings(reference_min_face=40)
+    assert pyramid_scales(1080, 1920, rekognition)[0] == pytest.approx(12 / 40)
+    assert pyramid_scales(720, 1280, rekognition)[0] == pytest.approx(12 / (40 * 1280 / 1920))
+    assert pyramid_scales(1280, 720, rekognition)[0] == pytest.approx(12 / (40 * 1280 / 1920))
+    # At 960 px and below the share falls under MTCNN's own 20 px: stock's pyramid, unchanged.
+    for height, width in ((540, 960), (317, 214)):
+        assert pyramid_scales(height, width, rekognition) == pyramid_scales(
+            height, width, MtcnnSettings()
+        )
