@@ -78,7 +78,7 @@ def short_appearances(faces: Path) -> Script:
 def local_context(device: str, scratch: Path) -> OperationContext:
     """The server's pipeline (warmed, behind its batch queues) over a scratch database."""
     settings = Settings(device=device, data_dir=scratch, torch_threads=torch.get_num_threads())
-    pipeline = load_face_pipeline(settings)
+    pipeline = load_face_pipeline(settings, settings.calibration_in_use())
     warm_up(pipeline, settings)
     batched, _ = batch_models(pipeline, settings)
     context, _ = build_context(settings, batched)

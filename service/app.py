@@ -9,6 +9,7 @@ import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -43,12 +44,7 @@ from service.operations.dispatch import Operations
 from service.s3_objects import MAX_S3_IMAGE_BYTES, S3Objects
 from service.settings import Settings
 from service.storage.calibration_record import CalibrationMismatchError, record_or_check
-from service.storage.database import (
-    default_database_url,
-    make_engine,
-    session_factories,
-    upgrade_schema,
-)
+from service.storage.database import open_database, session_factories
 from service.storage.health import StorageHealth
 from service.storage.pagination import PageTokens, load_or_create_secret
 from service.storage.queries import collection_stats
@@ -60,10 +56,9 @@ from service.video.worker import VideoWorkers
 
 log = logging.getLogger("facebank")
 DOCS_ASSETS = "/docs-assets"
-COMMON_FRAMES = ((720, 1280), (1080, 1920), (480, 640))
 
 
-def load_face_pipeline(settings: Settings) -> FacePipeline:
+def load_face_pipeline(settings: Settings, calibration_file: Path | None) -> FacePipeline:
     if settings.torch_threads:
         torch.set_num_threads(settings.torch_threads)
     # Inline images are held to 5 MB by validation; images read from S3 may be up to 15 MB.
@@ -72,7 +67,7 @@ def load_face_pipeline(settings: Settings) -> FacePipeline:
         settings.models_dir,
         settings.model_version,
         resolve_device(settings.device),
-        calibration_path=settings.calibration_in_use(),
+        calibration_path=calibration_file,
         limits=limits,
         detection_max_side=settings.detection_max_side,
         min_face_size=settings.min_face_size,
@@ -93,11 +88,6 @@ def warm_up(pipeline: FacePipeline, settings: Settings) -> None:
     noise = np.random.default_rng(0).integers(0, 256, (160, 160, 3), dtype=np.uint8)
     pipeline.detector.detect(noise)
     pipeline.detector.detect_many([noise] * settings.detect_batch_size)
-    # The detector's kernels are set up per input shape on first use (about 25 ms a frame size
-    # on the CPU, docs/performance.md): the commonest camera frames pay it here, not in a
-    # first request.
-    for height, width in COMMON_FRAMES:
-        pipeline.detector.detect(np.full((height, width, 3), 128, dtype=np.uint8))
     pipeline.embedder.embed(noise[None])
     pipeline.embedder.embed(np.repeat(noise[None], settings.embed_batch_size, axis=0))
     if pipeline.attributes is not None:
@@ -170,9 +160,7 @@ def _batched_chips(
 
 
 def build_context(settings: Settings, pipeline: FacePipeline) -> tuple[OperationContext, Engine]:
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    engine = make_engine(settings.database_url or default_database_url(settings.data_dir))
-    upgrade_schema(engine)
+    engine = open_database(settings.database_url, settings.data_dir)
     reader, writer = session_factories(engine)
     # Refuses to start on a calibration other than the one the deployment records.
     record_or_check(writer, pipeline.calibration)
@@ -290,7 +278,10 @@ def load_indexes(context: OperationContext) -> None:
 def create_app(settings: Settings, pipeline: FacePipeline | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        loaded = pipeline or load_face_pipeline(settings)
+        # Resolved once: what is served is what was loaded, whatever appears on disk later.
+        calibration_file = settings.calibration_in_use()
+        app.state.calibration_source = str(calibration_file or "packaged")
+        loaded = pipeline or load_face_pipeline(settings, calibration_file)
         warm_up(loaded, settings)
         loaded, queues = batch_models(loaded, settings)
         warm_up_decoder(loaded)
@@ -320,7 +311,7 @@ def create_app(settings: Settings, pipeline: FacePipeline | None = None) -> Fast
             settings.device,
             searching_on or "faiss (cpu)",
             loaded.calibration.calibration_version,
-            settings.calibration_in_use() or "packaged",
+            app.state.calibration_source,
         )
         yield
         app.state.ready = False

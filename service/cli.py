@@ -274,20 +274,18 @@ def evaluate(args: argparse.Namespace) -> None:
     )
     from botocore.exceptions import BotoCoreError, ClientError
 
+    resume = (
+        f"the scores gathered so far are in {args.out}/gathered.jsonl and the same command "
+        "resumes from them"
+    )
     try:
         report = run_evaluation(request)
     except EvaluationError as exc:
         sys.exit(f"facebank: {exc}")
     except (BotoCoreError, ClientError) as exc:
-        sys.exit(
-            f"facebank: the endpoint failed: {exc}; the scores gathered so far are in "
-            f"{args.out}/gathered.jsonl and the same command resumes from them"
-        )
+        sys.exit(f"facebank: the endpoint failed: {exc}; {resume}")
     except KeyboardInterrupt:
-        sys.exit(
-            f"facebank: interrupted; the scores gathered so far are in {args.out}/gathered.jsonl "
-            "and the same command resumes from them"
-        )
+        sys.exit(f"facebank: interrupted; {resume}")
     print(terminal_table(report))
     print(f"report: {args.out / 'report.html'} and {args.out / 'report.json'}")
 

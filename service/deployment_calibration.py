@@ -24,12 +24,7 @@ from ml.pipeline import FacePipeline, load_pipeline, resolve_device, uncalibrate
 from ml.similarity import Calibration, CalibrationError, load_calibration
 from service.settings import Settings
 from service.storage.calibration_record import record
-from service.storage.database import (
-    default_database_url,
-    make_engine,
-    session_factories,
-    upgrade_schema,
-)
+from service.storage.database import open_database, session_factories
 
 
 def calibrate(
@@ -118,10 +113,8 @@ def write_atomically(path: Path, body: dict[str, object]) -> None:
 
 
 def record_in_database(settings: Settings, calibration: Calibration) -> str | None:
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    engine = make_engine(settings.database_url or default_database_url(settings.data_dir))
+    engine = open_database(settings.database_url, settings.data_dir)
     try:
-        upgrade_schema(engine)
         return record(session_factories(engine)[1], calibration)
     finally:
         engine.dispose()

@@ -98,9 +98,9 @@ class Settings(BaseSettings):
     detect_batch_wait_ms: float = Field(default=2.0, ge=0)
     detect_queue_size: int = Field(default=64, ge=1)
     # Embed in bf16 where the CPU has native bf16 (AVX512-BF16 or AMX; elsewhere fp32 anyway):
-    # about three times the embedder's speed, the same error rates at every threshold, Similarity
-    # within 0.09 points of fp32 on average (docs/performance.md). false: fp32 everywhere, e.g.
-    # for replicas on CPUs with and without bf16 to store identical vectors.
+    # faster, with the same error rates at every threshold (docs/performance.md measures both).
+    # false: fp32 everywhere, e.g. for replicas on CPUs with and without bf16 to store
+    # identical vectors.
     embed_cpu_bf16: bool = True
     embed_batch_size: int = Field(default=32, ge=1)
     embed_batch_wait_ms: float = Field(default=2.0, ge=0)

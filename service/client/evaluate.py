@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
+import numpy as np
 from tqdm import tqdm
 
 from ml.evaluation.identification import Ranking
@@ -39,9 +40,8 @@ class Photo:
 
 @dataclass(frozen=True)
 class Plan:
-    """What to gather: the photos, the pairs' caps and seed, the people kept unknown."""
+    """What to gather: the photos, the pairs' caps and the seed, how many calls at once."""
 
-    folder: Path
     photos: list[Photo]
     max_genuine: int
     max_impostor: int
@@ -231,9 +231,7 @@ class Gatherer:
 
     def identify_users(self, collection: str, face_ids: dict[str, str]) -> None:
         split = identification_split(self.usable(), self.plan.seed)
-        for number, person in enumerate(sorted(split.enrolled)):
-            user = f"person-{number}"
-            split.user_of[user] = person
+        for user, person in split.user_of.items():
             self.client.create_user(CollectionId=collection, UserId=user)
             self.client.associate_faces(
                 CollectionId=collection,
@@ -263,7 +261,7 @@ class Gatherer:
         self.gathered.users(photo.key, ranking)
 
 
-@dataclass
+@dataclass(frozen=True)
 class IdentificationSplit:
     """People enrolled and people kept unknown (a seeded quarter of them, at least one), the
     enrolment photos for one-photo and for user enrolment, and the probes of each."""
@@ -274,12 +272,10 @@ class IdentificationSplit:
     one_photo_probes: list[Photo]
     users_enrolment: dict[str, list[Photo]]  # the first half of each person's photos (<= 100)
     users_probes: list[Photo]
-    user_of: dict[str, str]
+    user_of: dict[str, str]  # the UserId each enrolled person is enrolled under
 
 
 def identification_split(photos: list[Photo], seed: int) -> IdentificationSplit:
-    import numpy as np
-
     by_person: dict[str, list[Photo]] = {}
     for photo in photos:
         by_person.setdefault(photo.person, []).append(photo)
@@ -303,7 +299,7 @@ def identification_split(photos: list[Photo], seed: int) -> IdentificationSplit:
         users_enrolment=enrolment,
         users_probes=[p for p in photos if p.person in enrolled and p not in enrolment[p.person]]
         + strangers,
-        user_of={},
+        user_of={f"person-{n}": person for n, person in enumerate(sorted(enrolled))},
     )
 
 

@@ -18,6 +18,7 @@ from ml.evaluation.statistics import error_rates
 from service.client.evaluate import (
     Gatherer,
     IdentificationSplit,
+    Photo,
     Plan,
     identification_split,
     one_photo_rankings,
@@ -57,7 +58,6 @@ def evaluate(request: EvaluationRequest) -> dict[str, Any]:
             f"{request.folder} needs photos of at least two people as <person>/<photo> files"
         )
     plan = Plan(
-        request.folder,
         photos,
         request.max_genuine,
         request.max_impostor,
@@ -72,8 +72,8 @@ def evaluate(request: EvaluationRequest) -> dict[str, Any]:
     elif not all_gathered(gatherer):
         with temporary_collection(gatherer.client) as collection:
             gatherer.search_all(collection, with_users=True)
-    report = build_report(request, gatherer)
-    write_report(request.out, report)
+    report, scores = build_report(request, gatherer)
+    write_report(request.out, report, scores)
     return report
 
 
@@ -99,13 +99,16 @@ def all_gathered(gatherer: Gatherer) -> bool:
     return all(photo.key in gatherer.gathered.user_rankings for photo in split.users_probes)
 
 
-def build_report(request: EvaluationRequest, gatherer: Gatherer) -> dict[str, Any]:
+Scores = dict[str, list[float]]  # the genuine and the impostor pairs' Similarity, for plots
+
+
+def build_report(request: EvaluationRequest, gatherer: Gatherer) -> tuple[dict[str, Any], Scores]:
     gathered = gatherer.gathered
     genuine_pairs, impostor_pairs = gatherer.pairs()
     genuine = np.array([gathered.similarity(a.key, b.key) for a, b in genuine_pairs])
     impostor = np.array([gathered.similarity(a.key, b.key) for a, b in impostor_pairs])
     usable = gatherer.usable()
-    return {
+    report = {
         "endpoint": request.endpoint or f"Amazon Rekognition ({request.region})",
         "mode": "CompareFaces" if request.collection_free else "IndexFaces + SearchFaces",
         "folder": str(request.folder),
@@ -129,8 +132,8 @@ def build_report(request: EvaluationRequest, gatherer: Gatherer) -> dict[str, An
             else [],
         },
         "identification": identification(request, gatherer),
-        "_scores": {"genuine": genuine.tolist(), "impostor": impostor.tolist()},
     }
+    return report, {"genuine": genuine.tolist(), "impostor": impostor.tolist()}
 
 
 def identification(request: EvaluationRequest, gatherer: Gatherer) -> dict[str, Any]:
@@ -151,7 +154,7 @@ def identification(request: EvaluationRequest, gatherer: Gatherer) -> dict[str, 
 
 def ranked_results(
     split: IdentificationSplit,
-    probes: list[Any],
+    probes: list[Photo],
     rankings: dict[str, list[tuple[str, float]]],
     request: EvaluationRequest,
 ) -> dict[str, Any]:
@@ -163,12 +166,10 @@ def ranked_results(
     }
 
 
-def write_report(out: Path, report: dict[str, Any]) -> None:
+def write_report(out: Path, report: dict[str, Any], scores: Scores) -> None:
     out.mkdir(parents=True, exist_ok=True)
-    scores = report.pop("_scores")
     (out / "report.json").write_text(json.dumps(report, indent=2) + "\n")
     (out / "report.html").write_text(html_page(report, scores))
-    report["_scores"] = scores
 
 
 def percent(value: float) -> str:
@@ -215,7 +216,7 @@ padding: 3px 8px; text-align: right } th { background: #eee } td.text { text-ali
 """
 
 
-def html_page(report: dict[str, Any], scores: dict[str, list[float]]) -> str:
+def html_page(report: dict[str, Any], scores: Scores) -> str:
     from ml.evaluation.plots import svg_figures
 
     genuine, impostor = np.array(scores["genuine"]), np.array(scores["impostor"])

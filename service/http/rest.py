@@ -329,7 +329,7 @@ async def face_model(request: Request) -> Response:
             "FaceModelName": pipeline.spec.version,
             "EmbeddingDimension": pipeline.spec.embedding_dim,
             "CalibrationVersion": pipeline.calibration.calibration_version,
-            "CalibrationFile": str(request.app.state.settings.calibration_in_use() or "packaged"),
+            "CalibrationFile": request.app.state.calibration_source,
             "AlsoServes": [
                 {"FaceModelVersion": version, "FaceModelName": served.spec.version}
                 for version, served in sorted(pipeline.also_serves.items())

@@ -16,6 +16,14 @@ def default_database_url(data_dir: Path) -> str:
     return f"sqlite:///{(data_dir / 'facebank.db').resolve()}"
 
 
+def open_database(database_url: str, data_dir: Path) -> Engine:
+    """The deployment's database (`database_url`, or SQLite in `data_dir`), migrated to head."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    engine = make_engine(database_url or default_database_url(data_dir))
+    upgrade_schema(engine)
+    return engine
+
+
 def _sqlite_pragmas(dbapi_connection: Any, _: Any) -> None:
     cursor = dbapi_connection.cursor()
     # WAL lets readers run beside the writer; FULL makes every acknowledged commit durable even
