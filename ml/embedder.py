@@ -81,11 +81,11 @@ def cpu_has_bf16() -> bool:
 
 class TorchEmbedder:
     """Runs the network channels_last, in batches of `batch`: fp16 on CUDA; on the CPU in fp32,
-    or in bf16 (autocast) when asked and the CPU has native bf16. Vectors are normalised in fp32.
+    or in bf16 when asked and the CPU has native bf16. Vectors are normalised in fp32.
 
-    On 2 AVX512-BF16 cores a face costs 21 ms in fp32, 17 ms channels_last, 9 ms in bf16. bf16 is
-    opt-in: verification AUC is unchanged, but Similarity moves by up to 5.7 points in the steep
-    part of the calibration, which was fitted on fp32 (`python -m benchmarks.precision`).
+    The bf16 network is converted once, weights and all, rather than run under autocast, which
+    casts every weight again on each call (what each costs and how far bf16 vectors drift from
+    fp32: docs/performance.md, `python -m benchmarks.precision`).
     """
 
     def __init__(
@@ -106,6 +106,8 @@ class TorchEmbedder:
         network = fold_batch_norms(network.eval()).to(device)
         if self.half:
             network = network.half()
+        elif self.bf16:
+            network = network.to(torch.bfloat16)
         self.network = network.to(memory_format=torch.channels_last)
 
     def embed(self, crops: np.ndarray) -> np.ndarray:
@@ -121,9 +123,11 @@ class TorchEmbedder:
         x = standardise(batch, self.spec.standardisation)
         if self.half:
             x = x.half()
+        elif self.bf16:
+            x = x.to(torch.bfloat16)
         x = x.contiguous(memory_format=torch.channels_last)
-        with torch.inference_mode(), torch.autocast("cpu", torch.bfloat16, enabled=self.bf16):
+        with torch.inference_mode():
             vectors = self.network(x).float()
-        # Normalise again in fp32: the network's own normalisation ran in fp16 on CUDA.
+        # Normalise again in fp32: the network's own normalisation ran in fp16 or bf16.
         vectors = torch.nn.functional.normalize(vectors, dim=1)
         return np.asarray(vectors.cpu().numpy(), dtype=np.float32)

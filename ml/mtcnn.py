@@ -86,9 +86,12 @@ class VectorisedMtcnn:
         # On the CPU a batch of pyramids overflows the caches: one image per P-Net pass is
         # faster there (108 against 181 ms per 1280x720 image at batch 8).
         self.pnet_batch = 64 if device.type == "cuda" else 1
-        # Candidates per R/O-Net pass. On the CPU R-Net costs 45 us a crop up to 256 at once
-        # and 99 us at 2048; on a GPU the cap only bounds memory on crowded pictures.
-        self.crop_batch = 4096 if device.type == "cuda" else 256
+        # Candidates per R-Net and O-Net pass. On the CPU larger passes are slower: their
+        # activations outgrow the caches and the allocator's reusable memory (docs/performance.md);
+        # on a GPU the cap only bounds memory on crowded pictures.
+        cuda = device.type == "cuda"
+        self.rnet_batch = 4096 if cuda else 128
+        self.onet_batch = 4096 if cuda else 32
         self.pnet = _prepare(PNet(), device)
         self.rnet = _prepare(RNet(), device)
         self.onet = _prepare(ONet(), device)
@@ -104,22 +107,22 @@ class VectorisedMtcnn:
         found = []
         for members in _same_size_groups(frames, self.pnet_batch):
             batch = torch.stack([frames[i] for i in members])
-            row_sums = _prefix_sums(batch, dim=1)
-            found.append(self._propose(row_sums, torch.tensor(members, device=self.device)))
-            for index, integral in zip(members, _prefix_sums(row_sums, dim=2), strict=True):
+            batch_integrals = _prefix_sums(_prefix_sums(batch, dim=1), dim=2)
+            found.append(self._propose(batch_integrals, torch.tensor(members, device=self.device)))
+            for index, integral in zip(members, batch_integrals, strict=True):
                 integrals[index] = integral
         candidates = self._merge_proposals(found)
         candidates = self._refine(integrals, sizes, candidates)
         return self._output(integrals, sizes, candidates)
 
-    def _propose(self, row_sums: Tensor, image_index: Tensor) -> _Candidates:
+    def _propose(self, integrals: Tensor, image_index: Tensor) -> _Candidates:
         """Stage 1: P-Net over the pyramid of a batch of same-sized images."""
-        height, width = row_sums.shape[1] - 1, row_sums.shape[2]
+        height, width = integrals.shape[1] - 1, integrals.shape[2] - 1
         found = [_Candidates.none(self.device, 8)]  # boxes carry 4 regression offsets
         for scale in pyramid_scales(height, width, self.settings):
             scaled = (int(height * scale + 1), int(width * scale + 1))
-            level = self._padded(_area_resize_whole(row_sums, scaled))
-            regression, probabilities = self.pnet(_normalise(level))
+            level = self._padded(_normalise(_area_resize_whole(integrals, scaled)))
+            regression, probabilities = self.pnet(level)
             threshold = self.settings.thresholds[0]
             origin = self.settings.edge_margin
             cells = _cells_above(regression, probabilities[:, 1], scale, threshold, origin)
@@ -133,7 +136,8 @@ class VectorisedMtcnn:
         margin = self.settings.edge_margin
         if not margin:
             return level
-        padded = functional.pad(level, (margin,) * 4, value=self.settings.edge_fill)
+        fill = (self.settings.edge_fill - _NORMALISE_MEAN) * _NORMALISE_SCALE  # as normalised
+        padded = functional.pad(level, (margin,) * 4, value=fill)
         return padded.contiguous(memory_format=torch.channels_last)
 
     def _crop(
@@ -159,7 +163,7 @@ class VectorisedMtcnn:
     ) -> _Candidates:
         """Stage 2: R-Net on 24-px crops of every candidate."""
         candidates, crops = self._crop(integrals, sizes, candidates, 24)
-        regression, probabilities = _run_in_chunks(self.rnet, crops, self.crop_batch)
+        regression, probabilities = _run_in_chunks(self.rnet, crops, self.rnet_batch)
         scores = probabilities[:, 1]
         passed = scores > self.settings.thresholds[1]
         candidates = _Candidates(candidates.boxes[passed], scores[passed], candidates.image[passed])
@@ -174,7 +178,7 @@ class VectorisedMtcnn:
     ) -> list[RawFaces]:
         """Stage 3: O-Net on 48-px crops gives final boxes, scores and landmarks."""
         candidates, crops = self._crop(integrals, sizes, candidates, 48)
-        regression, marks, probabilities = _run_in_chunks(self.onet, crops, self.crop_batch)
+        regression, marks, probabilities = _run_in_chunks(self.onet, crops, self.onet_batch)
         scores = probabilities[:, 1]
         passed = scores > self.settings.thresholds[2]
         boxes, image = candidates.boxes[passed], candidates.image[passed]
@@ -210,7 +214,8 @@ def _prepare(network: nn.Module, device: torch.device) -> nn.Module:
 
 
 def _normalise(pixels: Tensor) -> Tensor:
-    return (pixels - _NORMALISE_MEAN) * _NORMALISE_SCALE
+    """Pixel values as the networks take them, in place."""
+    return pixels.sub_(_NORMALISE_MEAN).mul_(_NORMALISE_SCALE)
 
 
 def _prefix_sums(values: Tensor, dim: int) -> Tensor:
@@ -252,18 +257,19 @@ def _bins(start: Tensor, length: Tensor, count: int) -> tuple[Tensor, Tensor]:
     return start + (i * length) // count, start + ((i + 1) * length + count - 1) // count
 
 
-def _area_resize_whole(row_sums: Tensor, size: tuple[int, int]) -> Tensor:
-    """A B x H x W x 3 batch (given as its row prefix sums) area-resized to B x 3 x h x w."""
-    device = row_sums.device
-    height, width = row_sums.shape[1] - 1, row_sums.shape[2]
+def _area_resize_whole(integrals: Tensor, size: tuple[int, int]) -> Tensor:
+    """A B x H x W x 3 batch (given as its integral images) area-resized to B x 3 x h x w."""
+    device = integrals.device
+    height, width = integrals.shape[1] - 1, integrals.shape[2] - 1
     zero = torch.zeros((), dtype=torch.long, device=device)
     top, bottom = _bins(zero, torch.tensor(height, device=device), size[0])
     left, right = _bins(zero, torch.tensor(width, device=device), size[1])
-    # B x h x W x 3: sums over each row bin
-    banded = row_sums.index_select(1, bottom) - row_sums.index_select(1, top)
-    column_sums = _prefix_sums(banded, dim=2)
-    totals = column_sums.index_select(2, right) - column_sums.index_select(2, left)
-    means = totals.float() / (bottom - top).float()[:, None, None] / (right - left).float()[:, None]
+    # B x h x (W + 1) x 3: the integral's columns summed over each row bin
+    banded = integrals.index_select(1, bottom) - integrals.index_select(1, top)
+    totals = banded.index_select(2, right) - banded.index_select(2, left)
+    # Divided in place, in the same order as PyTorch's pooling kernel: the same floats.
+    means = totals.float().div_((bottom - top).float()[:, None, None])
+    means.div_((right - left).float()[:, None])
     return means.permute(0, 3, 1, 2)  # channels_last in memory
 
 
@@ -317,13 +323,20 @@ def _area_resize_regions(
     col_start, col_end = _bins(left, right - left, side)
     r0, r1 = row_start.clamp(0, height)[:, :, None], row_end.clamp(0, height)[:, :, None]
     c0, c1 = col_start.clamp(0, width)[:, None, :], col_end.clamp(0, width)[:, None, :]
-    totals = (integral[r1, c1] - integral[r0, c1] - integral[r1, c0] + integral[r0, c0]).float()
+    # Gathering rows of the flattened integral by one index is faster than indexing it by two.
+    pixels, stride = integral.view(-1, 3), width + 1
+
+    def corner(rows: Tensor, cols: Tensor) -> Tensor:
+        return pixels.index_select(0, (rows * stride + cols).flatten())
+
+    totals = corner(r1, c1) - corner(r0, c1) - corner(r1, c0) + corner(r0, c0)
+    totals = totals.view(len(top), side, side, 3).float()
     heights = (row_end - row_start).float()[:, :, None, None]
     widths = (col_end - col_start).float()[:, None, :, None]
     if fill:
         outside = heights * widths - ((r1 - r0) * (c1 - c0)).float().unsqueeze(-1)
-        totals = totals + fill * outside
-    return (totals / heights / widths).permute(0, 3, 1, 2)
+        totals.add_(outside.mul_(fill))
+    return totals.div_(heights).div_(widths).permute(0, 3, 1, 2)
 
 
 def _cells_above(
