@@ -108,6 +108,8 @@ class TorchEmbedder:
             network = network.half()
         elif self.bf16:
             network = network.to(torch.bfloat16)
+        else:  # a network copied from a reduced-precision embedder runs in fp32 again
+            network = network.float()
         self.network = network.to(memory_format=torch.channels_last)
 
     def embed(self, crops: np.ndarray) -> np.ndarray:

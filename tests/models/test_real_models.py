@@ -142,6 +142,19 @@ def test_cpu_bf16_keeps_vectors_and_verification(
     assert abs(roc_auc(*pair_scores(bf16, labels)) - auc_full) < 0.002
 
 
+@pytest.mark.skipif(not cpu_has_bf16(), reason="needs a CPU with native bf16")
+def test_a_bf16_embedders_network_copied_into_an_fp32_one_runs_in_fp32(
+    pipeline: FacePipeline, celebrity_crops: tuple[np.ndarray, list[str]]
+) -> None:
+    crops, _ = celebrity_crops
+    bf16 = fp32_embedder(pipeline, cpu_bf16=True)
+    assert next(bf16.network.parameters()).dtype == torch.bfloat16
+    again = TorchEmbedder(pipeline.spec, copy.deepcopy(bf16.network), torch.device("cpu"))
+    assert next(again.network.parameters()).dtype == torch.float32
+    full = fp32_embedder(pipeline).embed(crops[:8])
+    assert np.min(np.sum(full * again.embed(crops[:8]), axis=1)) > 0.999
+
+
 def test_model_1_1_recipe_matches_more_genuine_pairs_at_80_than_1_0(
     pipeline: FacePipeline, faces_dir: Path
 ) -> None:
