@@ -102,6 +102,15 @@ def _pad(inputs: list[Tensor], attributes: dict[str, Any]) -> Tensor:
     return functional.pad(x, torch_pads, value=value)
 
 
+def _prelu(inputs: list[Tensor], attributes: dict[str, Any]) -> Tensor:
+    x, slope = inputs
+    if x.dim() == 4 and slope.shape == (x.shape[1], 1, 1):
+        # One slope per channel, as MediaPipe's networks have: torch's own kernel is one pass
+        # where the general form below takes three, and gives the same values.
+        return functional.prelu(x, slope.flatten())
+    return torch.where(x >= 0, x, x * slope)
+
+
 def _flatten(inputs: list[Tensor], attributes: dict[str, Any]) -> Tensor:
     if attributes.get("axis", 1) != 1:
         raise UnsupportedGraphError("only Flatten with axis 1 is supported")
@@ -121,7 +130,7 @@ OPERATORS: dict[str, Callable[[list[Tensor], dict[str, Any]], Tensor]] = {
     "Mul": lambda inputs, _: inputs[0] * inputs[1],
     "Add": lambda inputs, _: inputs[0] + inputs[1],
     "Relu": lambda inputs, _: torch.relu(inputs[0]),
-    "PRelu": lambda inputs, _: torch.where(inputs[0] >= 0, inputs[0], inputs[0] * inputs[1]),
+    "PRelu": _prelu,
     "MaxPool": _max_pool,
     "AveragePool": _average_pool,
     "Pad": _pad,

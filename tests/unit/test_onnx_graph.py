@@ -115,3 +115,35 @@ def test_unknown_operators_are_refused_at_provisioning(tmp_path: Path) -> None:
     onnx.save(helper.make_model(graph), str(path))
     with pytest.raises(UnsupportedGraphError, match="Sigmoid"):
         read_onnx(path)
+
+
+@pytest.mark.parametrize(
+    "slopes",
+    [[[[-0.5]], [[0.25]], [[1.5]], [[-0.1]]], [0.3]],
+    ids=["per channel", "one slope"],
+)
+def test_prelu_matches_onnx_runtime(tmp_path: Path, slopes: list[object]) -> None:
+    """MediaPipe's networks have one PReLU slope per channel, which runs on torch's own kernel;
+    other slope shapes take the general form. Both give ONNX Runtime's values, negative
+    slopes included."""
+    nodes = [
+        helper.make_node("Conv", ["images", "w", "b"], ["c"], kernel_shape=[3, 3], pads=[1] * 4),
+        helper.make_node("PRelu", ["c", "slope"], ["out"]),
+    ]
+    slope = numpy_helper.from_array(np.array(slopes, dtype=np.float32), "slope")
+    graph = helper.make_graph(
+        nodes,
+        "prelu",
+        [helper.make_tensor_value_info("images", TensorProto.FLOAT, ["N", 3, 9, 9])],
+        [helper.make_tensor_value_info("out", TensorProto.FLOAT, ["N", 4, 9, 9])],
+        [_tensor("w", (4, 3, 3, 3)), _tensor("b", (4,)), slope],
+    )
+    path = tmp_path / "prelu.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)]), str(path))
+    images = RNG.normal(0, 1, (2, 3, 9, 9)).astype(np.float32)
+    session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    expected = session.run(None, {"images": images})[0]
+    with torch.inference_mode():
+        found = GraphNetwork(*read_onnx(path)).eval()(torch.from_numpy(images)).numpy()
+    assert (found < 0).any() and (found > 0).any()
+    assert np.allclose(found, expected, atol=1e-5)
