@@ -77,7 +77,7 @@ def dropped(
     for (name, _), everything, kept in zip(named, small, large, strict=True):
         for face in everything:
             if all(iou(face.box, other.box) < 0.5 for other in kept):
-                side = min(face.box.right - face.box.left, face.box.bottom - face.box.top)
+                side = min(face.box.width, face.box.height)
                 lost.append({"image": name, "side_px": round(side, 1), "p": face.probability})
     return lost
 
@@ -110,7 +110,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "dropped": dropped(named, found[small], found[large]),
         "found_only_with_the_larger_minimum": dropped(named, found[large], found[small]),
         "median_side_found_px": float(
-            np.median([f.box.right - f.box.left for faces in found[small] for f in faces])
+            np.median([f.box.width for faces in found[small] for f in faces])
         ),
     }
 

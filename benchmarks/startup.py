@@ -58,15 +58,12 @@ def model_steps(models_dir: Path) -> dict[str, float]:
     embedder = clocked(
         steps, "embedder: prepare", lambda: TorchEmbedder(spec, module, device, cpu_bf16=True)
     )
-    runners = {}
     for entry in ATTRIBUTE_NETWORKS:
-        role = attribute_role(entry)
         path = clocked(
             steps, f"{entry.name}: check sha256", lambda e=entry: e.verified_path(models_dir)
         )
-        runners[role.stage] = clocked(
-            steps, f"{entry.name}: load", lambda r=role, p=path: r.load(p)
-        )
+        role = attribute_role(entry)
+        clocked(steps, f"{entry.name}: load", lambda r=role, p=path: r.load(p))
     detector = clocked(
         steps,
         "detector: load",
@@ -85,7 +82,6 @@ def model_steps(models_dir: Path) -> dict[str, float]:
         "warm-up: embed a batch",
         lambda: embedder.embed(np.repeat(noise[None], settings.embed_batch_size, axis=0)),
     )
-    del runners
     return steps
 
 

@@ -103,13 +103,10 @@ class TorchEmbedder:
         self.batch = batch
         self.half = device.type == "cuda" and not full_precision
         self.bf16 = device.type == "cpu" and cpu_bf16 and not full_precision and cpu_has_bf16()
-        network = fold_batch_norms(network.eval()).to(device)
-        if self.half:
-            network = network.half()
-        elif self.bf16:
-            network = network.to(torch.bfloat16)
-        else:  # a network copied from a reduced-precision embedder runs in fp32 again
-            network = network.float()
+        self.dtype = torch.float16 if self.half else torch.bfloat16 if self.bf16 else torch.float32
+        # Converted whatever the network came in (one copied from a reduced-precision embedder
+        # runs in fp32 again).
+        network = fold_batch_norms(network.eval()).to(device, self.dtype)
         self.network = network.to(memory_format=torch.channels_last)
 
     def embed(self, crops: np.ndarray) -> np.ndarray:
@@ -122,11 +119,7 @@ class TorchEmbedder:
 
     def _embed_chunk(self, crops: np.ndarray) -> np.ndarray:
         batch = torch.from_numpy(np.ascontiguousarray(crops)).permute(0, 3, 1, 2).to(self.device)
-        x = standardise(batch, self.spec.standardisation)
-        if self.half:
-            x = x.half()
-        elif self.bf16:
-            x = x.to(torch.bfloat16)
+        x = standardise(batch, self.spec.standardisation).to(self.dtype)
         x = x.contiguous(memory_format=torch.channels_last)
         with torch.inference_mode():
             vectors = self.network(x).float()

@@ -107,7 +107,7 @@ class VectorisedMtcnn:
         found = []
         for members in _same_size_groups(frames, self.pnet_batch):
             batch = torch.stack([frames[i] for i in members])
-            batch_integrals = _prefix_sums(_prefix_sums(batch, dim=1), dim=2)
+            batch_integrals = _integral_images(batch)
             found.append(self._propose(batch_integrals, torch.tensor(members, device=self.device)))
             for index, integral in zip(members, batch_integrals, strict=True):
                 integrals[index] = integral
@@ -216,6 +216,13 @@ def _prepare(network: nn.Module, device: torch.device) -> nn.Module:
 def _normalise(pixels: Tensor) -> Tensor:
     """Pixel values as the networks take them, in place."""
     return pixels.sub_(_NORMALISE_MEAN).mul_(_NORMALISE_SCALE)
+
+
+def _integral_images(frames: Tensor) -> Tensor:
+    """B x H x W x C frames -> B x (H + 1) x (W + 1) x C int32 sums of every top-left
+    rectangle, so the sum over rows [a, b) and columns [c, d) is
+    out[b, d] - out[a, d] - out[b, c] + out[a, c]."""
+    return _prefix_sums(_prefix_sums(frames, dim=1), dim=2)
 
 
 def _prefix_sums(values: Tensor, dim: int) -> Tensor:

@@ -11,6 +11,7 @@ from ml.mtcnn import (
     _area_resize_regions,
     _area_resize_whole,
     _Candidates,
+    _integral_images,
     _prefix_sums,
     _same_size_groups,
     min_overlap_nms,
@@ -31,7 +32,7 @@ def stock_area(image: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
 @pytest.mark.parametrize(("height", "width"), [(720, 1280), (250, 250), (97, 333)])
 def test_pyramid_levels_equal_stock_area_resize_bit_for_bit(height: int, width: int) -> None:
     image = random_image(height, width)
-    integrals = _prefix_sums(_prefix_sums(image[None], dim=1), dim=2)
+    integrals = _integral_images(image[None])
     for scale in pyramid_scales(height, width, MtcnnSettings()):
         size = (int(height * scale + 1), int(width * scale + 1))
         assert torch.equal(_area_resize_whole(integrals, size), stock_area(image, size))
@@ -39,7 +40,7 @@ def test_pyramid_levels_equal_stock_area_resize_bit_for_bit(height: int, width: 
 
 def test_candidate_crops_equal_stock_area_resize_bit_for_bit() -> None:
     image = random_image(300, 400, seed=1)
-    integral = _prefix_sums(_prefix_sums(image, 0), 1)
+    integral = _integral_images(image[None])[0]
     regions = [(0, 300, 0, 400), (10, 37, 20, 30), (299, 300, 399, 400), (50, 250, 100, 101)]
     top, bottom, left, right = (torch.tensor(side) for side in zip(*regions, strict=True))
     for side in (24, 48):
@@ -51,7 +52,7 @@ def test_candidate_crops_equal_stock_area_resize_bit_for_bit() -> None:
 
 def test_crops_past_the_frame_read_the_fill_there() -> None:
     image = random_image(120, 160, seed=2)
-    integral = _prefix_sums(_prefix_sums(image, 0), 1)
+    integral = _integral_images(image[None])[0]
     margin, fill = 60, 127.5
     padded = torch.full((120 + 2 * margin, 160 + 2 * margin, 3), fill)
     padded[margin:-margin, margin:-margin] = image.float()
