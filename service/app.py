@@ -231,6 +231,7 @@ def server_state(
     queues: list[BatchQueue[Any, Any]],
     settings: Settings,
     workers: VideoWorkers,
+    keyring: KeyRing,
 ) -> ServerState:
     """What /metrics reads from the running server at each scrape."""
     context = operations.context
@@ -249,6 +250,7 @@ def server_state(
         storage_full=lambda: context.storage.full_since() is not None,
         video_jobs=lambda: _video_stats(context),
         video_frames=lambda: workers.frames_done,
+        keys_file_refused=keyring.file_refused,
     )
 
 
@@ -300,7 +302,7 @@ def create_app(settings: Settings, pipeline: FacePipeline | None = None) -> Fast
         workers = VideoWorkers(
             context, context.video, context.notifier, settings.data_dir / "video-spool"
         )
-        state = server_state(app.state.operations, queues, settings, workers)
+        state = server_state(app.state.operations, queues, settings, workers, app.state.keyring)
         app.state.metrics.register(state)
         app.state.ready = True
         workers.start()
@@ -308,7 +310,7 @@ def create_app(settings: Settings, pipeline: FacePipeline | None = None) -> Fast
         log.info(
             "facebank ready: model %s on %s, exact search on %s, Similarity calibration %s (%s)",
             loaded.spec.version,
-            settings.device,
+            resolve_device(settings.device),
             searching_on or "faiss (cpu)",
             loaded.calibration.calibration_version,
             app.state.calibration_source,

@@ -139,6 +139,16 @@ def list_keys(_: argparse.Namespace) -> None:
         keyring = KeyRing(settings.keys, settings.access_keys_file)
     except KeyFileError as exc:
         sys.exit(f"facebank: {exc}")
+    # This shell's settings, which need not be the server's: say what was read.
+    if settings.access_keys_file is None and not settings.keys:
+        sys.exit(
+            "facebank: no keys configured in this shell's environment (neither "
+            "FACEBANK_ACCESS_KEYS nor FACEBANK_ACCESS_KEYS_FILE is set): set them as the "
+            "server's are (for systemd: the EnvironmentFile) to list what it accepts"
+        )
+    read = [str(settings.access_keys_file)] if settings.access_keys_file else []
+    read += ["FACEBANK_ACCESS_KEYS"] if settings.keys else []
+    print(f"keys read from {' and '.join(read)} (this shell's environment)")
     print(f"{'key id':<24} {'from':<28} {'policy':<22} rates")
     for entry in keyring.entries():
         statements = "none (everything)"

@@ -14,6 +14,10 @@ from ml.manifest import default_models_dir
 from ml.similarity import deployment_calibration_path
 
 LOOPBACK_NAMES = {"localhost"}
+# A secret shorter than this is guessable; AWS's own secret keys have 40 characters.
+MIN_SECRET_LENGTH = 16
+# Words that mark a value copied from an example and never replaced.
+PLACEHOLDER_WORDS = ("changeme", "change_me", "replaceme", "replace_me", "placeholder", "example")
 
 
 def is_loopback(host: str) -> bool:
@@ -23,6 +27,22 @@ def is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
+
+
+def weak_secret(secret: str) -> str | None:
+    """Why `secret` must not guard a server (a placeholder, blank-looking, short, one
+    character repeated); None when it may."""
+    bare = secret.strip().strip("'\"<>{}")
+    folded = bare.lower().replace("-", "_")
+    if not bare or folded in ("none", "null", "secret", "password"):
+        return "is blank or a stand-in word"
+    if any(word in folded for word in PLACEHOLDER_WORDS):
+        return "is a placeholder from an example: set a random one (openssl rand -base64 30)"
+    if len(bare) < MIN_SECRET_LENGTH:
+        return f"is shorter than {MIN_SECRET_LENGTH} characters"
+    if len(set(bare)) < 4:
+        return "repeats too few characters"
+    return None
 
 
 class AccessKey:
@@ -161,6 +181,26 @@ class Settings(BaseSettings):
         _parse_keys(value.get_secret_value())
         return value
 
+    @field_validator("token_secret")
+    @classmethod
+    def _no_placeholder_token_secret(cls, value: SecretStr) -> SecretStr:
+        problem = weak_secret(value.get_secret_value()) if value.get_secret_value() else None
+        if problem:
+            raise ValueError(f"FACEBANK_TOKEN_SECRET {problem}")
+        return value
+
+    @field_validator("database_url")
+    @classmethod
+    def _no_placeholder_password(cls, value: str) -> str:
+        password = value.partition("://")[2].rpartition("@")[0].partition(":")[2]
+        folded = password.lower().replace("-", "_")
+        if any(word in folded for word in PLACEHOLDER_WORDS):
+            raise ValueError(
+                "FACEBANK_DATABASE_URL holds a placeholder from an example: put the database "
+                "role's real password in it"
+            )
+        return value
+
     @model_validator(mode="after")
     def _no_open_server_without_keys(self) -> Settings:
         # Judged on the parsed keys: a value such as " " or "," holds no key at all.
@@ -196,5 +236,8 @@ def _parse_keys(raw: str) -> list[AccessKey]:
         key_id, sep, secret = item.partition(":")
         if not sep or not key_id or not secret:
             raise ValueError("FACEBANK_ACCESS_KEYS must be KEY:SECRET[,KEY:SECRET...]")
+        problem = weak_secret(secret)
+        if problem:
+            raise ValueError(f"FACEBANK_ACCESS_KEYS: the secret of key {key_id} {problem}")
         keys.append(AccessKey(key_id, secret))
     return keys

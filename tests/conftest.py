@@ -100,7 +100,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
 
 @pytest.fixture(scope="session")
 def signed_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    keys = f"{ACCESS_KEY}:{SECRET_KEY},OTHERKEY:other-secret"
+    keys = f"{ACCESS_KEY}:{SECRET_KEY},OTHERKEY:other-secret-7Hq2xPw4"
     with running_server(
         tmp_path_factory.mktemp("signed-server"), {"FACEBANK_ACCESS_KEYS": keys}
     ) as live:

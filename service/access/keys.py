@@ -8,7 +8,8 @@ the JSON file FACEBANK_ACCESS_KEYS_FILE names, in this shape:
 The file must be readable by the server's user alone. It is read again on SIGHUP and when it
 changes (looked at once a second, on the next request): a new key works at once, a removed one
 is refused on its next request, requests in flight finish. A file that does not parse keeps the
-keys already loaded, and the reason is logged; the server never falls back to open access.
+keys already loaded, and the reason is logged and shown in /metrics and /readyz; the server never
+falls back to open access. A chmod counts as a change (a refused 644 file loads once it is 600).
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from service.access.policy import Policy, PolicyError
-from service.settings import AccessKey
+from service.settings import AccessKey, weak_secret
 
 log = logging.getLogger("facebank.access")
 CHECK_EVERY_S = 1.0
@@ -68,12 +69,22 @@ def _entries(body: Any, source: str) -> list[KeyEntry]:
         key_id, secret = item["AccessKeyId"], item["SecretAccessKey"]
         if not (isinstance(key_id, str) and key_id and isinstance(secret, str) and secret):
             raise ValueError(f"key {index} needs an AccessKeyId and a SecretAccessKey")
-        policy = Policy.parse(item["Policy"]) if "Policy" in item else None
+        problem = weak_secret(secret)
+        if problem:
+            raise ValueError(f"key {key_id}: its SecretAccessKey {problem}")
+        policy = _policy(item["Policy"], key_id) if "Policy" in item else None
         rates = {str(name): float(rate) for name, rate in item.get("Rates", {}).items()}
         if any(rate <= 0 for rate in rates.values()):
             raise ValueError(f"key {key_id}: rates must be positive")
         found.append(KeyEntry(key_id, secret, source, policy, rates))
     return found
+
+
+def _policy(body: Any, key_id: str) -> Policy:
+    try:
+        return Policy.parse(body)
+    except PolicyError as exc:
+        raise PolicyError(f"key {key_id}'s Policy, {exc}") from None
 
 
 class KeyRing:
@@ -86,13 +97,16 @@ class KeyRing:
         self._entries = dict(self._environment)
         self._secrets = _secrets(self._entries)
         self._lock = threading.Lock()
-        self._seen: tuple[int, int, int] | None = None
+        self._seen: tuple[int, ...] | None = None
         self._next_check = 0.0
+        # Why the file on disk was last refused, and since when (epoch seconds); None while
+        # the keys in use are the file's.
+        self._refused: tuple[str, float] | None = None
         if path is not None:
             status = path.stat() if path.exists() else None
             self._load()  # at start a file that cannot be used stops the server
             if status is not None:
-                self._seen = (status.st_mtime_ns, status.st_size, status.st_ino)
+                self._seen = _identity(status)
 
     @property
     def configured(self) -> bool:
@@ -108,6 +122,12 @@ class KeyRing:
         self._maybe_reload()
         return self._secrets
 
+    def file_refused(self) -> tuple[str, float] | None:
+        """Why the keys file on disk is not the one in use, and since when (epoch seconds);
+        None while it is (or no file is configured)."""
+        self._maybe_reload()
+        return self._refused
+
     def entries(self) -> list[KeyEntry]:
         return list(self._entries.values())
 
@@ -119,6 +139,10 @@ class KeyRing:
             self._load()
         except KeyFileError as exc:
             log.warning("keys not reloaded, the %d loaded stay: %s", len(self._entries), exc)
+            if self._refused is None or self._refused[0] != str(exc):
+                self._refused = (str(exc), time.time())
+        else:
+            self._refused = None
 
     def _load(self) -> None:
         assert self.path is not None
@@ -137,10 +161,15 @@ class KeyRing:
             status = os.stat(self.path)
         except OSError:
             return
-        seen = (status.st_mtime_ns, status.st_size, status.st_ino)
+        seen = _identity(status)
         if seen != self._seen:
             self._seen = seen  # a broken file is reported once, not at every request
             self.reload()
+
+
+def _identity(status: os.stat_result) -> tuple[int, ...]:
+    """What changes when the file is rewritten, replaced or chmod-ed: any change reloads."""
+    return (status.st_mtime_ns, status.st_size, status.st_ino, status.st_mode)
 
 
 def _secrets(entries: Mapping[str, KeyEntry]) -> dict[str, AccessKey]:

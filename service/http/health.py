@@ -33,7 +33,17 @@ async def readyz(request: Request) -> JSONResponse:
     reason = await run_in_threadpool(not_ready_because, request.app.state.operations.context)
     if reason is not None:
         return JSONResponse({"ready": False, "reason": reason}, status_code=503)
-    return JSONResponse({"ready": True}, status_code=200)
+    return JSONResponse({"ready": True, **keys_file_notice(request)}, status_code=200)
+
+
+def keys_file_notice(request: Request) -> dict[str, str]:
+    """Ready all the same (the keys loaded before stay in use), but an operator who rotated
+    keys sees here that the new file was refused, and since when; the log says why."""
+    refused = request.app.state.keyring.file_refused()
+    if refused is None:
+        return {}
+    since = datetime.fromtimestamp(refused[1], UTC).isoformat()
+    return {"keys_file_refused_since": since}
 
 
 @router.get(

@@ -108,14 +108,17 @@ class Observer:
         self.requests.labels(exchange.surface, exchange.operation, outcome).inc()
         self.latency.labels(exchange.surface, exchange.operation).observe(seconds)
         fields = {} if exchange.refusal is None else {"reason": exchange.refusal}
+        # A refusal's text line names the key tried and why, as its JSON line does.
+        refused = "" if exchange.refusal is None else " key %s refused: %s"
         access_log.log(
             logging.INFO if exchange.refusal is None else logging.WARNING,
-            "%s %s %s %d %.1f ms",
+            "%s %s %s %d %.1f ms" + refused,
             exchange.surface,
             exchange.operation,
             outcome,
             status,
             seconds * 1000,
+            *(() if exchange.refusal is None else (exchange.key_id, exchange.refusal)),
             extra={
                 "request": {
                     "request_id": exchange.request_id,
@@ -159,6 +162,8 @@ class ServerState(Collector):
     # (jobs by status, creation time of the oldest job nobody runs), all replicas
     video_jobs: Callable[[], tuple[dict[str, int], float | None]]
     video_frames: Callable[[], int]  # frames this replica's video workers analysed
+    # Why the keys file on disk is refused and since when (epoch seconds); None: it is in use
+    keys_file_refused: Callable[[], tuple[str, float] | None]
 
     def collect(self) -> Iterator[Any]:
         yield InfoMetricFamily("facebank", "Model, device and search backend", value=self.info)
@@ -182,6 +187,13 @@ class ServerState(Collector):
             "facebank_storage_full", "1 while writes fail on a full disk", value=self.storage_full()
         )
         yield from self._video_metrics()
+        refused = self.keys_file_refused()
+        yield GaugeMetricFamily(
+            "facebank_access_keys_file_refused_since_seconds",
+            "When the keys file on disk was refused (epoch seconds; the keys loaded before stay "
+            "in use and the log says why); 0 while the file in use is the one on disk",
+            value=0.0 if refused is None else refused[1],
+        )
 
     def _video_metrics(self) -> Iterator[Any]:
         counts, oldest = self.video_jobs()

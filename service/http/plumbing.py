@@ -15,6 +15,7 @@ from starlette.types import Message
 
 from service import errors
 from service.access.keys import KeyRing
+from service.access.policy import RequestFacts
 from service.http.auth import SignedRequest, verify_basic, verify_sigv4
 
 # Two base64 images of 5 MiB each plus JSON framing; anything larger cannot be a valid request.
@@ -145,3 +146,10 @@ async def caller(request: Request) -> str | None:
     headers = request_headers(request)
     body = await read_body(request, headers)
     return authenticate(request, headers, body, allow_basic=True)
+
+
+def request_facts(request: Request) -> RequestFacts:
+    """What a policy's Condition may ask of this request. The client's address and scheme are
+    uvicorn's, which takes X-Forwarded-For and X-Forwarded-Proto from the proxies it trusts
+    (FORWARDED_ALLOW_IPS, loopback by default) and from nobody else."""
+    return RequestFacts.of(request.client.host if request.client else None, request.url.scheme)

@@ -32,6 +32,7 @@ from service.http.plumbing import (
     parse_json_body,
     read_body,
     replaying,
+    request_facts,
     request_headers,
 )
 from service.operations.validation import operation_model
@@ -200,8 +201,9 @@ def _endpoint(route: RestRoute) -> Any:
             payload = await _parameters(route, request, exchange)
             state = request.app.state
             caller = state.keyring.get(exchange.key_id) if exchange.key_id else None
+            facts = request_facts(request)
             return await run_in_threadpool(
-                state.operations.dispatch, route.operation, payload, caller
+                state.operations.dispatch, route.operation, payload, caller, facts
             )
 
         return await answer(

@@ -16,6 +16,7 @@ from service.http.plumbing import (
     claimed_key_id,
     parse_json_body,
     read_body,
+    request_facts,
     request_headers,
 )
 
@@ -69,4 +70,7 @@ async def _run(request: Request, exchange: Exchange) -> Any:
     exchange.operation = _operation_name(headers)
     parsed = parse_json_body(body)
     caller = state.keyring.get(exchange.key_id) if exchange.key_id else None
-    return await run_in_threadpool(state.operations.dispatch, exchange.operation, parsed, caller)
+    facts = request_facts(request)
+    return await run_in_threadpool(
+        state.operations.dispatch, exchange.operation, parsed, caller, facts
+    )

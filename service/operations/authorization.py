@@ -12,13 +12,18 @@ from sqlalchemy import select
 
 from service import errors
 from service.access.keys import KeyEntry
+from service.access.policy import RequestFacts
 from service.context import OperationContext
 from service.operations import Params
 from service.storage.schema import VideoJobRow
 
 
 def authorize(
-    context: OperationContext, caller: KeyEntry | None, operation: str, request: Params
+    context: OperationContext,
+    caller: KeyEntry | None,
+    operation: str,
+    request: Params,
+    facts: RequestFacts | None = None,
 ) -> None:
     """AccessDeniedException unless the caller may; keys without a policy may do everything
     (the default an upgrade keeps: docs/contract.md#authentication)."""
@@ -26,16 +31,23 @@ def authorize(
         return
     if caller.policy is not None:
         resource = resource_of(context, operation, request)
-        _check(context, caller, operation, resource)
+        facts = facts or RequestFacts.in_process()
+        _check(context, caller, operation, resource, facts)
         if operation == "CreateCollection" and request.get("Tags"):
-            _check(context, caller, "TagResource", resource)  # as Rekognition asks
+            _check(context, caller, "TagResource", resource, facts)  # as Rekognition asks
     if caller.rates:
         context.rates.admit(caller.key_id, operation, caller.rates)
 
 
-def _check(context: OperationContext, caller: KeyEntry, operation: str, resource: str) -> None:
+def _check(
+    context: OperationContext,
+    caller: KeyEntry,
+    operation: str,
+    resource: str,
+    facts: RequestFacts,
+) -> None:
     assert caller.policy is not None
-    decision = caller.policy.decision(f"rekognition:{operation}", resource)
+    decision = caller.policy.decision(f"rekognition:{operation}", resource, facts)
     if decision != "allow":
         user = f"arn:aws:iam::{context.account_id}:user/{caller.key_id}"
         explicitly = " with an explicit deny" if decision == "deny" else ""

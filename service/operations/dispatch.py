@@ -10,6 +10,7 @@ from sqlalchemy.exc import OperationalError
 
 from service import errors
 from service.access.keys import KeyEntry
+from service.access.policy import RequestFacts
 from service.batching import QueueFullError
 from service.context import OperationContext
 from service.operations import (
@@ -82,12 +83,20 @@ class Operations:
             return nullcontext()
         return self.context.interactive.request()
 
-    def dispatch(self, operation: str, body: object, caller: KeyEntry | None = None) -> Result:
+    def dispatch(
+        self,
+        operation: str,
+        body: object,
+        caller: KeyEntry | None = None,
+        facts: RequestFacts | None = None,
+    ) -> Result:
+        """Run one operation for `caller` (None: no keys configured), whose policy's
+        conditions are judged on `facts` (None: a call that came over no network)."""
         handler = HANDLERS.get(operation)
         if handler is None:
             raise errors.UnknownOperationError(f"Operation {operation} is not supported")
         request = validate_request(operation, body)
-        authorize(self.context, caller, operation, request)
+        authorize(self.context, caller, operation, request, facts)
         # Admit at most max_inflight operations, and images of at most max_inflight_pixels;
         # refuse the rest at once so latency and memory stay bounded and clients back off
         # (botocore retries ThrottlingException by itself).

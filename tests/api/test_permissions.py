@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import signal
+import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -26,10 +27,10 @@ IMAGE = {"Bytes": blank_jpeg()}
 FACE = "00000000-0000-0000-0000-000000000000"
 VIDEO = {"S3Object": {"Bucket": "videos", "Name": "v.mp4"}}
 KEYS: list[dict[str, Any]] = [
-    {"AccessKeyId": "ADMIN", "SecretAccessKey": "admin-secret"},
+    {"AccessKeyId": "ADMIN", "SecretAccessKey": "admin-secret-7Hq2xPw4"},
     {
         "AccessKeyId": "DOORCAM",
-        "SecretAccessKey": "doorcam-secret",
+        "SecretAccessKey": "doorcam-secret-7Hq2xPw4",
         "Policy": {
             "Version": "2012-10-17",
             "Statement": [
@@ -39,7 +40,7 @@ KEYS: list[dict[str, Any]] = [
     },
     {
         "AccessKeyId": "ENROL",
-        "SecretAccessKey": "enrol-secret",
+        "SecretAccessKey": "enrol-secret-7Hq2xPw4",
         "Policy": {
             "Version": "2012-10-17",
             "Statement": [
@@ -49,8 +50,40 @@ KEYS: list[dict[str, Any]] = [
             ],
         },
     },
+    {  # IAM's elements a policy may use: each must narrow access, never widen it
+        "AccessKeyId": "TLSONLY",
+        "SecretAccessKey": "tlsonly-secret-7Hq2xPw4",
+        "Policy": {
+            "Statement": [
+                {
+                    "Effect": "Allow",
+                    "Action": "rekognition:*",
+                    "Resource": "*",
+                    "Condition": {"Bool": {"aws:SecureTransport": "true"}},
+                }
+            ]
+        },
+    },
+    {
+        "AccessKeyId": "NOTSTAFF",
+        "SecretAccessKey": "notstaff-secret-7Hq2xPw4",
+        "Policy": {
+            "Statement": [
+                {"Effect": "Allow", "Action": "rekognition:*", "NotResource": ARN + "staff"},
+                {
+                    "Effect": "Deny",
+                    "Action": "rekognition:*",
+                    "Condition": {"NotIpAddress": {"aws:SourceIp": "127.0.0.0/8"}},
+                },
+            ]
+        },
+    },
     # One call per 5 s: a burst is over it however slow the machine.
-    {"AccessKeyId": "NOISY", "SecretAccessKey": "noisy-secret", "Rates": {"DetectFaces": 0.2}},
+    {
+        "AccessKeyId": "NOISY",
+        "SecretAccessKey": "noisy-secret-7Hq2xPw4",
+        "Rates": {"DetectFaces": 0.2},
+    },
 ]
 
 
@@ -112,7 +145,7 @@ def keys_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def guarded(keys_file: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     env = {
         "FACEBANK_ACCESS_KEYS_FILE": str(keys_file),
-        "FACEBANK_ACCESS_KEYS": "PLAIN:plain-secret",
+        "FACEBANK_ACCESS_KEYS": "PLAIN:plain-secret-7Hq2xPw4",
         "FACEBANK_LOG_FORMAT": "json",
     }
     with running_server(tmp_path_factory.mktemp("guarded"), env) as live:
@@ -120,7 +153,9 @@ def guarded(keys_file: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterat
 
 
 def client(server: LiveServer, key: str) -> Any:
-    secret = {k["AccessKeyId"]: k["SecretAccessKey"] for k in KEYS}.get(key, "plain-secret")
+    secret = {k["AccessKeyId"]: k["SecretAccessKey"] for k in KEYS}.get(
+        key, "plain-secret-7Hq2xPw4"
+    )
     return rekognition_client(server.url, key, secret)
 
 
@@ -157,8 +192,10 @@ def test_a_refusal_says_who_may_not_do_what_and_is_logged(guarded: LiveServer) -
     assert refused.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
     anonymous = httpx.get(f"{guarded.url}/metrics")
     assert anonymous.status_code in (401, 403)
-    assert httpx.get(f"{guarded.url}/metrics", auth=("DOORCAM", "doorcam-secret")).is_success
-    wrong_secret = rekognition_client(guarded.url, "ENROL", "not-the-secret")
+    assert httpx.get(
+        f"{guarded.url}/metrics", auth=("DOORCAM", "doorcam-secret-7Hq2xPw4")
+    ).is_success
+    wrong_secret = rekognition_client(guarded.url, "ENROL", "not-the-secret-7Hq2xPw4")
     with pytest.raises(ClientError, match="InvalidSignatureException"):
         wrong_secret.describe_collection(CollectionId="doors")
     time.sleep(0.5)
@@ -171,7 +208,7 @@ def test_a_refusal_says_who_may_not_do_what_and_is_logged(guarded: LiveServer) -
         ("ENROL", "DescribeCollection", "InvalidSignatureException"),
     }
     assert any(line.get("route") == "/metrics" for line in refusals)
-    assert all("not-the-secret" not in json.dumps(line) for line in lines)
+    assert all("not-the-secret-7Hq2xPw4" not in json.dumps(line) for line in lines)
 
 
 def test_one_keys_burst_is_throttled_while_another_goes_on(guarded: LiveServer) -> None:
@@ -197,13 +234,20 @@ def test_keys_rotate_under_load_without_a_restart(guarded: LiveServer, keys_file
         thread.start()
     try:
         for generation in range(4):
-            new = {"AccessKeyId": f"ROT{generation}", "SecretAccessKey": f"s{generation}"}
+            new = {
+                "AccessKeyId": f"ROT{generation}",
+                "SecretAccessKey": f"rotated-secret-{generation:04d}",
+            }
             write_keys(keys_file, [*KEYS, new])  # the old ROT key is gone, a new one added
             time.sleep(1.3)  # the file is looked at once a second
-            fresh = rekognition_client(guarded.url, f"ROT{generation}", f"s{generation}")
+            fresh = rekognition_client(
+                guarded.url, f"ROT{generation}", f"rotated-secret-{generation:04d}"
+            )
             assert call(fresh, "ListCollections", {}) == "ok"
             if generation:
-                gone = rekognition_client(guarded.url, f"ROT{generation - 1}", "s")
+                gone = rekognition_client(
+                    guarded.url, f"ROT{generation - 1}", f"rotated-secret-{generation - 1:04d}"
+                )
                 assert call(gone, "ListCollections", {}) == "UnrecognizedClientException"
     finally:
         stop.set()
@@ -219,8 +263,79 @@ def test_sighup_reloads_and_a_broken_file_keeps_the_keys(
     keys_file.write_text("{ broken")  # keeps its owner-only mode
     time.sleep(1.3)
     assert call(client(guarded, "ADMIN"), "ListCollections", {}) == "ok"  # never open, kept
-    write_keys(keys_file, [*KEYS, {"AccessKeyId": "HUP", "SecretAccessKey": "hup"}])
+    write_keys(keys_file, [*KEYS, {"AccessKeyId": "HUP", "SecretAccessKey": "hup-secret-7Hq2xPw4"}])
     guarded.process.send_signal(signal.SIGHUP)
     time.sleep(0.3)
-    assert call(rekognition_client(guarded.url, "HUP", "hup"), "ListCollections", {}) == "ok"
+    assert (
+        call(rekognition_client(guarded.url, "HUP", "hup-secret-7Hq2xPw4"), "ListCollections", {})
+        == "ok"
+    )
     write_keys(keys_file, KEYS)
+
+
+def test_a_condition_or_not_resource_never_widens_a_policy(guarded: LiveServer) -> None:
+    tls_only = client(guarded, "TLSONLY")
+    assert call(tls_only, "ListCollections", {}) == "AccessDeniedException"  # plain HTTP
+
+    def through_a_tls_proxy(request: Any, **_: Any) -> None:
+        # What a TLS-terminating proxy on loopback (trusted by default) says of the client.
+        request.headers["X-Forwarded-Proto"] = "https"
+        request.headers["X-Forwarded-For"] = "127.0.0.9"
+
+    tls_only.meta.events.register("before-sign.rekognition.*", through_a_tls_proxy)
+    assert call(tls_only, "ListCollections", {}) == "ok"
+    not_staff = client(guarded, "NOTSTAFF")
+    assert call(not_staff, "CreateCollection", {"CollectionId": "staff"}) == (
+        "AccessDeniedException"
+    )
+    assert call(not_staff, "DescribeCollection", {"CollectionId": "staff"}) == (
+        "AccessDeniedException"
+    )
+    assert call(not_staff, "ListFaces", {"CollectionId": "doors"}) in (
+        "ok",
+        "ResourceNotFoundException",
+    )
+
+    def from_outside(request: Any, **_: Any) -> None:
+        request.headers["X-Forwarded-For"] = "203.0.113.7"  # outside 127.0.0.0/8: denied
+
+    not_staff.meta.events.register("before-sign.rekognition.*", from_outside)
+    assert call(not_staff, "ListFaces", {"CollectionId": "doors"}) == "AccessDeniedException"
+
+
+def run_shell(script: str, cwd: Path) -> None:
+    subprocess.run(["bash", "-euc", script], cwd=cwd, check=True)
+
+
+def test_the_documented_rotation_recipe_and_a_refused_copy(
+    guarded: LiveServer, keys_file: Path
+) -> None:
+    rotated = [*KEYS, {"AccessKeyId": "RECIPE", "SecretAccessKey": "recipe-secret-7Hq2xPw4"}]
+    body = json.dumps({"Keys": rotated})
+    # docs/contract.md's recipe, as an operator types it (with the editor's part scripted)
+    run_shell(
+        f"install -m 600 /dev/null keys.json.new; echo '{body}' > keys.json.new; "
+        "mv keys.json.new keys.json",
+        keys_file.parent,
+    )
+    time.sleep(1.3)
+    recipe = rekognition_client(guarded.url, "RECIPE", "recipe-secret-7Hq2xPw4")
+    assert call(recipe, "ListCollections", {}) == "ok"
+    assert "keys_file_refused_since" not in httpx.get(f"{guarded.url}/readyz").json()
+    # The same without the recipe's mode: a copy the default umask leaves readable by others
+    run_shell(
+        f"umask 022; echo '{json.dumps({'Keys': KEYS})}' > k.new; mv k.new keys.json",
+        keys_file.parent,
+    )
+    time.sleep(1.3)
+    assert call(recipe, "ListCollections", {}) == "ok"  # the loaded keys stay
+    ready = httpx.get(f"{guarded.url}/readyz")
+    assert ready.status_code == 200 and "keys_file_refused_since" in ready.json()
+    metrics = httpx.get(f"{guarded.url}/metrics", auth=("ADMIN", "admin-secret-7Hq2xPw4")).text
+    assert "facebank_access_keys_file_refused_since_seconds 0.0" not in metrics
+    keys_file.chmod(0o600)  # nothing else changes: the mode alone reloads it
+    time.sleep(1.3)
+    assert call(recipe, "ListCollections", {}) == "UnrecognizedClientException"
+    assert "keys_file_refused_since" not in httpx.get(f"{guarded.url}/readyz").json()
+    metrics = httpx.get(f"{guarded.url}/metrics", auth=("ADMIN", "admin-secret-7Hq2xPw4")).text
+    assert "facebank_access_keys_file_refused_since_seconds 0.0" in metrics

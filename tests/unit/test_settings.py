@@ -9,6 +9,8 @@ from pydantic import ValidationError
 from service.app import search_device
 from service.settings import Settings
 
+SECRET_1, SECRET_2 = "n8Vq2LxRt5ZkW3pJ", "Hc7mD4sYb9QeF2uA"
+
 
 def test_defaults_listen_on_loopback_8080(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in ("FACEBANK_HOST", "FACEBANK_PORT", "FACEBANK_ACCESS_KEYS"):
@@ -20,16 +22,16 @@ def test_defaults_listen_on_loopback_8080(monkeypatch: pytest.MonkeyPatch) -> No
 
 def test_environment_prefix(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("FACEBANK_PORT", "9001")
-    monkeypatch.setenv("FACEBANK_ACCESS_KEYS", "K1:S1, K2:S2")
+    monkeypatch.setenv("FACEBANK_ACCESS_KEYS", f"K1:{SECRET_1}, K2:{SECRET_2}")
     settings = Settings()
     assert settings.port == 9001
-    assert {k: v.secret for k, v in settings.keys.items()} == {"K1": "S1", "K2": "S2"}
+    assert {k: v.secret for k, v in settings.keys.items()} == {"K1": SECRET_1, "K2": SECRET_2}
 
 
 def test_refuses_public_interface_without_keys() -> None:
     with pytest.raises(ValidationError, match="FACEBANK_ACCESS_KEYS"):
         Settings(host="0.0.0.0", access_keys="")
-    assert Settings(host="0.0.0.0", access_keys="K:S").host == "0.0.0.0"
+    assert Settings(host="0.0.0.0", access_keys=f"K:{SECRET_1}").host == "0.0.0.0"
     assert Settings(host="::1", access_keys="").host == "::1"
 
 
@@ -58,3 +60,43 @@ def test_readme_documents_every_setting_and_no_other() -> None:
     readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
     documented = set(re.findall(r"^\| `FACEBANK_(\w+)` \|", readme, flags=re.MULTILINE))
     assert documented == {name.upper() for name in Settings.model_fields}
+
+
+@pytest.mark.parametrize(
+    "secret",
+    [
+        "CHANGE_ME_SECRET",  # deploy/facebank.env.example's
+        "change-me-please-now",
+        "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",  # AWS's documentation's example
+        "''",
+        "null",
+        "short-secret",
+        "xxxxxxxxxxxxxxxxxxxxxxxx",
+    ],
+)
+def test_placeholder_and_weak_secrets_refuse_to_start(secret: str) -> None:
+    with pytest.raises(ValidationError, match="FACEBANK_ACCESS_KEYS: the secret of key K"):
+        Settings(host="0.0.0.0", access_keys=f"K:{secret}")
+
+
+def test_the_env_examples_placeholders_refuse_to_start() -> None:
+    with pytest.raises(ValidationError, match="FACEBANK_TOKEN_SECRET is a placeholder"):
+        Settings(token_secret="CHANGE_ME_LONG_RANDOM_STRING")
+    with pytest.raises(ValidationError, match="FACEBANK_DATABASE_URL holds a placeholder"):
+        Settings(database_url="postgresql+psycopg://facebank:CHANGE_ME@127.0.0.1/facebank")
+    real = "postgresql+psycopg://facebank:k3Pq9@db.example.com/facebank"
+    assert Settings(database_url=real).database_url == real  # a host may say "example"
+
+
+def test_every_placeholder_in_the_env_example_refuses_to_start(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    example = Path(__file__).resolve().parents[2] / "deploy" / "facebank.env.example"
+    lines = [line.partition("=") for line in example.read_text().splitlines()]
+    placeholders = {name: value for name, _, value in lines if "CHANGE_ME" in value}
+    assert len(placeholders) >= 3  # keys, database password, token secret
+    for name, value in placeholders.items():
+        monkeypatch.setenv(name, value)
+        with pytest.raises(ValidationError, match=name):
+            Settings()
+        monkeypatch.delenv(name)
