@@ -159,7 +159,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     held_scores = pair_scores(vectors[held], held_labels)
     if args.write_calibration:
         check_support(
-            [lab for lab, f in zip(labels, fit, strict=True) if f], len(fit_scores[1]), held_scores
+            [lab for lab, f in zip(labels, fit, strict=True) if f],
+            len(fit_scores[1]),
+            (len(held_scores[0]), len(held_scores[1])),
         )
     calibration = fit_calibration(pipeline.spec.version, *fit_scores)
     held_photos = [photo for (_, photo), h in zip(found, held, strict=True) if h]

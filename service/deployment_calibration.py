@@ -15,11 +15,13 @@ from ml.evaluation.calibration_fit import calibration_json
 from ml.evaluation.refit import (
     NotEnoughPhotosError,
     Refit,
+    check_folder,
     compare,
     embed_folder,
     knot_table,
     refit,
 )
+from ml.evaluation.statistics import grouped_warnings, interval, labelled_images, percent
 from ml.pipeline import FacePipeline, load_pipeline, resolve_device, uncalibrated
 from ml.similarity import Calibration, CalibrationError, load_calibration
 from service.settings import Settings
@@ -42,6 +44,12 @@ def calibrate(
         if in_use is not None:
             raise  # a deployment file that does not load is an error, not a blank slate
         old = uncalibrated(settings.model_version)  # a model's first calibration
+    try:
+        # Counted before the models load and any photo is embedded: a folder too small is
+        # refused in a second, not after minutes of embedding.
+        check_folder([person for person, _ in labelled_images(folder)], held_out_share, seed)
+    except NotEnoughPhotosError as exc:
+        sys.exit(f"facebank: {exc}")
     pipeline = pipeline or load_pipeline(
         settings.models_dir,
         settings.model_version,
@@ -83,22 +91,41 @@ def summary(
         f"{folder}: fitted on {len(result.fit_people)} people ({result.fit_pairs[0]} genuine, "
         f"{result.fit_pairs[1]} impostor pairs); reported on {len(result.held_out_people)} "
         f"held-out people ({len(genuine)} genuine, {len(impostor)} impostor pairs)",
-        f"{len(skipped)} photos skipped" + (":" if skipped else ""),
-        *[f"  {photo}: {why}" for photo, why in skipped[:20]],
+        *_skipped_lines(skipped),
         f"old: {old.calibration_version} ({in_use or 'packaged'})",
         f"new: {result.calibration.calibration_version}",
         "",
+        "Where each calibration puts the Similarity thresholds (the cosine of two face vectors",
+        "at which a Similarity is reached):",
         *knot_table(old, result.calibration),
         "",
-        f"{'held out':>8}  {'Similarity':>10}  {'FMR':>8}  {'FNMR':>8}",
+        "On the people held out (never used in the fit): FMR (false match rate) is the share of",
+        "pairs of two different people at or above the Similarity, FNMR (false non-match rate)",
+        "the share of pairs of one person below it; 95% Wilson intervals in brackets.",
+        f"{'':>3}  {'Similarity':>10}  {'FMR':>7}  {'95% CI':>15}  {'FNMR':>7}  {'95% CI':>15}",
     ]
-    lines += [_rate_line(row) for row in compare(old, result.calibration, result.held_out)]
+    rows = compare(old, result.calibration, result.held_out)
+    lines += [_rate_line(row) for row in rows]
+    lines += [f"warning: {text}" for text in grouped_warnings(rows)]
     return "\n".join(lines)
+
+
+SKIPPED_LISTED = 20
+
+
+def _skipped_lines(skipped: list[tuple[str, str]]) -> list[str]:
+    lines = [f"{len(skipped)} photos skipped" + (":" if skipped else "")]
+    lines += [f"  {photo}: {why}" for photo, why in skipped[:SKIPPED_LISTED]]
+    if len(skipped) > SKIPPED_LISTED:
+        lines.append(f"  ... and {len(skipped) - SKIPPED_LISTED} more, not listed")
+    return lines
 
 
 def _rate_line(row: dict[str, Any]) -> str:
     return (
-        f"{row['calibration']:>8}  {row['threshold']:>10g}  {row['fmr']:>8.4f}  {row['fnmr']:>8.4f}"
+        f"{row['calibration']:>3}  {row['threshold']:>10g}  {percent(row['fmr']):>7}  "
+        f"{interval(row['fmr_ci95']):>15}  {percent(row['fnmr']):>7}  "
+        f"{interval(row['fnmr_ci95']):>15}"
     )
 
 

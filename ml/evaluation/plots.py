@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 RATE_FLOOR = 1e-6  # where a rate of 0 is drawn on a log axis
+ZERO_LABEL = f"rate 0 (drawn at {RATE_FLOOR:g})"
 
 
 def pyplot() -> Any:
@@ -36,6 +37,7 @@ def draw_error_rates(axes: Any, genuine: np.ndarray, impostor: np.ndarray) -> No
     axes.semilogy(thresholds, fmr, label="FMR")
     axes.semilogy(thresholds, fnmr, label="FNMR")
     axes.axhline(1.0 / len(impostor), color="grey", linestyle=":", label="one impostor pair")
+    axes.axhline(RATE_FLOOR, color="lightgrey", linestyle="--", label=ZERO_LABEL)
     axes.set(xlabel="Similarity threshold", ylabel="rate", title="Error rates by threshold")
     axes.legend()
 
@@ -46,6 +48,9 @@ def draw_det(axes: Any, genuine: np.ndarray, impostor: np.ndarray) -> None:
     fmr = np.array([max(float(np.mean(impostor >= t)), RATE_FLOOR) for t in thresholds])
     fnmr = np.array([max(float(np.mean(genuine < t)), RATE_FLOOR) for t in thresholds])
     axes.loglog(fmr, fnmr, drawstyle="steps-post")
+    axes.axhline(RATE_FLOOR, color="lightgrey", linestyle="--", label=ZERO_LABEL)
+    axes.axvline(RATE_FLOOR, color="lightgrey", linestyle="--")
+    axes.legend()
     axes.set(xlabel="FMR", ylabel="FNMR", title="DET curve")
     axes.grid(True, which="both", alpha=0.3)
 

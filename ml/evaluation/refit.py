@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import secrets
 import time
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -83,6 +84,33 @@ def split_people(labels: list[str], held_out_share: float, seed: int) -> set[str
     return set(order[:count])
 
 
+def people_needed(held_out_share: float) -> int:
+    """The fewest people a folder can hold for MIN_FIT_PEOPLE to be fitted on after the
+    held-out share (at least MIN_HELD_OUT_PEOPLE) is set aside."""
+    people = MIN_FIT_PEOPLE + MIN_HELD_OUT_PEOPLE
+    while people - max(MIN_HELD_OUT_PEOPLE, round(held_out_share * people)) < MIN_FIT_PEOPLE:
+        people += 1
+    return people
+
+
+def check_folder(labels: list[str], held_out_share: float, seed: int) -> None:
+    """Refuse, before any photo is embedded, a folder too small even if every photo held one
+    usable face: the same support check as after embedding, on the photos as listed."""
+    held_out_people = split_people(labels, held_out_share, seed)
+    fit_labels = [label for label in labels if label not in held_out_people]
+    held_labels = [label for label in labels if label in held_out_people]
+    try:
+        check_support(fit_labels, pair_counts(fit_labels)[1], pair_counts(held_labels))
+    except NotEnoughPhotosError as exc:
+        people = len(set(labels))
+        raise NotEnoughPhotosError(
+            f"{exc}. It holds {people} people and {len(labels)} photos; it needs at least "
+            f"{people_needed(held_out_share)} people in all ({MIN_FIT_PEOPLE} fitted, the rest "
+            f"held out at --held-out-share {held_out_share:g}, at least {MIN_HELD_OUT_PEOPLE}), "
+            "several photos each, and one face per photo. Nothing was embedded."
+        ) from None
+
+
 def refit(
     embedded: Embedded, model_version: str, held_out_share: float = 0.3, seed: int = 0
 ) -> Refit:
@@ -92,7 +120,7 @@ def refit(
     held_labels = [label for label, h in zip(embedded.labels, held, strict=True) if h]
     fit_genuine, fit_impostor = pair_scores(embedded.vectors[~held], fit_labels)
     held_scores = pair_scores(embedded.vectors[held], held_labels)
-    check_support(fit_labels, len(fit_impostor), held_scores)
+    check_support(fit_labels, len(fit_impostor), (len(held_scores[0]), len(held_scores[1])))
     knots = fit_knots(fit_genuine, fit_impostor)
     calibration = Calibration(
         model_version,
@@ -109,9 +137,14 @@ def refit(
     )
 
 
-def check_support(
-    fit_labels: list[str], fit_impostors: int, held_out: tuple[np.ndarray, np.ndarray]
-) -> None:
+def pair_counts(labels: list[str]) -> tuple[int, int]:
+    """(genuine, impostor) pairs among photos so labelled, counted without forming them."""
+    per_person = Counter(labels).values()
+    genuine = sum(n * (n - 1) // 2 for n in per_person)
+    return genuine, len(labels) * (len(labels) - 1) // 2 - genuine
+
+
+def check_support(fit_labels: list[str], fit_impostors: int, held_out: tuple[int, int]) -> None:
     people = len(set(fit_labels))
     photos = len(fit_labels)
     missing = []
@@ -128,7 +161,7 @@ def check_support(
             f"({fit_impostors} of {MIN_FIT_IMPOSTOR_PAIRS} for the knot at 80, FMR "
             f"{FIT_FMR_AT_80:g}): about {more_photos} more photos of new people"
         )
-    if len(held_out[0]) == 0 or len(held_out[1]) == 0:
+    if held_out[0] == 0 or held_out[1] == 0:
         missing.append(
             "held-out people with two photos or more each, to report on (at least "
             f"{MIN_HELD_OUT_PEOPLE})"

@@ -175,10 +175,34 @@ def error_rates(
 def fmr_warning(false_matches: int, impostor_pairs: int, upper: float) -> str | None:
     if false_matches >= MIN_SUPPORTING_EVENTS:
         return None
-    return (
-        f"only {false_matches} false match(es) among {impostor_pairs} impostor pairs: too few "
-        f"to support the FMR measured, which could be as high as {upper:.2g} (95%)"
+    seen = {0: "no false match", 1: "only 1 false match"}.get(
+        false_matches, f"only {false_matches} false matches"
     )
+    return (
+        f"{seen} among {impostor_pairs} impostor pairs: too few to support the FMR measured, "
+        f"which could be as high as {upper:.2g} (95%)"
+    )
+
+
+def grouped_warnings(rows: list[dict[str, Any]]) -> list[str]:
+    """Each distinct FMR warning once, with the thresholds it stands for."""
+    thresholds: dict[str, list[float]] = {}
+    for row in rows:
+        if row["fmr_warning"]:
+            found = thresholds.setdefault(row["fmr_warning"], [])
+            if row["threshold"] not in found:
+                found.append(row["threshold"])
+    return [
+        f"at {', '.join(f'{t:g}' for t in found)}: {text}" for text, found in thresholds.items()
+    ]
+
+
+def percent(value: float) -> str:
+    return "n/a" if np.isnan(value) else f"{100 * value:.2f}%"
+
+
+def interval(bounds: list[float]) -> str:
+    return f"{100 * bounds[0]:.2f}-{100 * bounds[1]:.2f}%"
 
 
 def impostor_pairs_for(fmr: float) -> int:

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from ml.evaluation.identification import closed_set, open_set
-from ml.evaluation.statistics import error_rates
+from ml.evaluation.statistics import error_rates, grouped_warnings, interval, percent
 from service.client.evaluate import (
     Gatherer,
     IdentificationSplit,
@@ -172,14 +172,6 @@ def write_report(out: Path, report: dict[str, Any], scores: Scores) -> None:
     (out / "report.html").write_text(html_page(report, scores))
 
 
-def percent(value: float) -> str:
-    return "n/a" if np.isnan(value) else f"{100 * value:.2f}%"
-
-
-def interval(bounds: list[float]) -> str:
-    return f"{100 * bounds[0]:.2f}-{100 * bounds[1]:.2f}%"
-
-
 def terminal_table(report: dict[str, Any]) -> str:
     verification = report["verification"]
     lines = [
@@ -188,16 +180,13 @@ def terminal_table(report: dict[str, Any]) -> str:
         "impostor pairs",
         f"{'Similarity':>10}  {'FMR':>8}  {'95% CI':>15}  {'FNMR':>8}  {'95% CI':>15}",
     ]
-    warnings = []
     for row in verification["thresholds"]:
         lines.append(
             f"{row['threshold']:>10.1f}  {percent(row['fmr']):>8}  "
             f"{interval(row['fmr_ci95']):>15}  {percent(row['fnmr']):>8}  "
             f"{interval(row['fnmr_ci95']):>15}"
         )
-        if row["fmr_warning"]:
-            warnings.append(f"at {row['threshold']:g}: {row['fmr_warning']}")
-    lines += [f"warning {text}" for text in warnings]
+    lines += [f"warning {text}" for text in grouped_warnings(verification["thresholds"])]
     identified = report["identification"]
     for name in ("one_photo_per_person", "users"):
         if name in identified and identified[name]["closed_set"]:
@@ -256,7 +245,6 @@ def verification_table(verification: dict[str, Any]) -> str:
         "<th>impostor pairs</th><th>FNMR</th><th>95% CI</th><th>false non-matches</th>"
         "<th>genuine pairs</th></tr>"
     ]
-    warnings = []
     for row in verification["thresholds"]:
         rows.append(
             f"<tr><td>{row['threshold']:g}</td><td>{percent(row['fmr'])}</td>"
@@ -265,10 +253,10 @@ def verification_table(verification: dict[str, Any]) -> str:
             f"<td>{interval(row['fnmr_ci95'])}</td><td>{row['false_non_matches']:.0f}</td>"
             f"<td>{row['genuine_pairs']}</td></tr>"
         )
-        if row["fmr_warning"]:
-            warnings.append(
-                f'<li class="warn">At {row["threshold"]:g}: {html.escape(row["fmr_warning"])}</li>'
-            )
+    warnings = [
+        f'<li class="warn">{html.escape(text[0].upper() + text[1:])}</li>'
+        for text in grouped_warnings(verification["thresholds"])
+    ]
     return "".join(rows) + "</table>" + (f"<ul>{''.join(warnings)}</ul>" if warnings else "")
 
 

@@ -5,6 +5,7 @@ database records."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import httpx
 import numpy as np
@@ -20,18 +21,27 @@ from tests.support.clients import rekognition_client
 from tests.support.photos import first_photo
 
 
-def test_a_folder_of_five_people_is_refused_with_what_it_lacks(
-    few_people_folder: Path, pipeline: FacePipeline, tmp_path: Path
+class NeverEmbeds:
+    """A pipeline a refused folder must never reach."""
+
+    def __getattr__(self, name: str) -> Any:
+        raise AssertionError(f"the folder was refused only after using the pipeline ({name})")
+
+
+def test_a_folder_of_five_people_is_refused_with_what_it_lacks_before_embedding(
+    few_people_folder: Path, tmp_path: Path
 ) -> None:
     settings = Settings(data_dir=tmp_path)
     with pytest.raises(SystemExit) as refused:
-        calibrate(settings, few_people_folder, 0.3, 0, yes=True, pipeline=pipeline)
+        calibrate(settings, few_people_folder, 0.3, 0, yes=True, pipeline=NeverEmbeds())  # type: ignore[arg-type]
     message = str(refused.value)
     assert "cannot support a calibration" in message
     assert "5 more people in the fit part (3 of 8" in message
     assert (
         "more impostor pairs in the fit part" in message and "more photos of new people" in message
     )
+    assert "It holds 5 people" in message and "at least 11 people in all" in message
+    assert "Nothing was embedded" in message
     assert not (tmp_path / "calibration").exists()
 
 

@@ -5,7 +5,10 @@ them, people at known times in videos made from the provisioned photos."""
 from __future__ import annotations
 
 import json
+import os
 import re
+import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -318,3 +321,25 @@ def test_rest_routes_and_metrics_follow_the_jobs(video_server: LiveServer, scene
     assert succeeded and float(succeeded.group(1)) >= 1
     assert frames and float(frames.group(1)) >= 22  # one job's sampled frames at least
     assert re.search(r"^facebank_video_oldest_waiting_seconds 0\.0$", exposition, re.M)
+
+
+def test_the_docs_local_try_runs_as_written(
+    video_server: LiveServer, moto_endpoint: str, faces_dir: Path, tmp_path: Path
+) -> None:
+    """docs/video.md's script, copied out of the page, against moto and a server."""
+    page = (Path(__file__).resolve().parents[2] / "docs" / "video.md").read_text()
+    section = page.split("## A local try, from nothing", 1)[1]
+    script = tmp_path / "try_video.py"
+    script.write_text(section.split("```python\n", 1)[1].split("```", 1)[0])
+    photo = sorted((faces_dir / "five-celebrities/val/madonna").iterdir())[0]
+    env = {**os.environ, **CREDENTIALS, "STORE": moto_endpoint, "FACEBANK": video_server.url}
+    ran = subprocess.run(
+        [sys.executable, str(script), str(photo)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert ran.returncode == 0, ran.stderr
+    status, faces, _ = ran.stdout.split()
+    assert status == "SUCCEEDED" and int(faces) == 3000 // SAMPLE_MS

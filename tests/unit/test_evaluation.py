@@ -5,11 +5,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from ml.evaluation import refit
 from ml.evaluation.splits import collect
 from ml.evaluation.statistics import (
     bootstrap_interval,
     capped_pairs,
     error_rates,
+    grouped_warnings,
     interpolated_tar,
     labelled_images,
     labelled_pairs,
@@ -55,7 +57,7 @@ def test_error_rates_count_ties_as_matches() -> None:
     }
     assert (rows[0]["impostor_pairs"], rows[0]["genuine_pairs"]) == (4, 3)
     assert rows[1]["fmr"] == 0.0 and rows[1]["fnmr"] == pytest.approx(2 / 3)
-    assert rows[1]["fmr_warning"] is not None and "0 false match" in rows[1]["fmr_warning"]
+    assert rows[1]["fmr_warning"] is not None and "no false match among" in rows[1]["fmr_warning"]
 
 
 def test_wilson_interval_brackets_the_share_and_is_sound_at_zero() -> None:
@@ -154,3 +156,26 @@ def test_verification_benchmark_split_shares_no_person(tmp_path: Path) -> None:
         assert (held_people, fit_people) == (
             (others, celebrities) if fit_on_celebrities else (celebrities, others)
         )
+
+
+def test_a_warning_shared_by_several_thresholds_is_said_once() -> None:
+    genuine = np.linspace(0, 100, 50)
+    impostor = np.concatenate([np.zeros(998), [85.0, 92.0]])
+    rows = error_rates(genuine, impostor, [80.0, 90.0, 95.0, 99.0])
+    assert grouped_warnings(rows) == [
+        "at 80: only 2 false matches among 1000 impostor pairs: too few to support the FMR "
+        f"measured, which could be as high as {rows[0]['fmr_ci95'][1]:.2g} (95%)",
+        "at 90: only 1 false match among 1000 impostor pairs: too few to support the FMR "
+        f"measured, which could be as high as {rows[1]['fmr_ci95'][1]:.2g} (95%)",
+        "at 95, 99: no false match among 1000 impostor pairs: too few to support the FMR "
+        f"measured, which could be as high as {rows[2]['fmr_ci95'][1]:.2g} (95%)",
+    ]
+
+
+@pytest.mark.parametrize(("share", "people"), [(0.3, 11), (0.0, 10), (0.5, 16)])
+def test_people_a_calibration_folder_needs_in_all(share: float, people: int) -> None:
+    assert refit.people_needed(share) == people
+    labels = [f"p{n}" for n in range(people) for _ in range(40)]
+    refit.check_folder(labels, share, seed=0)  # enough people, and photos for the pairs
+    with pytest.raises(refit.NotEnoughPhotosError, match=f"at least {people} people in all"):
+        refit.check_folder([label for label in labels if label != "p0"], share, seed=0)
