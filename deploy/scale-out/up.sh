@@ -6,9 +6,12 @@
 # replicas' pids. Needs `make install` and `make models`, and Debian's postgresql and nginx
 # packages (`apt-get install postgresql nginx`); every one is checked before anything starts,
 # and whatever was started is stopped again if a later step fails. Set FACEBANK_DATABASE_URL to
-# use an existing PostgreSQL instead, NGINX to name another nginx binary. Run again on the same
-# STATE_DIR after down.sh, it starts on the same database: the data is kept until
-# `down.sh STATE_DIR --delete-data`.
+# use an existing PostgreSQL instead, NGINX to name another nginx binary, and LB_PORT,
+# REPLICA_A_PORT, REPLICA_B_PORT, PG_PORT to choose the ports (default: free ones). Everything it
+# keeps is inside STATE_DIR, the PostgreSQL cluster too (STATE_DIR/postgres: as root, STATE_DIR
+# and the folders above it must let the postgres account through, since PostgreSQL refuses to run
+# as root). Run again on the same STATE_DIR after down.sh, it starts on the same database: the
+# data is kept until `down.sh STATE_DIR --delete-data`.
 set -euo pipefail
 nginx=${NGINX:-$(command -v nginx || echo /usr/sbin/nginx)}  # Debian puts it in sbin
 here=$(cd "$(dirname "$0")" && pwd)
@@ -25,6 +28,8 @@ check_prerequisites() {
   command -v python3 >/dev/null || missing+=("python3")
   if [[ -z ${FACEBANK_DATABASE_URL:-} ]] && ! compgen -G "/usr/lib/postgresql/*/bin/pg_ctl" >/dev/null; then
     missing+=("PostgreSQL's server (/usr/lib/postgresql/*/bin): apt-get install postgresql")
+  elif [[ -z ${FACEBANK_DATABASE_URL:-} && $(id -u) == 0 ]] && ! runuser -u postgres -- test -x "$state"; then
+    missing+=("a STATE_DIR the postgres account can enter (PostgreSQL refuses root; $state is closed to it): use one under /srv or /var/tmp, or chmod o+x it and the folders above")
   fi
   if ((${#missing[@]})); then
     printf 'missing, nothing was started:\n' >&2
@@ -36,18 +41,18 @@ check_prerequisites() {
 start_postgres() {  # a new cluster, or the one a previous run kept in this state directory
   local bindir port pg
   bindir=$(dirname "$(ls /usr/lib/postgresql/*/bin/pg_ctl | sort -V | tail -1)")
-  port=$(free_port)
-  pg=$(recorded PG_DIR)
-  if [[ -z $pg || ! -d $pg/data ]]; then
-    # Its own directory, which the postgres account can reach (PostgreSQL refuses root).
-    pg=$(mktemp -d /tmp/facebank-pg-XXXXXX)
+  port=${PG_PORT:-$(free_port)}
+  pg=$state/postgres
+  if [[ ! -d $pg/data ]]; then
+    mkdir -p "$pg"
     [[ $(id -u) == 0 ]] && chown postgres: "$pg"
     as_postgres "$bindir/initdb" -D "$pg/data" -U facebank --auth=trust -E UTF8 >/dev/null
     printf 'PG_DIR=%s\n' "$pg" >"$state/kept.env"
   fi
   printf 'PG_BINDIR=%s\nPG_DIR=%s\n' "$bindir" "$pg" >>"$state/endpoints.env"
+  # TCP on loopback only: a socket path under a deep STATE_DIR can pass the kernel's limit.
   as_postgres "$bindir/pg_ctl" -D "$pg/data" -l "$pg/server.log" -w \
-    -o "-p $port -k $pg -c listen_addresses=127.0.0.1" start >/dev/null
+    -o "-p $port -c listen_addresses=127.0.0.1 -c unix_socket_directories=''" start >/dev/null
   echo "postgresql+psycopg://facebank@127.0.0.1:$port/postgres"
 }
 
@@ -88,7 +93,8 @@ if [[ -z $secret ]]; then
   printf 'TOKEN_SECRET=%s\n' "$secret" >>"$state/kept.env"
 fi
 chmod 600 "$state/kept.env"
-port_a=$(free_port) port_b=$(free_port) lb=$(free_port)
+port_a=${REPLICA_A_PORT:-$(free_port)} port_b=${REPLICA_B_PORT:-$(free_port)}
+lb=${LB_PORT:-$(free_port)}
 # One replica first: it creates the schema; the second then starts on a migrated database.
 start_replica replica-a "$port_a"
 wait_ready "http://127.0.0.1:$port_a" "$(cat "$state/replica-a.pid")"

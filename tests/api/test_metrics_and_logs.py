@@ -11,6 +11,7 @@ import pytest
 from botocore.exceptions import ClientError
 from prometheus_client.parser import text_string_to_metric_families
 
+from ml.pipeline import resolve_device
 from service.client.local_server import LiveServer, running_server
 from tests.support.clients import ACCESS_KEY, SECRET_KEY, rekognition_client
 from tests.support.images import blank_jpeg
@@ -19,7 +20,11 @@ from tests.support.photos import first_photo
 
 @pytest.fixture(scope="module")
 def json_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    env = {"FACEBANK_ACCESS_KEYS": f"{ACCESS_KEY}:{SECRET_KEY}", "FACEBANK_LOG_FORMAT": "json"}
+    env = {
+        "FACEBANK_ACCESS_KEYS": f"{ACCESS_KEY}:{SECRET_KEY}",
+        "FACEBANK_LOG_FORMAT": "json",
+        "FACEBANK_DEVICE": "auto",  # as deployed: the start-up line names what auto chose
+    }
     with running_server(tmp_path_factory.mktemp("observed"), env) as live:
         yield live
 
@@ -100,3 +105,13 @@ def test_request_log_is_one_json_line_per_request_without_secrets(
     assert (refused["outcome"], refused["status"]) == ("InvalidImageFormatException", 415)
     text = json_server.log.read_text()
     assert SECRET_KEY not in text and "Signature=" not in text and "GIF89a" not in text
+
+
+def test_the_start_up_line_names_the_device_chosen(json_server: LiveServer) -> None:
+    started = [
+        json.loads(line)["message"]
+        for line in json_server.log.read_text().splitlines()
+        if "facebank ready" in line
+    ]
+    chosen = str(resolve_device("auto"))  # cpu here, cuda on a GPU node
+    assert len(started) == 1 and f" on {chosen}, " in started[0] and " on auto" not in started[0]

@@ -6,6 +6,7 @@ import os
 import shutil
 import signal
 import subprocess
+import tempfile
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,22 +17,24 @@ import pytest
 from botocore import UNSIGNED
 from botocore.config import Config
 
-from service.client.local_server import ROOT
+from service.client.local_server import ROOT, free_port
 
 SCRIPTS = ROOT / "deploy" / "scale-out"
 
 
 @pytest.fixture(scope="module")
-def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
+def cluster() -> Iterator[dict[str, str]]:
     has_nginx = shutil.which("nginx") or Path("/usr/sbin/nginx").exists()
     if not has_nginx or not list(Path("/usr/lib/postgresql").glob("*/bin")):
         hint = "Debian's nginx and postgresql packages are needed (.ci/run installs them)"
         if os.environ.get("CI"):
             pytest.fail(hint)
         pytest.skip(hint)
-    state = tmp_path_factory.mktemp("scale-out")
+    state = reachable_state_dir()
+    lb_port = free_port()
     env = {k: v for k, v in os.environ.items() if k != "FACEBANK_DATABASE_URL"}
     env["AWS_EC2_METADATA_DISABLED"] = "true"
+    env["LB_PORT"] = str(lb_port)  # the operator's choice of port is kept
     started = subprocess.run(
         ["bash", str(SCRIPTS / "up.sh"), str(state)],
         cwd=ROOT,
@@ -42,11 +45,24 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]
     )
     try:
         assert started.returncode == 0, started.stderr + started.stdout
-        endpoints = (state / "endpoints.env").read_text().splitlines()
-        yield {**dict(line.split("=", 1) for line in endpoints), "STATE_DIR": str(state)}
+        endpoints = dict(
+            line.split("=", 1) for line in (state / "endpoints.env").read_text().splitlines()
+        )
+        assert endpoints["LB_URL"] == f"http://127.0.0.1:{lb_port}"
+        assert Path(endpoints["PG_DIR"]) == state / "postgres"  # all its state in STATE_DIR
+        yield {**endpoints, "STATE_DIR": str(state)}
     finally:
         down = [str(SCRIPTS / "down.sh"), str(state), "--delete-data"]
         subprocess.run(["bash", *down], timeout=150)
+        shutil.rmtree(state, ignore_errors=True)
+
+
+def reachable_state_dir() -> Path:
+    """A STATE_DIR that the postgres account can enter when the tests run as root (pytest's own
+    temporary folders are closed to other users)."""
+    state = Path(tempfile.mkdtemp(prefix="facebank-scale-out-", dir="/var/tmp"))
+    state.chmod(0o711)
+    return state
 
 
 def client(url: str, attempts: int = 1) -> Any:
@@ -164,7 +180,7 @@ def test_a_missing_prerequisite_starts_nothing(tmp_path: Path) -> None:
 
 
 def test_a_failed_step_stops_what_was_started(tmp_path: Path) -> None:
-    state = tmp_path / "state"
+    state = reachable_state_dir()
     env = {k: v for k, v in os.environ.items() if k != "FACEBANK_DATABASE_URL"}
     started = subprocess.run(  # the replicas cannot start without weights
         ["bash", str(SCRIPTS / "up.sh"), str(state)],
@@ -178,3 +194,4 @@ def test_a_failed_step_stops_what_was_started(tmp_path: Path) -> None:
     assert not (Path(kept["PG_DIR"]) / "data" / "postmaster.pid").exists()  # stopped
     subprocess.run(["bash", str(SCRIPTS / "down.sh"), str(state), "--delete-data"], timeout=60)
     assert not Path(kept["PG_DIR"]).exists()
+    shutil.rmtree(state, ignore_errors=True)

@@ -82,10 +82,19 @@ def test_policies_that_do_not_parse_say_so(body: dict[str, Any]) -> None:
         Policy.parse(body)
 
 
-def test_a_keys_file_others_can_read_is_refused(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("secret", "mode", "refusal"),
+    [
+        ("a-secret-7Hq2xPw4", 0o644, "chmod 600"),
+        ("CHANGE_ME_SECRET", 0o600, "key A: its SecretAccessKey is a placeholder"),
+    ],
+)
+def test_a_keys_file_others_can_read_or_with_a_placeholder_is_refused(
+    tmp_path: Path, secret: str, mode: int, refusal: str
+) -> None:
     path = tmp_path / "keys.json"
-    write_keys(path, [{"AccessKeyId": "A", "SecretAccessKey": "a-secret-7Hq2xPw4"}], mode=0o644)
-    with pytest.raises(KeyFileError, match="chmod 600"):
+    write_keys(path, [{"AccessKeyId": "A", "SecretAccessKey": secret}], mode=mode)
+    with pytest.raises(KeyFileError, match=refusal):
         KeyRing({}, path)
 
 
@@ -277,13 +286,6 @@ def test_a_keys_file_with_an_unevaluated_condition_is_refused_at_start_and_on_re
     assert set(ring.secrets()) == {"OK"}
     refused = ring.file_refused()
     assert refused is not None and "StringLike" in refused[0]
-
-
-def test_placeholder_secrets_in_a_keys_file_are_refused(tmp_path: Path) -> None:
-    path = tmp_path / "keys.json"
-    write_keys(path, [{"AccessKeyId": "APP", "SecretAccessKey": "CHANGE_ME_SECRET"}])
-    with pytest.raises(KeyFileError, match="key APP: its SecretAccessKey is a placeholder"):
-        KeyRing({}, path)
 
 
 def test_a_refused_file_loads_once_chmod_makes_it_owner_only(

@@ -34,12 +34,17 @@ def test_the_systemd_unit_verifies(tmp_path: Path) -> None:
 
 def test_the_compose_file_validates(tmp_path: Path) -> None:
     compose = shutil.which("docker-compose") or _missing("docker-compose (Debian's package)")
-    copy = tmp_path / "compose.yaml"
-    copy.write_text((ROOT / "deploy" / "compose.yaml").read_text())
+    for name in ("compose.yaml", "compose.gpu.yaml"):
+        (tmp_path / name).write_text((ROOT / "deploy" / name).read_text())
     for beside in ("keys.json", "postgres.secret", "minio.env", "facebank.env"):
         (tmp_path / beside).write_text("")
-    checked = subprocess.run(
-        [compose, "-f", str(copy), "config"], capture_output=True, text=True, timeout=60
-    )
-    assert checked.returncode == 0, checked.stderr
-    assert "capabilities:" in checked.stdout and "- gpu" in checked.stdout  # the GPU stanza
+    cpu = [compose, "-f", str(tmp_path / "compose.yaml")]
+    gpu = [*cpu, "-f", str(tmp_path / "compose.gpu.yaml")]
+    for files, on_gpu in ((cpu, False), (gpu, True)):
+        checked = subprocess.run([*files, "config"], capture_output=True, text=True, timeout=60)
+        assert checked.returncode == 0, checked.stderr
+        stanza = "capabilities:" in checked.stdout and "- gpu" in checked.stdout
+        assert stanza == on_gpu  # the CPU variant reserves no GPU
+        # The password is written once, in the secret both services read.
+        assert "FACEBANK_DATABASE_PASSWORD_FILE: /run/secrets/postgres_password" in checked.stdout
+        assert "mc mb --ignore-existing local/facebank" in checked.stdout  # the bucket is made

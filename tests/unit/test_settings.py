@@ -100,3 +100,15 @@ def test_every_placeholder_in_the_env_example_refuses_to_start(
         with pytest.raises(ValidationError, match=name):
             Settings()
         monkeypatch.delenv(name)
+
+
+def test_the_database_password_is_read_from_its_file(tmp_path: Path) -> None:
+    secret = tmp_path / "postgres.secret"
+    secret.write_text("s3cret-pa55word\n")  # as `echo ... > file` leaves it
+    url = "postgresql+psycopg://facebank@postgres:5432/facebank"
+    settings = Settings(database_url=url, database_password_file=secret)
+    assert settings.database_address() == (
+        "postgresql+psycopg://facebank:s3cret-pa55word@postgres:5432/facebank"
+    )
+    with pytest.raises(ValidationError, match="FACEBANK_DATABASE_PASSWORD_FILE"):
+        Settings(database_url=url, database_password_file=tmp_path / "missing")
