@@ -34,9 +34,9 @@ from ml.evaluation.splits import SETS
 from ml.evaluation.statistics import labelled_images
 from ml.face_models import DEFAULT_MODEL_VERSION
 from ml.manifest import default_models_dir
-from ml.networks.face_mesh import EYES, EYES_OPEN_ABOVE, MOUTH_OPEN_ABOVE, opening
+from ml.mesh import EYES, EYES_OPEN_ABOVE, MOUTH_OPEN_ABOVE, opening
 from ml.pipeline import FacePipeline, load_pipeline, resolve_device
-from service.operations.attributes import SERVED_ATTRIBUTES
+from service.operations.requested_attributes import SERVED_ATTRIBUTES
 
 SMILE_LABELS = Path(__file__).parent / "labels" / "smile.json"
 OPENING_LABELS = Path(__file__).parent / "labels" / "eyes-mouth.json"

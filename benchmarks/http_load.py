@@ -37,7 +37,7 @@ from benchmarks import RESULTS
 from benchmarks.restart import seed
 from benchmarks.scenes import celebrity_photos, compose_scene
 from ml.provision.photos import default_photos_dir
-from service.client.local_server import start_server, stop_server
+from service.testing.local_server import start_server, stop_server
 
 
 def client_for(url: str, clients: int) -> Any:

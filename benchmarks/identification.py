@@ -28,7 +28,7 @@ from benchmarks import RESULTS
 from ml.evaluation.identification import Ranking as People
 from ml.evaluation.identification import closed_set, open_set
 from ml.evaluation.statistics import labelled_images
-from service.client.local_server import endpoint
+from service.testing.local_server import endpoint
 
 OPEN_SET_THRESHOLDS = [80.0, 99.0]
 ENROLMENTS = (1, 3, None)  # None: every train photo

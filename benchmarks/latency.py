@@ -30,7 +30,7 @@ from botocore.config import Config
 from benchmarks import RESULTS, git_commit
 from benchmarks.scenes import celebrity_photos, compose_scene
 from ml.provision.photos import default_photos_dir
-from service.client.local_server import endpoint
+from service.testing.local_server import endpoint
 
 WARMUP = 3
 

@@ -36,11 +36,11 @@ from ml.decode import decode_image
 from ml.detector import MtcnnDetector
 from ml.face_models import DEFAULT_MODEL_VERSION
 from ml.manifest import default_models_dir
-from ml.networks.face_mesh import FaceMesh, FaceMeshResult, face_mesh_of, mirrored_type
+from ml.networks.face_mesh import FaceMesh, face_mesh_of, mirrored_type
 from ml.pipeline import FacePipeline, MeshCheck, load_pipeline, resolve_device
 from ml.provision.photos import default_photos_dir
 from ml.tracking import iou
-from ml.types import Detection
+from ml.types import Detection, FaceMeshResult
 
 LABELS = Path(__file__).parent / "labels" / "extra-detections.json"
 PRESENCES = (0.0, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5)

@@ -25,9 +25,9 @@ from sqlalchemy import Engine, func, insert, select
 from benchmarks import RESULTS
 from benchmarks.search_scale import random_units
 from ml.face_models import FACENET_2017
-from service.client.local_server import start_server, stop_server
 from service.storage.database import make_engine, upgrade_schema
 from service.storage.schema import CollectionRow, FaceRow, ImageRow, IndexEventRow
+from service.testing.local_server import start_server, stop_server
 
 CHUNK = 20_000
 

@@ -33,9 +33,9 @@ from ml.face_models import DEFAULT_MODEL_VERSION, model_spec
 from ml.manifest import default_models_dir
 from ml.networks.table import ATTRIBUTE_NETWORKS, attribute_role, network
 from ml.provision.photos import default_photos_dir
-from service.client.evaluate import rekognition
-from service.client.local_server import start_server, stop_server
+from service.client.evaluation_gather import rekognition
 from service.settings import Settings
+from service.testing.local_server import start_server, stop_server
 
 
 def clocked(steps: dict[str, float], name: str, work: Callable[[], Any]) -> Any:

@@ -36,7 +36,7 @@ from service.app import batch_models, build_context, load_face_pipeline, warm_up
 from service.context import OperationContext
 from service.operations.dispatch import Operations
 from service.settings import Settings
-from service.video.analysis import (
+from service.stored_video.frame_analysis import (
     StageClock,
     VideoRun,
     detect_faces_in_video,
@@ -166,7 +166,7 @@ def interactive(faces: Path, scratch: Path) -> dict[str, Any]:
     while a face detection job on a 60 s 720p video runs on it."""
     import boto3
 
-    from service.client.local_server import start_moto, start_server, stop_server
+    from service.testing.local_server import start_moto, start_server, stop_server
 
     moto, endpoint = start_moto(scratch / "moto.log")
     credentials = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}

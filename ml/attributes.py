@@ -5,39 +5,14 @@ only when one of its attributes is wanted."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, replace
 
 import numpy as np
 from PIL import Image
 
 from ml.networks.base import AttributeRole
-from ml.networks.face_mesh import FaceMeshResult
 from ml.networks.runner import ChipRunner
 from ml.networks.table import ATTRIBUTE_NETWORKS, attribute_role
-from ml.types import Detection
-
-
-@dataclass(frozen=True)
-class FaceAttributes:
-    """What the networks asked for said of one face; None where a network did not run."""
-
-    age_low: int | None = None
-    age_high: int | None = None
-    gender: str | None = None
-    gender_confidence: float | None = None  # 0-100
-    # (Rekognition's emotion type, confidence 0-100), most confident first.
-    emotions: tuple[tuple[str, float], ...] | None = None
-    mesh: FaceMeshResult | None = None
-
-    @property
-    def smiling(self) -> tuple[bool, float] | None:
-        """Smile from the expression network alone: a face is smiling when HAPPY is its most
-        likely expression; the confidence is HAPPY's probability (or its complement)."""
-        if not self.emotions:
-            return None
-        happy = dict(self.emotions)["HAPPY"]
-        smiling = self.emotions[0][0] == "HAPPY"
-        return smiling, happy if smiling else 100.0 - happy
+from ml.types import Detection, FaceAttributes, FaceMeshResult
 
 
 class AttributeEstimator:
@@ -77,10 +52,10 @@ class AttributeEstimator:
         image = Image.fromarray(pixels)
         found = [FaceAttributes(mesh=mesh) for mesh in meshes or [None] * len(faces)]
         for role in _roles():
-            known = all(getattr(f, name) is not None for f in found for name in role.gives)
+            known = role.known is not None and all(role.known(f) for f in found)
             if role.step is not None and wanted & _step_serves(role) and not known:
-                fields = role.step(image, faces, self.runners, wanted)
-                found = [replace(f, **new) for f, new in zip(found, fields, strict=True)]
+                given = role.step(image, faces, self.runners, wanted)
+                found = [f.merged(new) for f, new in zip(found, given, strict=True)]
         return found
 
 

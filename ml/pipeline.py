@@ -18,13 +18,13 @@ from ml.detector import REKOGNITION_MIN_FACE_SIZE, FaceDetector, MtcnnDetector
 from ml.embedder import FaceEmbedder, TorchEmbedder, load_network
 from ml.face_models import ModelSpec, model_spec, sharing_network
 from ml.manifest import WeightsError
-from ml.networks.face_mesh import FaceMeshResult, face_mesh_of
+from ml.networks.face_mesh import face_mesh_of
 from ml.networks.runner import ChipNetwork, ChipRunner
 from ml.networks.table import ATTRIBUTE_NETWORKS, attribute_role, network
 from ml.pose import estimate_pose
 from ml.quality import assess_quality
 from ml.similarity import Calibration, CalibrationError, load_calibration
-from ml.types import Detection, FaceDescription, Pose
+from ml.types import Detection, FaceDescription, FaceMeshResult, Pose
 
 log = logging.getLogger(__name__)
 

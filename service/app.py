@@ -26,6 +26,7 @@ from ml.networks.runner import ChipRunner
 from ml.pipeline import FacePipeline, MeshCheck, load_pipeline, resolve_device
 from ml.types import Box, Detection
 from service.access.keys import KeyRing
+from service.background.notify import Notifier
 from service.batching import (
     BatchedChips,
     BatchedDecoder,
@@ -37,22 +38,21 @@ from service.context import OperationContext
 from service.http import health, rest, wire
 from service.http.observe import Observer, ServerState
 from service.index.collection_index import IndexOptions
-from service.index.collection_indexes import IndexRegistry
 from service.index.device_vectors import warm_up as warm_up_search
+from service.index.registry import IndexRegistry
 from service.index.searcher import BatchedSearch
 from service.operations.dispatch import Operations
 from service.s3_objects import MAX_S3_IMAGE_BYTES, S3Objects
 from service.settings import Settings
+from service.storage import video_jobs as video_store
+from service.storage.availability import StorageHealth
 from service.storage.calibration_record import CalibrationMismatchError, record_or_check
 from service.storage.database import open_database, session_factories
-from service.storage.health import StorageHealth
 from service.storage.pagination import PageTokens, load_or_create_secret
 from service.storage.queries import collection_stats
 from service.storage.schema import CollectionRow
-from service.video import store as video_store
-from service.video.notify import Notifier
-from service.video.options import VideoOptions
-from service.video.worker import VideoWorkers
+from service.stored_video.jobs import VideoJobs
+from service.stored_video.options import VideoOptions
 
 log = logging.getLogger("facebank")
 DOCS_ASSETS = "/docs-assets"
@@ -230,7 +230,7 @@ def server_state(
     operations: Operations,
     queues: list[BatchQueue[Any, Any]],
     settings: Settings,
-    workers: VideoWorkers,
+    workers: VideoJobs,
     keyring: KeyRing,
 ) -> ServerState:
     """What /metrics reads from the running server at each scrape."""
@@ -299,7 +299,7 @@ def create_app(settings: Settings, pipeline: FacePipeline | None = None) -> Fast
         app.state.operations = Operations(
             context, settings.max_inflight, settings.max_inflight_pixels
         )
-        workers = VideoWorkers(
+        workers = VideoJobs(
             context, context.video, context.notifier, settings.data_dir / "video-spool"
         )
         state = server_state(app.state.operations, queues, settings, workers, app.state.keyring)

@@ -14,14 +14,14 @@ from sqlalchemy.orm import Session, sessionmaker
 from ml.pipeline import FaceModels
 from service import errors
 from service.access.rates import RateLimits
-from service.index.collection_indexes import IndexRegistry
+from service.background.notify import Notifier
+from service.background.priority import InteractiveActivity
+from service.index.registry import IndexRegistry
 from service.index.searcher import DirectSearch, Searcher
-from service.operations.priority import InteractiveActivity
 from service.s3_objects import S3Objects
-from service.storage.health import StorageHealth
+from service.storage.availability import StorageHealth
 from service.storage.pagination import PageTokens
-from service.video.notify import Notifier
-from service.video.options import VideoOptions
+from service.stored_video.options import VideoOptions
 
 
 @dataclass

@@ -14,7 +14,7 @@ from ml.face_models import DEFAULT_MODEL_VERSION
 from ml.manifest import default_models_dir
 from ml.pipeline import FacePipeline, load_pipeline, resolve_device
 from ml.provision.photos import PhotosError, default_photos_dir, verify_photos
-from service.client.local_server import (
+from service.testing.local_server import (
     LiveServer,
     free_port,
     running_server,

@@ -8,20 +8,19 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from PIL import Image
 from torch import Tensor, nn
 
 from ml.manifest import verified_file
 from ml.networks.runner import ChipRunner
-from ml.types import Detection
+from ml.types import Detection, FaceAttributes
 
-Fields = dict[str, Any]  # FaceAttributes fields by name
-# Per face, the FaceAttributes fields a network gives: (image, faces, runners by stage name,
-# attribute names wanted) -> one Fields per face.
+# Per face, the FaceAttributes a network gives (its own fields set, the others None): (image,
+# faces, runners by stage name, attribute names wanted) -> one FaceAttributes per face.
 AttributeStep = Callable[
-    [Image.Image, list[Detection], Mapping[str, ChipRunner], frozenset[str]], list[Fields]
+    [Image.Image, list[Detection], Mapping[str, ChipRunner], frozenset[str]],
+    list[FaceAttributes],
 ]
 
 
@@ -66,7 +65,9 @@ class AttributeRole:
     serves: frozenset[str]
     step: AttributeStep | None
     needs: tuple[str, ...] = ()
-    gives: tuple[str, ...] = ()  # the FaceAttributes fields of its step: known ones skip it
+    # Whether a face's attributes already hold what the step gives (the pipeline's mesh, say):
+    # when every face's do, the step is skipped. None: never known beforehand.
+    known: Callable[[FaceAttributes], bool] | None = None
 
 
 @dataclass(frozen=True)

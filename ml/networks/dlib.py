@@ -18,9 +18,8 @@ import torch
 from PIL import Image
 from torch import Tensor
 
-from ml.networks.base import Fields
 from ml.networks.runner import ChipRunner
-from ml.types import Detection
+from ml.types import Detection, FaceAttributes
 
 CHIP_PADDING = 0.2
 MEAN_FACE = np.array(
@@ -100,9 +99,9 @@ def ages_step(
     faces: list[Detection],
     runners: Mapping[str, ChipRunner],
     _: frozenset[str],
-) -> list[Fields]:
+) -> list[FaceAttributes]:
     ranges = [age_range(p) for p in _chip_outputs(runners["age"], image, faces, AGE_CHIP)]
-    return [{"age_low": low, "age_high": high} for low, high in ranges]
+    return [FaceAttributes(age_low=low, age_high=high) for low, high in ranges]
 
 
 def genders_step(
@@ -110,10 +109,10 @@ def genders_step(
     faces: list[Detection],
     runners: Mapping[str, ChipRunner],
     _: frozenset[str],
-) -> list[Fields]:
+) -> list[FaceAttributes]:
     found = _chip_outputs(runners["gender"], image, faces, GENDER_CHIP)
     genders = [_gender(p) for p in found]
-    return [{"gender": value, "gender_confidence": c} for value, c in genders]
+    return [FaceAttributes(gender=value, gender_confidence=c) for value, c in genders]
 
 
 def _chip_outputs(

@@ -20,9 +20,8 @@ from torch import Tensor, nn
 from torch.nn import functional
 
 from ml.align import crop_past_frame
-from ml.networks.base import Fields
 from ml.networks.runner import ChipRunner
-from ml.types import Box, Detection
+from ml.types import Box, Detection, FaceAttributes
 
 EMOTION_LABELS = ("ANGRY", "DISGUSTED", "FEAR", "HAPPY", "SAD", "SURPRISED", "CALM")  # the
 # network's class order (angry, disgust, fear, happy, sad, surprise, neutral) in Rekognition's
@@ -124,9 +123,9 @@ def emotions_step(
     faces: list[Detection],
     runners: Mapping[str, ChipRunner],
     _: frozenset[str],
-) -> list[Fields]:
+) -> list[FaceAttributes]:
     grey = np.stack([expression_crop(image, face.box) for face in faces])
-    return [{"emotions": _ranked_emotions(p)} for p in runners["expressions"](grey)[0]]
+    return [FaceAttributes(emotions=_ranked_emotions(p)) for p in runners["expressions"](grey)[0]]
 
 
 def _ranked_emotions(probabilities: np.ndarray) -> tuple[tuple[str, float], ...]:

@@ -79,7 +79,7 @@ AGE = NetworkEntry(
         dlib.dlib_input,
         dlib.AGE_ATTRIBUTES,
         dlib.ages_step,
-        gives=("age_low", "age_high"),
+        known=lambda found: found.age_low is not None,
     ),
 )
 GENDER = NetworkEntry(
@@ -97,7 +97,7 @@ GENDER = NetworkEntry(
         dlib.dlib_input,
         dlib.GENDER_ATTRIBUTES,
         dlib.genders_step,
-        gives=("gender", "gender_confidence"),
+        known=lambda found: found.gender is not None,
     ),
 )
 EXPRESSIONS = NetworkEntry(
@@ -115,7 +115,7 @@ EXPRESSIONS = NetworkEntry(
         expressions.fer_input,
         expressions.EXPRESSION_ATTRIBUTES,
         expressions.emotions_step,
-        gives=("emotions",),
+        known=lambda found: found.emotions is not None,
     ),
 )
 # The .tflite files' sha256 are those the wheel's RECORD lists (there in base64).
@@ -136,7 +136,7 @@ FACE_MESH = NetworkEntry(
         rgb_unit,
         face_mesh.MOUTH_ATTRIBUTES,
         face_mesh.mesh_step,
-        gives=("mesh",),
+        known=lambda found: found.mesh is not None,
     ),
 )
 IRIS = NetworkEntry(

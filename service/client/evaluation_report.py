@@ -1,4 +1,4 @@
-"""`facebank evaluate`'s run and report: gather the scores (service/client/evaluate.py), then
+"""`facebank evaluate`'s run and report: gather the scores (evaluation_gather.py), then
 FMR/FNMR per threshold with their intervals, identification, the photos without a usable
 face; written as JSON and as one self-contained HTML page, and summed up on the terminal."""
 
@@ -15,7 +15,7 @@ import numpy as np
 
 from ml.evaluation.identification import closed_set, open_set
 from ml.evaluation.statistics import error_rates, grouped_warnings, interval, percent
-from service.client.evaluate import (
+from service.client.evaluation_gather import (
     Gatherer,
     IdentificationSplit,
     Photo,

@@ -12,8 +12,8 @@ from starlette.concurrency import run_in_threadpool
 from service.context import OperationContext
 from service.http.plumbing import new_request_id
 from service.http.rest import credentials_refused
+from service.storage.availability import database_problem
 from service.storage.calibration_record import mismatch, recorded_version
-from service.storage.health import database_problem
 
 router = APIRouter(tags=["health"])
 

@@ -16,14 +16,14 @@ from service.context import OperationContext
 from service.operations import (
     Params,
     Result,
-    analysis,
     collections,
+    detect_compare,
     faces,
     search,
+    stored_video,
     tags,
     user_search,
     users,
-    video,
 )
 from service.operations.admission import PixelBudget, request_pixels
 from service.operations.authorization import authorize
@@ -32,8 +32,8 @@ from service.operations.validation import conform_response, validate_request
 Handler = Callable[[OperationContext, Params], Result]
 
 HANDLERS: dict[str, Handler] = {
-    "DetectFaces": analysis.detect_faces,
-    "CompareFaces": analysis.compare_faces,
+    "DetectFaces": detect_compare.detect_faces,
+    "CompareFaces": detect_compare.compare_faces,
     "CreateCollection": collections.create_collection,
     "DescribeCollection": collections.describe_collection,
     "ListCollections": collections.list_collections,
@@ -53,10 +53,10 @@ HANDLERS: dict[str, Handler] = {
     "TagResource": tags.tag_resource,
     "UntagResource": tags.untag_resource,
     "ListTagsForResource": tags.list_tags_for_resource,
-    "StartFaceDetection": video.start_face_detection,
-    "GetFaceDetection": video.get_face_detection,
-    "StartFaceSearch": video.start_face_search,
-    "GetFaceSearch": video.get_face_search,
+    "StartFaceDetection": stored_video.start_face_detection,
+    "GetFaceDetection": stored_video.get_face_detection,
+    "StartFaceSearch": stored_video.start_face_search,
+    "GetFaceSearch": stored_video.get_face_search,
 }
 
 

@@ -17,10 +17,10 @@ from ml.types import Box, FaceDescription
 from service import errors
 from service.context import OperationContext
 from service.operations import Params, Result
-from service.operations.attributes import estimate_attributes, wanted_attributes
 from service.operations.inputs import image_for_collection, model_collection
 from service.operations.quality_filter import rejection_reasons
 from service.operations.render import bounding_box, confidence, face_details, face_json
+from service.operations.requested_attributes import estimate_attributes, wanted_attributes
 from service.storage.queries import faces_by_id, faces_with_owners, find_collection, record_event
 from service.storage.schema import CollectionRow, FaceRow, ImageRow, UserRow
 

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from ml.attributes import FaceAttributes
 from ml.decode import DecodedImage
-from ml.networks.face_mesh import FaceMeshResult
-from ml.types import LANDMARK_NAMES, Box, FaceDescription
+from ml.types import LANDMARK_NAMES, Box, FaceAttributes, FaceDescription, FaceMeshResult
 from service.storage.schema import FaceRow
 
 

@@ -123,7 +123,19 @@ class IdempotencyRow(Base):
     created_at: Mapped[float] = mapped_column(Float)
 
 
-class VideoJobRow(Base):
+class LeasedRow(Base):
+    """Long-running work that one worker at a time runs under a lease it renews while it runs
+    (service/storage/leases.py); a row whose lease lapses (its server died) is claimed again."""
+
+    __abstract__ = True
+
+    pk: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    claimed_by: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    lease_until: Mapped[float] = mapped_column(Float, default=0.0)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class VideoJobRow(LeasedRow):
     """A stored-video job (StartFaceDetection, StartFaceSearch). Any replica's worker claims one
     whose lease is free, renews the lease while it runs, and writes every result in the same
     transaction that marks the job done: a job whose worker dies is run again from the start
@@ -132,16 +144,12 @@ class VideoJobRow(Base):
     __tablename__ = "video_jobs"
     __table_args__ = (Index("ix_video_jobs_status_pk", "status", "pk"), NO_REUSE)
 
-    pk: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
     job_id: Mapped[str] = mapped_column(String(64), unique=True)
     api: Mapped[str] = mapped_column(String(32))  # StartFaceDetection, StartFaceSearch
     status: Mapped[str] = mapped_column(String(16))  # IN_PROGRESS, SUCCEEDED, FAILED
     status_message: Mapped[str | None] = mapped_column(Text, nullable=True)
     request: Mapped[str] = mapped_column(Text)  # the validated Start request, JSON
     created_at: Mapped[float] = mapped_column(Float)
-    claimed_by: Mapped[str | None] = mapped_column(String(128), nullable=True)
-    lease_until: Mapped[float] = mapped_column(Float, default=0.0)
-    attempts: Mapped[int] = mapped_column(Integer, default=0)
     frames_done: Mapped[int] = mapped_column(BigInteger, default=0)
     video_metadata: Mapped[str | None] = mapped_column(Text, nullable=True)  # JSON
     completed_at: Mapped[float | None] = mapped_column(Float, nullable=True)

@@ -15,7 +15,7 @@ from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 from botocore.exceptions import ClientError
 
-from service.client.local_server import LiveServer
+from service.testing.local_server import LiveServer
 from tests.support.clients import ACCESS_KEY, SECRET_KEY, rekognition_client
 from tests.support.images import blank_jpeg
 from tests.support.photos import GROUP_PEOPLE, group_photo

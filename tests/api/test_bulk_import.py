@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from service.client.local_server import ROOT, LiveServer
+from service.testing.local_server import ROOT, LiveServer
 from tests.support.clients import rekognition_client
 from tests.support.images import blank_jpeg
 

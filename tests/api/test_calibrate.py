@@ -14,9 +14,9 @@ import pytest
 from ml.evaluation import refit
 from ml.pipeline import FacePipeline
 from ml.similarity import bundled_calibration_path, load_calibration
-from service.client.local_server import LiveServer, ServerStartError, running_server, start_server
 from service.deployment_calibration import calibrate
 from service.settings import Settings
+from service.testing.local_server import LiveServer, ServerStartError, running_server, start_server
 from tests.support.clients import rekognition_client
 from tests.support.photos import first_photo
 

@@ -8,7 +8,7 @@ from typing import Any
 import httpx
 import pytest
 
-from service.client.local_server import LiveServer
+from service.testing.local_server import LiveServer
 from tests.support.images import blank_jpeg
 from tests.support.photos import GROUP_PEOPLE, first_photo, group_photo, selfie_photo
 

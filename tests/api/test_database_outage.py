@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from service.client.local_server import free_port, start_server, stop_server
+from service.testing.local_server import free_port, start_server, stop_server
 from tests.support.clients import rekognition_client
 from tests.support.postgres import INSTALL_HINT, PostgresServer, find_bindir, fresh_database
 

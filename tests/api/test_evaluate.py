@@ -20,7 +20,7 @@ from ml.decode import decode_image
 from ml.evaluation.statistics import capped_pairs, error_rates
 from ml.pipeline import FacePipeline
 from service.client.evaluation_report import EvaluationRequest, evaluate
-from service.client.local_server import ROOT, LiveServer
+from service.testing.local_server import ROOT, LiveServer
 from tests.support.images import blank_jpeg
 
 if TYPE_CHECKING:

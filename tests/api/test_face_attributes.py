@@ -8,7 +8,7 @@ from typing import Any
 
 import httpx
 
-from service.client.local_server import LiveServer
+from service.testing.local_server import LiveServer
 from tests.support.photos import first_photo
 
 DEFAULT_MEMBERS = {"BoundingBox", "Landmarks", "Pose", "Quality", "Confidence"}

@@ -14,7 +14,7 @@ import httpx
 import pytest
 from botocore.exceptions import ClientError
 
-from service.client.local_server import LiveServer, start_server, stop_server
+from service.testing.local_server import LiveServer, start_server, stop_server
 from tests.support.clients import rekognition_client
 from tests.support.photos import first_photo
 

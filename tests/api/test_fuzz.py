@@ -20,10 +20,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from service.client.local_server import LiveServer, start_server, stop_server
 from service.http.rest import ROUTES, RestRoute, snake
 from service.operations.dispatch import HANDLERS
 from service.operations.validation import operation_model
+from service.testing.local_server import LiveServer, start_server, stop_server
 from tests.support.images import jpeg_bytes
 
 EXAMPLES = 150  # per surface: about 20 s each on two cores

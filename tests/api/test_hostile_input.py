@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from service.client.local_server import LiveServer
+from service.testing.local_server import LiveServer
 
 DEEP = 10_000
 HOSTILE_BODIES = {

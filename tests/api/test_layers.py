@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from service.client.local_server import ROOT
+from service.testing.local_server import ROOT
 
 # Imports the lifespan of `facebank serve` (settings, app, models loaded and warmed, indexes
 # loaded), then prints every module it brought in.

@@ -13,19 +13,19 @@ from pathlib import Path
 
 import pytest
 
-from service.client.local_server import ROOT
+from service.testing.local_server import ROOT
 
 STARTER = """
 import sys, time
 from pathlib import Path
-from service.client.local_server import start_server
+from service.testing.local_server import start_server
 server = start_server(Path(sys.argv[1]))
 print(server.process.pid, flush=True)
 time.sleep(600)
 """
 POSTGRES_STARTER = """
 import time
-from service.client.local_server import free_port
+from service.testing.local_server import free_port
 from tests.support.postgres import find_bindir, postgres_server
 with postgres_server(find_bindir(), free_port()) as server:
     print(server._process.pid, server.root, flush=True)

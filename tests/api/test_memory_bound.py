@@ -11,7 +11,7 @@ import httpx
 import pytest
 from PIL import Image
 
-from service.client.local_server import LiveServer, running_server
+from service.testing.local_server import LiveServer, running_server
 
 MIB = 1 << 20
 BUDGET_PIXELS = 128_000_000  # two of the largest images the server accepts (64 MP each)

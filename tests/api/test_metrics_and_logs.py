@@ -12,7 +12,7 @@ from botocore.exceptions import ClientError
 from prometheus_client.parser import text_string_to_metric_families
 
 from ml.pipeline import resolve_device
-from service.client.local_server import LiveServer, running_server
+from service.testing.local_server import LiveServer, running_server
 from tests.support.clients import ACCESS_KEY, SECRET_KEY, rekognition_client
 from tests.support.images import blank_jpeg
 from tests.support.photos import first_photo

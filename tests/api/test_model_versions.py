@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from service.client.local_server import start_server, stop_server
+from service.testing.local_server import start_server, stop_server
 from tests.support.clients import rekognition_client
 from tests.support.photos import first_photo
 

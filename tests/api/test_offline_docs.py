@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 import httpx
 import pytest
 
-from service.client.local_server import LiveServer
+from service.testing.local_server import LiveServer
 
 if TYPE_CHECKING:
     from selenium.webdriver.remote.webdriver import WebDriver

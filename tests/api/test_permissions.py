@@ -16,8 +16,8 @@ import httpx
 import pytest
 from botocore.exceptions import ClientError
 
-from service.client.local_server import LiveServer, running_server
 from service.operations.dispatch import HANDLERS
+from service.testing.local_server import LiveServer, running_server
 from tests.support.clients import rekognition_client
 from tests.support.images import blank_jpeg
 from tests.support.keys import write_keys

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from service.client.local_server import LiveServer, running_server, start_server, stop_server
+from service.testing.local_server import LiveServer, running_server, start_server, stop_server
 from tests.support.clients import rekognition_client
 from tests.support.images import jpeg_bytes
 from tests.support.moto import CREDENTIALS, aws_client

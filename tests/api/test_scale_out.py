@@ -17,7 +17,7 @@ import pytest
 from botocore import UNSIGNED
 from botocore.config import Config
 
-from service.client.local_server import ROOT, free_port
+from service.testing.local_server import ROOT, free_port
 
 SCRIPTS = ROOT / "deploy" / "scale-out"
 

@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from service.client.local_server import ROOT
+from service.testing.local_server import ROOT
 
 
 def run_serve(env: dict[str, str]) -> subprocess.CompletedProcess[str]:

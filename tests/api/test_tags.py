@@ -13,7 +13,7 @@ import httpx
 import pytest
 from botocore.exceptions import ClientError
 
-from service.client.local_server import LiveServer
+from service.testing.local_server import LiveServer
 
 
 def test_tags_live_with_the_collection(rekognition: Any) -> None:

@@ -21,7 +21,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from ml.evaluation.videos import Appearance, Script, audio_only, blank_video, encode, render
-from service.client.local_server import LiveServer, running_server
+from service.testing.local_server import LiveServer, running_server
 from tests.support.clients import finished, rekognition_client
 from tests.support.moto import CREDENTIALS, aws_client
 

@@ -17,7 +17,7 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from ml.evaluation.videos import Appearance, Script, render
-from service.client.local_server import LiveServer, stop_server
+from service.testing.local_server import LiveServer, stop_server
 from tests.support.clients import finished, rekognition_client
 from tests.support.deployments import Deployment, deployment_for
 from tests.support.moto import CREDENTIALS, aws_client

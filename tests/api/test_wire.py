@@ -12,7 +12,7 @@ import pytest
 from botocore.exceptions import ClientError
 from PIL import Image
 
-from service.client.local_server import LiveServer
+from service.testing.local_server import LiveServer
 from tests.support.images import blank_jpeg, jpeg_bytes
 from tests.support.photos import GROUP_PEOPLE, first_photo, group_photo
 

@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from service.client.local_server import LiveServer, free_port, wait_ready
+from service.testing.local_server import LiveServer, free_port, wait_ready
 from tests.support.clients import ACCESS_KEY, SECRET_KEY, rekognition_client
 from tests.support.photos import first_photo
 

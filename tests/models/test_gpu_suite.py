@@ -10,7 +10,7 @@ from pathlib import Path
 
 import torch
 
-from service.client.local_server import ROOT
+from service.testing.local_server import ROOT
 
 
 def test_gpu_suite_rehearsal_on_the_cpu(tmp_path: Path, faces_dir: Path) -> None:

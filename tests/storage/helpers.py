@@ -24,7 +24,7 @@ from ml.similarity import Calibration, load_calibration
 from ml.types import FaceDescription
 from service.context import OperationContext
 from service.index.collection_index import IndexOptions
-from service.index.collection_indexes import IndexRegistry
+from service.index.registry import IndexRegistry
 from service.index.searcher import BatchedSearch, DirectSearch, Searcher
 from service.operations.dispatch import Operations
 from service.operations.faces import add_faces

@@ -8,9 +8,9 @@ import time
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from service.storage import video_jobs as store
 from service.storage.database import make_engine, session_factories, upgrade_schema
 from service.storage.schema import VideoJobRow, VideoResultRow
-from service.video import store
 
 REQUEST = {"Video": {"S3Object": {"Bucket": "b", "Name": "v.mp4"}}}
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from service.client.local_server import LiveServer, start_server, stop_server
+from service.testing.local_server import LiveServer, start_server, stop_server
 
 
 @dataclass

@@ -1,4 +1,4 @@
-"""Clients of moto's server (`service.client.local_server.start_moto`): real S3-, SNS- and
+"""Clients of moto's server (`service.testing.local_server.start_moto`): real S3-, SNS- and
 SQS-compatible HTTP endpoints on loopback, for S3Object images, stored video and completion
 messages."""
 

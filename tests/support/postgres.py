@@ -25,7 +25,7 @@ from pathlib import Path
 
 import psycopg
 
-from service.client.local_server import die_with_parent
+from service.testing.local_server import die_with_parent
 
 INSTALL_HINT = (
     "PostgreSQL server binaries (initdb, pg_ctl) are needed for the PostgreSQL tests: "

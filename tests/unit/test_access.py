@@ -22,9 +22,9 @@ from service import errors
 from service.access.keys import KeyFileError, KeyRing
 from service.access.policy import Policy, PolicyError, RequestFacts
 from service.access.rates import RateLimits
-from service.client.local_server import ROOT
 from service.http.observe import Exchange, Observer
 from service.settings import AccessKey
+from service.testing.local_server import ROOT
 from tests.support.keys import write_keys
 
 DOORS = "arn:aws:rekognition:us-east-1:000000000000:collection/doors"

@@ -11,7 +11,7 @@ from PIL import Image, ImageDraw
 from ml.attributes import AttributeEstimator
 from ml.networks.dlib import AGE_CLASSES, CHIP_PADDING, MEAN_FACE, age_range, face_chip
 from ml.types import Box, Detection
-from service.operations.attributes import wanted_attributes
+from service.operations.requested_attributes import wanted_attributes
 
 EVERY_SERVED = (
     "AGE_RANGE",

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from service.client.local_server import ROOT
+from service.testing.local_server import ROOT
 
 
 def _missing(tool: str) -> str:

@@ -9,16 +9,11 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
-from ml.networks.face_mesh import (
-    CONTOUR_CORNERS,
-    EYES,
-    FaceMeshResult,
-    Region,
-    _verdict,
-    crop,
-    project,
-)
+from ml.mesh import CONTOUR_CORNERS, EYES
+from ml.mesh import verdict as mesh_verdict
+from ml.networks.face_mesh import Region, crop, project
 from ml.provision.tflite_reader import _same_padding
+from ml.types import FaceMeshResult
 
 
 @pytest.mark.parametrize("mirrored", [False, True])
@@ -72,13 +67,13 @@ def test_no_gaze_and_no_eyes_open_without_the_iris_network() -> None:
 
 
 def test_verdicts_are_even_at_the_threshold_and_surer_away_from_it() -> None:
-    verdict, confidence = _verdict(0.2, 0.2, 1.0)
+    verdict, confidence = mesh_verdict(0.2, 0.2, 1.0)
     assert verdict is False and confidence == pytest.approx(50.0)
-    near, far = _verdict(0.22, 0.2, 1.0), _verdict(0.35, 0.2, 1.0)
+    near, far = mesh_verdict(0.22, 0.2, 1.0), mesh_verdict(0.35, 0.2, 1.0)
     assert near[0] and far[0] and 50 < near[1] < far[1] <= 100
-    below = _verdict(0.1, 0.2, 1.0)
+    below = mesh_verdict(0.1, 0.2, 1.0)
     assert not below[0] and below[1] > 90
-    assert _verdict(0.35, 0.2, 0.5)[1] == pytest.approx(far[1] / 2)  # scaled by face presence
+    assert mesh_verdict(0.35, 0.2, 0.5)[1] == pytest.approx(far[1] / 2)  # scaled by face presence
 
 
 @pytest.mark.parametrize(

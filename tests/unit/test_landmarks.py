@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 
 from ml.decode import DecodedImage
-from ml.networks.face_mesh import EYE_POINTS, LANDMARK_VERTICES, FaceMeshResult
+from ml.mesh import EYE_POINTS, LANDMARK_VERTICES
 from ml.pipeline import MeshCheck
-from ml.types import Box, Detection, FaceDescription, Pose, Quality
+from ml.types import Box, Detection, FaceDescription, FaceMeshResult, Pose, Quality
 from service.operations.render import landmarks
 from service.operations.validation import rekognition_model
 
@@ -72,7 +72,7 @@ def test_rendered_landmarks_are_the_meshs_thirty_or_mtccns_five() -> None:
 def _turned_face(x_axis: np.ndarray, y_axis: np.ndarray) -> FaceMeshResult:
     """A face whose axes in the image are x_axis (its left to right) and y_axis (its chin to
     forehead), the points of the pose in their places (the rest anywhere)."""
-    from ml.networks.face_mesh import ACROSS_PAIRS
+    from ml.mesh import ACROSS_PAIRS
 
     forward = np.cross(x_axis, y_axis)
     face = np.zeros((468, 3))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 import time
 
-from service.operations.priority import InteractiveActivity
+from service.background.priority import InteractiveActivity
 
 
 def test_no_wait_when_nothing_runs() -> None:

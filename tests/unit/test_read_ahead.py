@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from service.video.analysis import StageClock, read_ahead
+from service.stored_video.frame_analysis import StageClock, read_ahead
 
 
 def test_items_arrive_in_order_from_another_thread() -> None:

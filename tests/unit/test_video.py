@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from ml.evaluation.videos import audio_only, encode
-from ml.video import VideoError, probe, sampled_frames
+from ml.video_frames import VideoError, probe, sampled_frames
 
 
 def greys(count: int, width: int = 160, height: int = 96) -> list[np.ndarray]:

@@ -22,7 +22,7 @@ from ml.networks.base import NetworkEntry, Package, Source
 from ml.networks.table import FACENET_2017_NETWORK, VGGFACE2_2018_NETWORK
 from ml.provision.fetch import install_vggface2
 from ml.provision.packaged import provision_packaged
-from service.client.local_server import ROOT
+from service.testing.local_server import ROOT
 
 
 @pytest.fixture(scope="module")

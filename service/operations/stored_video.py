@@ -1,5 +1,5 @@
 """StartFaceDetection, StartFaceSearch, GetFaceDetection and GetFaceSearch: stored video as
-durable jobs (`service.video`). Start checks what it can without reading the video (the
+durable jobs (`service.stored_video`). Start checks what it can without reading the video (the
 object, its size, the collection, the notification channel, the job quota) and records the
 job; a worker of any replica runs it; Get pages through its results."""
 
@@ -16,8 +16,8 @@ from service.context import OperationContext
 from service.operations import Params, Result
 from service.operations.idempotency import idempotent
 from service.operations.inputs import model_collection
+from service.storage import video_jobs as store
 from service.storage.schema import VideoJobRow, VideoResultRow
-from service.video import store
 
 MAX_RESULTS = 1000  # Rekognition returns at most 1,000 per page, whatever is asked
 

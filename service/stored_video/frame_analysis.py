@@ -19,11 +19,11 @@ import numpy as np
 from ml.decode import DecodedImage
 from ml.tracking import FaceTracker
 from ml.types import FaceDescription
-from ml.video import sampled_frames
+from ml.video_frames import sampled_frames
 from service.context import OperationContext
-from service.operations.attributes import estimate_attributes, wanted_attributes
 from service.operations.inputs import model_collection
 from service.operations.render import bounding_box, face_detail, face_details
+from service.operations.requested_attributes import estimate_attributes, wanted_attributes
 from service.operations.search import DEFAULT_MAX_FACES, search_collection
 
 # Rekognition's video results leave these out.

@@ -3,10 +3,9 @@
 
 from __future__ import annotations
 
-from ml.attributes import FaceAttributes
 from ml.decode import DecodedImage
 from ml.networks.table import attribute_names
-from ml.types import FaceDescription
+from ml.types import FaceAttributes, FaceDescription
 from service.context import OperationContext
 
 SERVED_ATTRIBUTES = attribute_names()

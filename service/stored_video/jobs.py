@@ -1,47 +1,44 @@
-"""The video workers of one replica: each claims a job under a lease, renews it while it runs,
-and writes the outcome with all results in one transaction; between jobs they delete expired
-results and publish the completion messages still owed. Every replica runs them on the same
-database, so N replicas share one queue, and a job whose server dies is taken over once its
+"""Stored-video jobs as a kind of long-running work (service/background/): a worker claims a
+job under a lease, its heartbeat renews the lease while the frames run, and the outcome is
+written with all results in one transaction; between jobs the workers delete expired results
+and publish the completion messages still owed. A job whose server dies is taken over once its
 lease lapses."""
 
 from __future__ import annotations
 
 import json
 import logging
-import os
-import socket
-import threading
 import time
-import uuid
 from pathlib import Path
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from ml.video import VideoError, probe
+from ml.video_frames import VideoError, probe
 from service import errors
+from service.background.notify import Notifier, completion_message
+from service.background.workers import Heartbeat, Workers
 from service.context import OperationContext
+from service.storage import video_jobs as store
 from service.storage.schema import VideoJobRow
-from service.video import store
-from service.video.analysis import (
+from service.stored_video.frame_analysis import (
     Entry,
     VideoRun,
     detect_faces_in_video,
     search_faces_in_video,
 )
-from service.video.notify import Notifier, completion_message
-from service.video.options import VideoOptions
+from service.stored_video.options import VideoOptions
 
 log = logging.getLogger("facebank.video")
-IDLE_POLL_S = 0.5  # how often an idle worker looks for a job
-HOUSEKEEPING_S = 10.0
 
 
 class JobStoppedError(Exception):
     """The job is no longer this worker's (its lease was taken over) or the server stops."""
 
 
-class VideoWorkers:
+class VideoJobs:
+    """Stored-video jobs as a kind of long-running work, run by this replica's workers."""
+
     def __init__(
         self,
         context: OperationContext,
@@ -54,41 +51,16 @@ class VideoWorkers:
         self.notifier = notifier
         self.spool_dir = spool_dir
         self.frames_done = 0  # frames analysed by this replica since it started
-        self._stop = threading.Event()
-        self._name = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-        self._threads = [
-            threading.Thread(target=self._loop, args=(f"{self._name}:{i}",), daemon=True)
-            for i in range(options.workers)
-        ]
-
-    @property
-    def stopping(self) -> bool:
-        return self._stop.is_set()
+        self.workers = Workers("video", self, options.workers)
 
     def start(self) -> None:
         self.spool_dir.mkdir(parents=True, exist_ok=True)
-        for thread in self._threads:
-            thread.start()
+        self.workers.start()
 
     def close(self) -> None:
-        self._stop.set()
-        for thread in self._threads:
-            thread.join(timeout=30)
+        self.workers.close()
 
-    def _loop(self, worker: str) -> None:
-        next_housekeeping = 0.0
-        while not self._stop.is_set():
-            try:
-                if time.monotonic() >= next_housekeeping:
-                    self._housekeeping()
-                    next_housekeeping = time.monotonic() + HOUSEKEEPING_S
-                if not self._run_one(worker):
-                    self._stop.wait(IDLE_POLL_S)
-            except Exception:  # the database away, say: the lease lapses, the job is retried
-                log.exception("video worker %s: retrying shortly", worker)
-                self._stop.wait(HOUSEKEEPING_S)
-
-    def _run_one(self, worker: str) -> bool:
+    def run_one(self, worker: str) -> bool:
         with self.context.read() as session:
             if not store.any_claimable(session):
                 return False
@@ -159,7 +131,7 @@ class VideoWorkers:
         with self.context.write() as session:
             store.renew(session, job_pk, worker, -self.options.lease_s, 0)
 
-    def _housekeeping(self) -> None:
+    def housekeeping(self) -> None:
         with self.context.read() as session:
             notifying = self.notifier.configured
             if not store.housekeeping_due(session, self.options.retention_s, notifying):
@@ -193,36 +165,24 @@ class VideoWorkers:
 
 
 class _Lease:
-    """Renews a running job's lease in its own thread; the job stops at its next frame once
-    the lease is lost or the server stops."""
+    """A running job's heartbeat and progress; the job stops at its next frame once the lease
+    is lost or the server stops."""
 
-    def __init__(self, workers: VideoWorkers, job_pk: int, worker: str) -> None:
-        self.workers, self.job_pk, self.worker = workers, job_pk, worker
+    def __init__(self, jobs: VideoJobs, job_pk: int, worker: str) -> None:
+        self.jobs, self.job_pk, self.worker = jobs, job_pk, worker
         self.frames = 0
-        self.lost = False
-        self._done = threading.Event()
-        self._thread = threading.Thread(target=self._renew, daemon=True)
-        self._thread.start()
+        self.heartbeat = Heartbeat(self._renew, jobs.options.lease_s, f"video job {job_pk}")
 
     def on_frame(self, frames: int) -> None:
-        self.workers.frames_done += frames - self.frames
+        self.jobs.frames_done += frames - self.frames
         self.frames = frames
-        if self.lost or self.workers.stopping:
+        if self.heartbeat.lost or self.jobs.workers.stopping:
             raise JobStoppedError
 
     def stop(self) -> None:
-        self._done.set()
-        self._thread.join(timeout=10)
+        self.heartbeat.stop()
 
-    def _renew(self) -> None:
-        lease_s = self.workers.options.lease_s
-        while not self._done.wait(lease_s / 3):
-            try:
-                with self.workers.context.write() as session:
-                    kept = store.renew(session, self.job_pk, self.worker, lease_s, self.frames)
-            except Exception:  # a missed renewal is retried; the lease lasts three of them
-                log.warning("lease of video job %d not renewed", self.job_pk, exc_info=True)
-                continue
-            if not kept:
-                self.lost = True
-                return
+    def _renew(self) -> bool:
+        with self.jobs.context.write() as session:
+            lease_s = self.jobs.options.lease_s
+            return store.renew(session, self.job_pk, self.worker, lease_s, self.frames)

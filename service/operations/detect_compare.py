@@ -9,10 +9,10 @@ from ml.types import FaceDescription
 from service import errors
 from service.context import OperationContext
 from service.operations import Params, Result
-from service.operations.attributes import estimate_attributes, wanted_attributes
 from service.operations.inputs import decoded_image
 from service.operations.quality_filter import passes
 from service.operations.render import bounding_box, confidence, face_detail, face_details
+from service.operations.requested_attributes import estimate_attributes, wanted_attributes
 
 DEFAULT_SIMILARITY_THRESHOLD = 80.0
 

@@ -10,10 +10,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import ColumnElement, delete, func, select
 from sqlalchemy.orm import Session
 
 from service import errors
+from service.storage import leases
 from service.storage.schema import VideoJobRow, VideoResultRow
 
 IN_PROGRESS, SUCCEEDED, FAILED = "IN_PROGRESS", "SUCCEEDED", "FAILED"
@@ -62,44 +63,25 @@ def find_job(session: Session, job_id: str, api: str) -> VideoJobRow:
     return job
 
 
-def _claimable() -> Any:
-    return (VideoJobRow.status == IN_PROGRESS) & (VideoJobRow.lease_until < time.time())
+def _running() -> ColumnElement[bool]:
+    return VideoJobRow.status == IN_PROGRESS
 
 
 def any_claimable(session: Session) -> bool:
-    """Whether a job waits for a worker: read first, so that idle workers never write (an
-    empty write would tell storage health that a full disk takes writes again)."""
-    return session.scalar(select(VideoJobRow.pk).where(_claimable()).limit(1)) is not None
+    """Whether a job waits for a worker (read only)."""
+    return leases.any_claimable(session, VideoJobRow, _running())
 
 
 def claim(session: Session, worker: str, lease_s: float) -> VideoJobRow | None:
-    """The oldest job in progress whose lease is free, now leased to `worker`. On PostgreSQL
-    concurrent claimers skip each other's locked rows; SQLite has one writer at a time."""
-    now = time.time()
-    job = session.scalars(
-        select(VideoJobRow)
-        .where(_claimable())
-        .order_by(VideoJobRow.pk)
-        .limit(1)
-        .with_for_update(skip_locked=True)
-    ).first()
-    if job is not None:
-        job.claimed_by, job.lease_until, job.attempts = worker, now + lease_s, job.attempts + 1
-    return job
+    """The oldest job in progress whose lease is free, now leased to `worker`."""
+    return leases.claim(session, VideoJobRow, _running(), worker, lease_s)
 
 
 def renew(session: Session, job_pk: int, worker: str, lease_s: float, frames: int) -> bool:
     """Extend the lease (and record progress); False when the job is no longer this worker's."""
-    result = session.execute(
-        update(VideoJobRow)
-        .where(
-            VideoJobRow.pk == job_pk,
-            VideoJobRow.claimed_by == worker,
-            VideoJobRow.status == IN_PROGRESS,
-        )
-        .values(lease_until=time.time() + lease_s, frames_done=frames)
+    return leases.renew(
+        session, VideoJobRow, _running(), job_pk, worker, lease_s, frames_done=frames
     )
-    return bool(getattr(result, "rowcount", 0))
 
 
 def finish(session: Session, job_pk: int, worker: str, outcome: Outcome) -> bool:

@@ -1,0 +1,2 @@
+"""Harnesses for tests and benchmarks (live servers, moto): never shipped, never imported by
+the server."""
