@@ -32,7 +32,7 @@ from benchmarks import RESULTS, git_commit
 from benchmarks.scenes import celebrity_photos, compose_scene
 from ml.evaluation.videos import Appearance, Script, render
 from ml.provision.photos import default_photos_dir
-from service.app import batch_models, build_context, load_face_pipeline, warm_up
+from service.build import batch_models, build_context, build_pipeline, warm_up
 from service.context import OperationContext
 from service.operations.dispatch import Operations
 from service.settings import Settings
@@ -78,7 +78,7 @@ def short_appearances(faces: Path) -> Script:
 def local_context(device: str, scratch: Path) -> OperationContext:
     """The server's pipeline (warmed, behind its batch queues) over a scratch database."""
     settings = Settings(device=device, data_dir=scratch, torch_threads=torch.get_num_threads())
-    pipeline = load_face_pipeline(settings, settings.calibration_in_use())
+    pipeline = build_pipeline(settings, settings.calibration_in_use())
     warm_up(pipeline, settings)
     batched, _ = batch_models(pipeline, settings)
     context, _ = build_context(settings, batched)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
@@ -17,30 +17,32 @@ from service.access.rates import RateLimits
 from service.background.notify import Notifier
 from service.background.priority import InteractiveActivity
 from service.index.registry import IndexRegistry
-from service.index.searcher import DirectSearch, Searcher
+from service.index.searcher import Searcher
 from service.s3_objects import S3Objects
+from service.settings import VideoSettings
 from service.storage.availability import StorageHealth
 from service.storage.pagination import PageTokens
-from service.stored_video.options import VideoOptions
 
 
 @dataclass
 class OperationContext:
+    """Built by `service.build.build_context` from Settings, which holds every default."""
+
     pipeline: FaceModels
     reader: sessionmaker[Session]
     writer: sessionmaker[Session]
     indexes: IndexRegistry
     tokens: PageTokens
-    region: str = "us-east-1"
-    account_id: str = "000000000000"
-    max_faces_per_collection: int = 20_000_000
-    searcher: Searcher = field(default_factory=DirectSearch)
-    storage: StorageHealth = field(default_factory=StorageHealth)
-    s3: S3Objects = field(default_factory=S3Objects)
-    video: VideoOptions = field(default_factory=VideoOptions)
-    notifier: Notifier = field(default_factory=lambda: Notifier("", "us-east-1"))
-    interactive: InteractiveActivity = field(default_factory=InteractiveActivity)
-    rates: RateLimits = field(default_factory=RateLimits)
+    region: str
+    account_id: str
+    max_faces_per_collection: int
+    searcher: Searcher
+    storage: StorageHealth
+    s3: S3Objects
+    video: VideoSettings
+    notifier: Notifier
+    interactive: InteractiveActivity
+    rates: RateLimits
 
     @contextmanager
     def write(self) -> Iterator[Session]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
@@ -44,6 +45,31 @@ def weak_secret(secret: str) -> str | None:
     if len(set(bare)) < 4:
         return "repeats too few characters"
     return None
+
+
+@dataclass(frozen=True)
+class VideoSettings:
+    """How stored-video jobs run: the FACEBANK_VIDEO_* settings, read from Settings (which holds
+    their defaults)."""
+
+    sample_ms: int
+    max_bytes: int
+    max_duration_s: float
+    max_jobs: int
+    workers: int
+    lease_s: float
+    max_attempts: int
+    retention_s: float
+
+
+@dataclass(frozen=True)
+class QueueSettings:
+    """One stage's cross-request batching: the most items per pass, how long a pass waits for
+    more, and how many may wait before the server answers ThrottlingException."""
+
+    max_batch: int
+    max_wait_s: float
+    max_queue: int
 
 
 class AccessKey:
@@ -215,6 +241,27 @@ class Settings(BaseSettings):
                 "set KEY:SECRET pairs or listen on 127.0.0.1"
             )
         return self
+
+    @property
+    def video(self) -> VideoSettings:
+        return VideoSettings(
+            sample_ms=self.video_sample_ms,
+            max_bytes=self.video_max_bytes,
+            max_duration_s=self.video_max_duration_s,
+            max_jobs=self.video_max_jobs,
+            workers=self.video_workers,
+            lease_s=self.video_lease_s,
+            max_attempts=self.video_max_attempts,
+            retention_s=self.video_retention_s,
+        )
+
+    def queue(self, stage: Literal["decode", "detect", "embed", "search"]) -> QueueSettings:
+        """A stage's batching (attribute networks batch face chips as the embedder does)."""
+        return QueueSettings(
+            getattr(self, f"{stage}_batch_size"),
+            getattr(self, f"{stage}_batch_wait_ms") / 1000.0,
+            getattr(self, f"{stage}_queue_size"),
+        )
 
     def database_address(self) -> str:
         """database_url with the password from database_password_file, when one is named."""

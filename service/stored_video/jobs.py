@@ -19,6 +19,7 @@ from service import errors
 from service.background.notify import Notifier, completion_message
 from service.background.workers import Heartbeat, Workers
 from service.context import OperationContext
+from service.settings import VideoSettings
 from service.storage import video_jobs as store
 from service.storage.schema import VideoJobRow
 from service.stored_video.frame_analysis import (
@@ -27,7 +28,6 @@ from service.stored_video.frame_analysis import (
     detect_faces_in_video,
     search_faces_in_video,
 )
-from service.stored_video.options import VideoOptions
 
 log = logging.getLogger("facebank.video")
 
@@ -42,14 +42,16 @@ class VideoJobs:
     def __init__(
         self,
         context: OperationContext,
-        options: VideoOptions,
+        options: VideoSettings,
         notifier: Notifier,
         spool_dir: Path,
+        decode_on_gpu: bool,  # NVDEC, where FFmpeg reaches a CUDA device
     ) -> None:
         self.context = context
         self.options = options
         self.notifier = notifier
         self.spool_dir = spool_dir
+        self.decode_on_gpu = decode_on_gpu
         self.frames_done = 0  # frames analysed by this replica since it started
         self.workers = Workers("video", self, options.workers)
 
@@ -120,9 +122,7 @@ class VideoJobs:
         analyse = search_faces_in_video if api == "StartFaceSearch" else detect_faces_in_video
         options = self.options
         return analyse(
-            VideoRun(
-                self.context, spool, request, options.sample_ms, on_frame, options.decode_on_gpu
-            )
+            VideoRun(self.context, spool, request, options.sample_ms, on_frame, self.decode_on_gpu)
         )
 
     def _release(self, job_pk: int, worker: str) -> None:

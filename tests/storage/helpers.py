@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -19,17 +19,14 @@ from sqlalchemy.orm import Session
 from ml.attributes import AttributeEstimator
 from ml.decode import DecodedImage, ImageLimits
 from ml.face_models import FACENET_2017, ModelSpec
-from ml.pipeline import FaceModels, ServedModel
+from ml.pipeline import ServedModel
 from ml.similarity import Calibration, load_calibration
 from ml.types import FaceDescription
-from service.context import OperationContext
+from service.build import build_context
 from service.index.collection_index import IndexOptions
-from service.index.registry import IndexRegistry
-from service.index.searcher import BatchedSearch, DirectSearch, Searcher
 from service.operations.dispatch import Operations
 from service.operations.faces import add_faces
-from service.storage.database import make_engine, session_factories, upgrade_schema
-from service.storage.pagination import PageTokens
+from service.settings import Settings
 from service.storage.queries import find_collection
 from service.storage.schema import FaceRow, ImageRow
 
@@ -68,6 +65,9 @@ class StubPipeline:
         raise NotImplementedError("the storage tests send no images")
 
 
+TOKEN_SECRET = "storage-tests-page-token-secret"
+
+
 def make_operations(
     database_url: str,
     data_dir: Path,
@@ -75,29 +75,27 @@ def make_operations(
     options: IndexOptions | None = None,
     search: str = "faiss",
 ) -> Operations:
-    """`search` "torch" runs exact searches with torch on the CPU, batched
-    across requests, as a GPU node does on CUDA; "faiss" searches the FAISS index directly."""
-    engine = make_engine(database_url)
-    upgrade_schema(engine)
-    reader, writer = session_factories(engine)
-    pipeline: FaceModels = StubPipeline(FACENET_2017, load_calibration(FACENET_2017.version))
+    """The server's operations over a StubPipeline, built as `serve` builds them. `search`
+    "torch" runs exact searches with torch on the CPU, as a GPU node does on CUDA; "faiss"
+    searches the FAISS index; both batched across requests, as served."""
     options = options or IndexOptions()
-    searcher: Searcher = DirectSearch()
-    if search == "torch":
-        options = replace(options, search_device="cpu")
-        searcher = BatchedSearch(max_batch=8, max_wait_s=0.001, max_queue=64)
-    indexes = IndexRegistry(
-        data_dir / "indexes", 128, FACENET_2017.network, snapshot_every, options
+    settings = Settings(
+        database_url=database_url,
+        data_dir=data_dir,
+        device="cpu",
+        token_secret=TOKEN_SECRET,
+        snapshot_every=snapshot_every,
+        index_kind=options.kind,
+        ivf_min_vectors=options.ivf_min_vectors,
+        ivf_nprobe=options.ivf_nprobe,
+        search_backend="torch" if search == "torch" else "faiss",
+        search_batch_size=8,
+        search_batch_wait_ms=1.0,
+        search_queue_size=64,
     )
-    context = OperationContext(
-        pipeline=pipeline,
-        reader=reader,
-        writer=writer,
-        indexes=indexes,
-        tokens=PageTokens(b"test-secret"),
-        searcher=searcher,
-    )
-    return Operations(context)
+    pipeline = StubPipeline(FACENET_2017, load_calibration(FACENET_2017.version))
+    context, _ = build_context(settings, pipeline)
+    return Operations(context, settings.max_inflight, settings.max_inflight_pixels)
 
 
 def wait_for(condition: Callable[[], bool], timeout: float = 10.0) -> bool:

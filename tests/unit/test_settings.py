@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from service.app import search_device
+from service.build import search_device
 from service.settings import Settings
 
 SECRET_1, SECRET_2 = "n8Vq2LxRt5ZkW3pJ", "Hc7mD4sYb9QeF2uA"

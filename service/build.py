@@ -1,0 +1,180 @@
+"""One builder for what `serve` runs: the face pipeline, its batch queues and warm-up, and the
+operation context over the database, the indexes and the outside endpoints, all from Settings.
+The server, `facebank calibrate`, the benchmarks and the test helpers build through it, so
+what they measure and fit is what is served."""
+
+from __future__ import annotations
+
+import io
+from dataclasses import asdict, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from PIL import Image
+from sqlalchemy import Engine
+
+from ml.decode import ImageLimits
+from ml.device_decode import TorchvisionDecoder
+from ml.networks.runner import ChipRunner
+from ml.pipeline import FaceModels, FacePipeline, MeshCheck, load_pipeline, resolve_device
+from ml.types import Box, Detection
+from service.access.rates import RateLimits
+from service.background.notify import Notifier
+from service.background.priority import InteractiveActivity
+from service.batching import (
+    BatchedChips,
+    BatchedDecoder,
+    BatchedDetector,
+    BatchedEmbedder,
+    BatchQueue,
+)
+from service.context import OperationContext
+from service.index.collection_index import IndexOptions
+from service.index.registry import IndexRegistry
+from service.index.searcher import BatchedSearch
+from service.s3_objects import MAX_S3_IMAGE_BYTES, S3Objects
+from service.settings import Settings
+from service.storage.availability import StorageHealth
+from service.storage.calibration_record import record_or_check
+from service.storage.database import open_database, session_factories
+from service.storage.pagination import PageTokens, load_or_create_secret
+
+
+def build_pipeline(
+    settings: Settings, calibration_file: Path | None, allow_uncalibrated: bool = False
+) -> FacePipeline:
+    """The face pipeline as the server runs it (minimum face size, bf16 embedder where the CPU
+    has it, the mesh's check on faces): what `serve`, `calibrate`, the benchmarks and the tests
+    embed with, so a calibration is fitted on the embeddings and detections that are served."""
+    if settings.torch_threads:
+        torch.set_num_threads(settings.torch_threads)
+    # Inline images are held to 5 MB by validation; images read from S3 may be up to 15 MB.
+    limits = ImageLimits(max_bytes=MAX_S3_IMAGE_BYTES, max_pixels=settings.max_image_pixels)
+    return load_pipeline(
+        settings.models_dir,
+        settings.model_version,
+        resolve_device(settings.device),
+        calibration_path=calibration_file,
+        limits=limits,
+        allow_uncalibrated=allow_uncalibrated,
+        detection_max_side=settings.detection_max_side,
+        min_face_size=settings.min_face_size,
+        cpu_bf16=settings.embed_cpu_bf16,
+        mesh_check=mesh_check(settings),
+    )
+
+
+def mesh_check(settings: Settings) -> MeshCheck | None:
+    if settings.landmarks == "five":
+        return None
+    return MeshCheck(settings.face_min_presence, settings.face_sure_probability)
+
+
+def warm_up(pipeline: FacePipeline, settings: Settings) -> None:
+    """Run each model once, and at the largest batch it will see, so the first requests do not
+    pay for lazy initialisation."""
+    noise = np.random.default_rng(0).integers(0, 256, (160, 160, 3), dtype=np.uint8)
+    pipeline.detector.detect(noise)
+    pipeline.detector.detect_many([noise] * settings.detect_batch_size)
+    pipeline.embedder.embed(noise[None])
+    pipeline.embedder.embed(np.repeat(noise[None], settings.embed_batch_size, axis=0))
+    if pipeline.attributes is not None:
+        marks = np.array([[50, 60], [110, 60], [80, 90], [55, 120], [105, 120]], dtype=float)
+        pipeline.attributes.estimate(noise, [Detection(Box(20, 20, 140, 150), 1.0, marks)])
+
+
+def warm_up_decoder(pipeline: FacePipeline) -> None:
+    """Decode one JPEG through the server's decoder, so nvJPEG's set-up happens at start."""
+    buffer = io.BytesIO()
+    Image.fromarray(np.full((160, 160, 3), 128, dtype=np.uint8)).save(buffer, format="JPEG")
+    pipeline.decode(buffer.getvalue())
+
+
+def batch_models(
+    pipeline: FacePipeline, settings: Settings
+) -> tuple[FacePipeline, list[BatchQueue[Any, Any]]]:
+    """The pipeline with each model (and the device JPEG decoder) behind its own queue and
+    worker, so concurrent requests share passes and one request's stage overlaps another's;
+    and those queues, to close at shutdown."""
+    detector = BatchedDetector(pipeline.detector, **asdict(settings.queue("detect")))
+    embedder = BatchedEmbedder(pipeline.embedder, **asdict(settings.queue("embed")))
+    queues: list[BatchQueue[Any, Any]] = [detector.queue, embedder.queue]
+    batched = replace(pipeline, detector=detector, embedder=embedder)
+    if pipeline.attributes is not None:
+        attributes = pipeline.attributes.with_runners(
+            lambda name, runner: _batched_chips(name, runner, settings, queues)
+        )
+        batched = replace(batched, attributes=attributes)
+    device = resolve_device(settings.device)
+    if settings.jpeg_decoder == "torchvision" and device.type == "cuda":
+        decoder = BatchedDecoder(pipeline.limits, device, **asdict(settings.queue("decode")))
+        queues.append(decoder.queue)
+        return replace(batched, decoder=decoder), queues
+    if settings.jpeg_decoder == "torchvision":
+        return replace(batched, decoder=TorchvisionDecoder(pipeline.limits, device)), queues
+    return batched, queues
+
+
+def _batched_chips(
+    name: str, runner: ChipRunner, settings: Settings, queues: list[BatchQueue[Any, Any]]
+) -> BatchedChips:
+    """An attribute network behind its own queue; face chips are batched like the embedder's
+    crops, so they share its batch settings."""
+    stage = BatchedChips(f"attributes-{name}", runner, **asdict(settings.queue("embed")))
+    queues.append(stage.queue)
+    return stage
+
+
+def build_context(settings: Settings, pipeline: FaceModels) -> tuple[OperationContext, Engine]:
+    """The operation context over the deployment's database (migrated to head, its recorded
+    calibration checked), indexes and outside endpoints."""
+    engine = open_database(settings.database_address(), settings.data_dir)
+    reader, writer = session_factories(engine)
+    # Refuses to start on a calibration other than the one the deployment records.
+    record_or_check(writer, pipeline.calibration)
+    secret = settings.token_secret.get_secret_value().encode() or load_or_create_secret(
+        settings.data_dir / "token.key"
+    )
+    options = IndexOptions(
+        settings.index_kind,
+        settings.ivf_min_vectors,
+        settings.ivf_nprobe,
+        search_device(settings),
+    )
+    indexes = IndexRegistry(
+        settings.data_dir / "indexes",
+        pipeline.spec.embedding_dim,
+        pipeline.spec.network,  # models on the same weights share one index format
+        settings.snapshot_every,
+        options,
+    )
+    context = OperationContext(
+        pipeline=pipeline,
+        reader=reader,
+        writer=writer,
+        indexes=indexes,
+        tokens=PageTokens(secret),
+        region=settings.region,
+        account_id=settings.account_id,
+        max_faces_per_collection=settings.max_faces_per_collection,
+        searcher=BatchedSearch(**asdict(settings.queue("search"))),
+        storage=StorageHealth(settings.data_dir),
+        s3=S3Objects(settings.s3_endpoint_url, settings.s3_region or settings.region),
+        video=settings.video,
+        notifier=Notifier(settings.sns_endpoint_url, settings.sns_region or settings.region),
+        interactive=InteractiveActivity(),
+        rates=RateLimits(),
+    )
+    return context, engine
+
+
+def search_device(settings: Settings) -> str:
+    """The torch device exact searches run on, or "" for FAISS on the host."""
+    device = resolve_device(settings.device)
+    if settings.search_backend == "torch" or (
+        settings.search_backend == "auto" and device.type == "cuda"
+    ):
+        return str(device)
+    return ""
