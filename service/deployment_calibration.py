@@ -22,8 +22,9 @@ from ml.evaluation.refit import (
     refit,
 )
 from ml.evaluation.statistics import grouped_warnings, interval, labelled_images, percent
-from ml.pipeline import FacePipeline, load_pipeline, resolve_device, uncalibrated
+from ml.pipeline import FacePipeline, uncalibrated
 from ml.similarity import Calibration, CalibrationError, load_calibration
+from service.build import build_pipeline
 from service.settings import Settings
 from service.storage.calibration_record import record
 from service.storage.database import open_database, session_factories
@@ -50,12 +51,7 @@ def calibrate(
         check_folder([person for person, _ in labelled_images(folder)], held_out_share, seed)
     except NotEnoughPhotosError as exc:
         sys.exit(f"facebank: {exc}")
-    pipeline = pipeline or load_pipeline(
-        settings.models_dir,
-        settings.model_version,
-        resolve_device(settings.device),
-        allow_uncalibrated=True,
-    )
+    pipeline = pipeline or calibration_pipeline(settings)
     embedded = embed_folder(pipeline, folder)
     try:
         result = refit(embedded, settings.model_version, held_out_share, seed)
@@ -77,6 +73,14 @@ def calibrate(
         + ". Restart every replica with this file: until then they report unready. Stored "
         "faces are unchanged; only the Similarity of new answers moves."
     )
+
+
+def calibration_pipeline(settings: Settings) -> FacePipeline:
+    """The pipeline `serve` runs with these settings (minimum face size, detection size, bf16
+    embedder, the mesh's check): a calibration must be fitted on the embeddings and detections
+    that are served. The calibration itself plays no part in embedding, so a first one may be
+    missing."""
+    return build_pipeline(settings, settings.calibration_in_use(), allow_uncalibrated=True)
 
 
 def summary(

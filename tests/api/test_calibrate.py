@@ -10,12 +10,16 @@ from typing import Any
 import httpx
 import numpy as np
 import pytest
+from sqlalchemy import select
 
+from ml.decode import decode_image
 from ml.evaluation import refit
 from ml.pipeline import FacePipeline
 from ml.similarity import bundled_calibration_path, load_calibration
-from service.deployment_calibration import calibrate
+from service.deployment_calibration import calibrate, calibration_pipeline
 from service.settings import Settings
+from service.storage.database import make_engine
+from service.storage.schema import FaceRow
 from service.testing.local_server import LiveServer, ServerStartError, running_server, start_server
 from tests.support.clients import rekognition_client
 from tests.support.photos import first_photo
@@ -110,3 +114,41 @@ def test_a_deployment_calibration_is_served_after_a_restart_and_held_to_by_every
         ready = httpx.get(f"{calibrated.url}/readyz")
         assert ready.status_code == 503
         assert new.calibration_version in ready.json()["reason"]
+
+
+def test_calibrate_embeds_and_finds_faces_as_serve_does(faces_dir: Path, tmp_path: Path) -> None:
+    """Settings that change detection (a smaller detection size, MTCNN's own minimum face) are
+    served and calibrated alike: the same faces, the same boxes, the same vectors."""
+    photo = (faces_dir / "face-recognition-examples/test_images/obama.jpg").read_bytes()
+    served_dir = tmp_path / "served"
+    env = {
+        "FACEBANK_DETECTION_MAX_SIDE": "640",
+        "FACEBANK_MIN_FACE_SIZE": "20",
+        "FACEBANK_DATA_DIR": str(served_dir),
+    }
+    with running_server(tmp_path, env) as served:
+        client = rekognition_client(served.url)
+        client.create_collection(CollectionId="same")
+        records = client.index_faces(CollectionId="same", Image={"Bytes": photo})["FaceRecords"]
+    engine = make_engine(f"sqlite:///{served_dir / 'facebank.db'}")
+    with engine.connect() as connection:
+        stored = {
+            face_id: np.frombuffer(embedding, dtype=np.float32)
+            for face_id, embedding in connection.execute(
+                select(FaceRow.face_id, FaceRow.embedding)
+            )
+        }
+    engine.dispose()
+    settings = Settings(
+        device="cpu", detection_max_side=640, min_face_size=20, data_dir=tmp_path / "calib"
+    )
+    pipeline = calibration_pipeline(settings)
+    image = decode_image(photo, pipeline.limits)
+    faces = pipeline.describe(image)
+    vectors = pipeline.embed(image, faces)
+    assert len(faces) == len(records) >= 1
+    for face, vector, record in zip(faces, vectors, records, strict=True):
+        box = record["Face"]["BoundingBox"]
+        assert face.detection.box.left / image.width == pytest.approx(box["Left"], abs=1e-4)
+        assert face.detection.box.top / image.height == pytest.approx(box["Top"], abs=1e-4)
+        assert np.allclose(vector, stored[record["Face"]["FaceId"]], atol=1e-4)
