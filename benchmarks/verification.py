@@ -42,9 +42,11 @@ from ml.evaluation.statistics import (
 )
 from ml.face_models import DEFAULT_MODEL_VERSION
 from ml.manifest import default_models_dir
-from ml.pipeline import FacePipeline, load_pipeline, resolve_device
+from ml.pipeline import FacePipeline
 from ml.similarity import Calibration, bundled_calibration_path
+from service.build import build_pipeline
 from service.operations.quality_filter import rejection_reasons
+from service.settings import Settings
 
 SIMILARITY_THRESHOLDS = [50.0, 70.0, 80.0, 90.0, 95.0, 99.0]
 FARS = [1e-1, 1e-2, 1e-3]
@@ -140,9 +142,10 @@ def lfw_protocol(
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
-    pipeline = load_pipeline(
-        args.models_dir, args.model_version, resolve_device("cpu"), allow_uncalibrated=True
-    )
+    # Served settings (FACEBANK_* in the environment apply), on the CPU: the calibration is
+    # fitted on the embeddings and detections that are served.
+    settings = Settings(device="cpu", models_dir=args.models_dir, model_version=args.model_version)
+    pipeline = build_pipeline(settings, None, allow_uncalibrated=True)
     items = collect(args.faces, args.extra, args.extra_subject, args.fit_on == HELD_OUT_BY_DEFAULT)
     if not items:
         raise SystemExit(

@@ -31,6 +31,7 @@ from service.build import (
 from service.context import OperationContext
 from service.http import health, rest, wire
 from service.http.observe import Observer, ServerState
+from service.http.state import AppState, attach
 from service.index.device_vectors import warm_up as warm_up_search
 from service.index.searcher import BatchedSearch
 from service.operations.dispatch import Operations
@@ -101,7 +102,7 @@ def create_app(settings: Settings, pipeline: FacePipeline | None = None) -> Fast
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         # Resolved once: what is served is what was loaded, whatever appears on disk later.
         calibration_file = settings.calibration_in_use()
-        app.state.calibration_source = str(calibration_file or "packaged")
+        state.calibration_source = str(calibration_file or "packaged")
         loaded = pipeline or build_pipeline(settings, calibration_file)
         warm_up(loaded, settings)
         loaded, queues = batch_models(loaded, settings)
@@ -115,27 +116,25 @@ def create_app(settings: Settings, pipeline: FacePipeline | None = None) -> Fast
         if searching_on:
             warm_up_search(loaded.spec.embedding_dim, torch.device(searching_on))
         load_indexes(context)
-        app.state.operations = Operations(
-            context, settings.max_inflight, settings.max_inflight_pixels
-        )
+        operations = Operations(context, settings.max_inflight, settings.max_inflight_pixels)
+        state.operations = operations
         on_gpu = resolve_device(settings.device).type == "cuda"
         spool = settings.data_dir / "video-spool"
         workers = VideoJobs(context, context.video, context.notifier, spool, on_gpu)
-        state = server_state(app.state.operations, queues, settings, workers, app.state.keyring)
-        app.state.metrics.register(state)
-        app.state.ready = True
+        state.metrics.register(server_state(operations, queues, settings, workers, state.keyring))
+        state.ready = True
         workers.start()
-        _reload_keys_on_sighup(app.state.keyring)
+        _reload_keys_on_sighup(state.keyring)
         log.info(
             "facebank ready: model %s on %s, exact search on %s, Similarity calibration %s (%s)",
             loaded.spec.version,
             resolve_device(settings.device),
             searching_on or "faiss (cpu)",
             loaded.calibration.calibration_version,
-            app.state.calibration_source,
+            state.calibration_source,
         )
         yield
-        app.state.ready = False
+        state.ready = False
         workers.close()  # a running job is given back for another replica to take
         context.indexes.close()
         for queue in queues:
@@ -155,12 +154,11 @@ def create_app(settings: Settings, pipeline: FacePipeline | None = None) -> Fast
         redoc_url="/redoc",
         openapi_url="/openapi.json",
     )
-    app.state.settings = settings
+    metrics = CollectorRegistry()
     # A keys file that cannot be used stops the start here (KeyFileError).
-    app.state.keyring = KeyRing(settings.keys, settings.access_keys_file)
-    app.state.ready = False
-    app.state.metrics = CollectorRegistry()
-    app.state.observer = Observer(app.state.metrics)
+    keyring = KeyRing(settings.keys, settings.access_keys_file)
+    state = AppState(settings, keyring, metrics, Observer(metrics))
+    attach(app, state)
 
     app.include_router(health.router)
     app.include_router(wire.router)

@@ -5,8 +5,9 @@ shares."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
+from typing import Protocol
 
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
@@ -24,6 +25,49 @@ from service.storage.availability import StorageHealth
 from service.storage.pagination import PageTokens
 
 
+class Transactions(Protocol):
+    """Sessions that read, and write transactions that a full disk turns into a retryable
+    refusal (nothing of the write kept)."""
+
+    def read(self) -> AbstractContextManager[Session]: ...
+
+    def write(self) -> AbstractContextManager[Session]: ...
+
+
+class WithModels(Protocol):
+    @property
+    def pipeline(self) -> FaceModels: ...
+
+
+class CollectionAccess(Transactions, WithModels, Protocol):
+    """What reading a collection needs: sessions, and the models that serve its version."""
+
+
+class WithTokens(Protocol):
+    @property
+    def tokens(self) -> PageTokens: ...
+
+
+class WithSearch(Protocol):
+    @property
+    def indexes(self) -> IndexRegistry: ...
+
+    @property
+    def searcher(self) -> Searcher: ...
+
+
+class WithAccount(Protocol):
+    @property
+    def region(self) -> str: ...
+
+    @property
+    def account_id(self) -> str: ...
+
+    def collection_arn(self, collection_id: str) -> str: ...
+
+
+# Each operation is typed by the parts of the context it uses (a Protocol of these building
+# blocks, declared beside it); OperationContext is the one object that has them all.
 @dataclass
 class OperationContext:
     """Built by `service.build.build_context` from Settings, which holds every default."""

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+import uuid
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -23,7 +24,6 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, InfoM
 from prometheus_client.registry import Collector
 
 from service import errors
-from service.http.plumbing import new_request_id
 
 access_log = logging.getLogger("facebank.access")
 auth_log = logging.getLogger("facebank.auth")
@@ -40,6 +40,10 @@ REFUSALS = frozenset(
 )
 server_log = logging.getLogger("facebank.http")
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
+
+
+def new_request_id() -> str:
+    return str(uuid.uuid4())
 
 
 @dataclass
@@ -62,7 +66,7 @@ class Exchange:
 
 
 async def answer(
-    request: Request,
+    observer: Observer,
     exchange: Exchange,
     run: Callable[[], Awaitable[Any]],
     ok: Callable[[Any], Response],
@@ -82,7 +86,7 @@ async def answer(
         server_log.exception("request %s failed", exchange.request_id)
         internal = errors.InternalServerError("Internal server error")
         response, outcome = failed(internal), internal.code
-    request.app.state.observer.finish(exchange, outcome, response.status_code)
+    observer.finish(exchange, outcome, response.status_code)
     return response
 
 

@@ -7,16 +7,15 @@ import base64
 import binascii
 import json
 import re
-import uuid
 from collections.abc import Mapping
 
 from fastapi import Request
 from starlette.types import Message
 
 from service import errors
-from service.access.keys import KeyRing
 from service.access.policy import RequestFacts
 from service.http.auth import SignedRequest, verify_basic, verify_sigv4
+from service.http.state import app_state
 
 # Two base64 images of 5 MiB each plus JSON framing; anything larger cannot be a valid request.
 MAX_BODY_BYTES = 16 * 1024 * 1024
@@ -37,10 +36,6 @@ SINGLE_VALUED_HEADERS = frozenset(
         "x-amz-target",
     }
 )
-
-
-def new_request_id() -> str:
-    return str(uuid.uuid4())
 
 
 def request_headers(request: Request) -> dict[str, str]:
@@ -106,7 +101,7 @@ def authenticate(
     allow_basic: bool,
 ) -> str | None:
     """The caller's key id; None when the server runs without keys (loopback only)."""
-    keyring: KeyRing = request.app.state.keyring
+    keyring = app_state(request).keyring
     if not keyring.configured:
         return None
     keys = keyring.secrets()
@@ -121,7 +116,7 @@ def authenticate(
         headers=headers,
         body=body,
     )
-    max_skew = request.app.state.settings.signature_max_skew_seconds
+    max_skew = app_state(request).settings.signature_max_skew_seconds
     return verify_sigv4(signed, keys, max_skew)
 
 

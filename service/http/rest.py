@@ -21,20 +21,20 @@ from starlette.datastructures import FormData, UploadFile
 from ml.networks.table import ATTRIBUTE_NETWORKS, attribute_role
 from ml.pipeline import FaceModels
 from service import errors
-from service.http.observe import Exchange, answer, log_refusal
+from service.http.observe import Exchange, answer, log_refusal, new_request_id
 from service.http.openapi import shape_schema
 from service.http.plumbing import (
     MAX_BODY_BYTES,
     authenticate,
     caller,
     claimed_key_id,
-    new_request_id,
     parse_json_body,
     read_body,
     replaying,
     request_facts,
     request_headers,
 )
+from service.http.state import app_state
 from service.operations.validation import operation_model
 
 PROBLEM_TYPE = "application/problem+json"
@@ -199,15 +199,15 @@ def _endpoint(route: RestRoute) -> Any:
 
         async def run() -> Any:
             payload = await _parameters(route, request, exchange)
-            state = request.app.state
+            state = app_state(request)
             caller = state.keyring.get(exchange.key_id) if exchange.key_id else None
             facts = request_facts(request)
             return await run_in_threadpool(
-                state.operations.dispatch, route.operation, payload, caller, facts
+                state.running().dispatch, route.operation, payload, caller, facts
             )
 
         return await answer(
-            request,
+            app_state(request).observer,
             exchange,
             run,
             ok=lambda result: JSONResponse(result, headers={"x-request-id": exchange.request_id}),
@@ -324,14 +324,14 @@ async def face_model(request: Request) -> Response:
     refusal = await credentials_refused(request, request_id)
     if refusal is not None:
         return refusal
-    pipeline = request.app.state.operations.context.pipeline
+    pipeline = app_state(request).running().context.pipeline
     return JSONResponse(
         {
             "FaceModelVersion": pipeline.spec.face_model_version,
             "FaceModelName": pipeline.spec.version,
             "EmbeddingDimension": pipeline.spec.embedding_dim,
             "CalibrationVersion": pipeline.calibration.calibration_version,
-            "CalibrationFile": request.app.state.calibration_source,
+            "CalibrationFile": app_state(request).calibration_source,
             "AlsoServes": [
                 {"FaceModelVersion": version, "FaceModelName": served.spec.version}
                 for version, served in sorted(pipeline.also_serves.items())

@@ -19,6 +19,7 @@ from service.http.plumbing import (
     request_facts,
     request_headers,
 )
+from service.http.state import app_state
 
 TARGET_PREFIX = "RekognitionService."
 CONTENT_TYPE = "application/x-amz-json-1.1"
@@ -48,7 +49,7 @@ def _operation_name(headers: Mapping[str, str]) -> str:
 async def rekognition_endpoint(request: Request) -> Response:
     exchange = Exchange.begin("wire", "unknown", request)
     return await answer(
-        request,
+        app_state(request).observer,
         exchange,
         lambda: _run(request, exchange),
         ok=lambda result: JSONResponse(
@@ -59,7 +60,7 @@ async def rekognition_endpoint(request: Request) -> Response:
 
 
 async def _run(request: Request, exchange: Exchange) -> Any:
-    state = request.app.state
+    state = app_state(request)
     headers = request_headers(request)
     target = headers.get("x-amz-target", "")
     if target.startswith(TARGET_PREFIX):  # named in the log even when the caller is refused
@@ -72,5 +73,5 @@ async def _run(request: Request, exchange: Exchange) -> Any:
     caller = state.keyring.get(exchange.key_id) if exchange.key_id else None
     facts = request_facts(request)
     return await run_in_threadpool(
-        state.operations.dispatch, exchange.operation, parsed, caller, facts
+        state.running().dispatch, exchange.operation, parsed, caller, facts
     )

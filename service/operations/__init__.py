@@ -1,7 +1,9 @@
-"""Rekognition operations as plain functions of (OperationContext, validated parameters) -> result.
+"""Rekognition operations as plain functions of (context, validated parameters) -> result, each
+typed by the parts of OperationContext it uses (service/context.py).
 
 `dispatch` holds the table both HTTP surfaces call through; each other module is one family of
-operations (analysis, collections, faces, search, users, user search) or what they share
+operations (detect and compare, collections, faces, search, users, user search, tags, stored
+video) or what they share
 (validation against botocore's model, admission, QualityFilter, response rendering).
 """
 

@@ -7,19 +7,28 @@ CompareFaces, ListCollections and face detection jobs."""
 from __future__ import annotations
 
 import json
+from typing import Protocol
 
 from sqlalchemy import select
 
 from service import errors
 from service.access.keys import KeyEntry
 from service.access.policy import RequestFacts
-from service.context import OperationContext
+from service.access.rates import RateLimits
+from service.context import Transactions, WithAccount
 from service.operations import Params
 from service.storage.schema import VideoJobRow
 
 
+class AuthorizationContext(Transactions, WithAccount, Protocol):
+    """What judging a caller uses: the ARNs a policy names, the job a Get reads, the rates."""
+
+    @property
+    def rates(self) -> RateLimits: ...
+
+
 def authorize(
-    context: OperationContext,
+    context: AuthorizationContext,
     caller: KeyEntry | None,
     operation: str,
     request: Params,
@@ -40,7 +49,7 @@ def authorize(
 
 
 def _check(
-    context: OperationContext,
+    context: AuthorizationContext,
     caller: KeyEntry,
     operation: str,
     resource: str,
@@ -57,7 +66,7 @@ def _check(
         )
 
 
-def resource_of(context: OperationContext, operation: str, request: Params) -> str:
+def resource_of(context: AuthorizationContext, operation: str, request: Params) -> str:
     if "CollectionId" in request:
         return collection_arn(context, request["CollectionId"])
     if "ResourceArn" in request:
@@ -68,12 +77,12 @@ def resource_of(context: OperationContext, operation: str, request: Params) -> s
     return "*"
 
 
-def collection_arn(context: OperationContext, collection_id: str) -> str:
+def collection_arn(context: AuthorizationContext, collection_id: str) -> str:
     """In IAM's form, as policies name it."""
     return f"arn:{context.collection_arn(collection_id)}"
 
 
-def _searched_collection(context: OperationContext, job_id: str) -> str:
+def _searched_collection(context: AuthorizationContext, job_id: str) -> str:
     with context.read() as session:
         started = session.scalar(select(VideoJobRow.request).where(VideoJobRow.job_id == job_id))
     if started is None:

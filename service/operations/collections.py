@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import json
 import time
+from typing import Protocol
 
 from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 
 from service import errors
-from service.context import OperationContext
+from service.context import CollectionAccess, WithAccount, WithSearch, WithTokens
 from service.operations import Params, Result
 from service.operations.tags import check_tag_quota
 from service.storage.queries import find_collection
@@ -24,7 +25,11 @@ from service.storage.schema import (
 DEFAULT_LIST_COLLECTIONS = 1000
 
 
-def create_collection(context: OperationContext, request: Params) -> Result:
+class CollectionsContext(CollectionAccess, WithSearch, WithTokens, WithAccount, Protocol):
+    """What the collection operations use."""
+
+
+def create_collection(context: CollectionsContext, request: Params) -> Result:
     collection_id = request["CollectionId"]
     check_tag_quota(request.get("Tags", {}))
     row = CollectionRow(
@@ -49,7 +54,7 @@ def create_collection(context: OperationContext, request: Params) -> Result:
     }
 
 
-def describe_collection(context: OperationContext, request: Params) -> Result:
+def describe_collection(context: CollectionsContext, request: Params) -> Result:
     with context.read() as session:
         row = find_collection(session, request["CollectionId"])
     return {
@@ -61,7 +66,7 @@ def describe_collection(context: OperationContext, request: Params) -> Result:
     }
 
 
-def list_collections(context: OperationContext, request: Params) -> Result:
+def list_collections(context: CollectionsContext, request: Params) -> Result:
     limit = request.get("MaxResults", DEFAULT_LIST_COLLECTIONS)
     after = context.tokens.start(request, "ListCollections")
     with context.read() as session:
@@ -79,7 +84,7 @@ def list_collections(context: OperationContext, request: Params) -> Result:
     return {**response, "NextToken": token} if token else response
 
 
-def delete_collection(context: OperationContext, request: Params) -> Result:
+def delete_collection(context: CollectionsContext, request: Params) -> Result:
     with context.write() as session:
         row = find_collection(session, request["CollectionId"], lock=True)
         pk = row.pk

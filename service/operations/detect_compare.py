@@ -7,7 +7,7 @@ import numpy as np
 from ml.decode import DecodedImage
 from ml.types import FaceDescription
 from service import errors
-from service.context import OperationContext
+from service.context import WithModels
 from service.operations import Params, Result
 from service.operations.inputs import decoded_image
 from service.operations.quality_filter import passes
@@ -17,7 +17,7 @@ from service.operations.requested_attributes import estimate_attributes, wanted_
 DEFAULT_SIMILARITY_THRESHOLD = 80.0
 
 
-def detect_faces(context: OperationContext, request: Params) -> Result:
+def detect_faces(context: WithModels, request: Params) -> Result:
     image = decoded_image(context, request["Image"])
     faces = context.pipeline.describe(image)
     # No OrientationCorrection: Rekognition documents it as always null now, and EXIF
@@ -27,7 +27,7 @@ def detect_faces(context: OperationContext, request: Params) -> Result:
     return {"FaceDetails": face_details(faces, image, estimated, wanted)}
 
 
-def compare_faces(context: OperationContext, request: Params) -> Result:
+def compare_faces(context: WithModels, request: Params) -> Result:
     threshold = request.get("SimilarityThreshold", DEFAULT_SIMILARITY_THRESHOLD)
     level = request.get("QualityFilter", "NONE")
     source = decoded_image(context, request["SourceImage"])
@@ -55,7 +55,7 @@ def compare_faces(context: OperationContext, request: Params) -> Result:
     }
 
 
-def _largest_face(context: OperationContext, image: DecodedImage, level: str) -> FaceDescription:
+def _largest_face(context: WithModels, image: DecodedImage, level: str) -> FaceDescription:
     faces = [face for face in context.pipeline.describe(image) if passes(face, level)]
     if not faces:
         raise errors.InvalidParameterError("There are no faces in the source image.")
@@ -63,7 +63,7 @@ def _largest_face(context: OperationContext, image: DecodedImage, level: str) ->
 
 
 def _similarities(
-    context: OperationContext,
+    context: WithModels,
     source: tuple[DecodedImage, FaceDescription],
     target: DecodedImage,
     target_faces: list[FaceDescription],

@@ -6,6 +6,7 @@ import hashlib
 import time
 import uuid
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 from sqlalchemy import select
@@ -15,7 +16,7 @@ from ml.decode import DecodedImage
 from ml.tracking import iou
 from ml.types import Box, FaceDescription
 from service import errors
-from service.context import OperationContext
+from service.context import CollectionAccess, WithTokens
 from service.operations import Params, Result
 from service.operations.inputs import image_for_collection, model_collection
 from service.operations.quality_filter import rejection_reasons
@@ -26,6 +27,13 @@ from service.storage.schema import CollectionRow, FaceRow, ImageRow, UserRow
 
 DEFAULT_LIST_FACES = 1000
 SAME_FACE_IOU = 0.5
+
+
+class FacesContext(CollectionAccess, WithTokens, Protocol):
+    """What the face operations use, and the most faces a collection holds."""
+
+    @property
+    def max_faces_per_collection(self) -> int: ...
 
 
 @dataclass
@@ -101,7 +109,7 @@ def _new_face(
 
 
 def _store_faces(
-    context: OperationContext,
+    context: FacesContext,
     session: Session,
     request: Params,
     image: DecodedImage,
@@ -147,7 +155,7 @@ def add_faces(session: Session, collection: CollectionRow, rows: list[FaceRow]) 
     collection.face_count += len(rows)
 
 
-def index_faces(context: OperationContext, request: Params) -> Result:
+def index_faces(context: FacesContext, request: Params) -> Result:
     image, collection = image_for_collection(context, request["Image"], request["CollectionId"])
     described = context.pipeline.describe(image)
     selection = select_faces(
@@ -175,7 +183,7 @@ def index_faces(context: OperationContext, request: Params) -> Result:
     }
 
 
-def list_faces(context: OperationContext, request: Params) -> Result:
+def list_faces(context: FacesContext, request: Params) -> Result:
     limit = request.get("MaxResults", DEFAULT_LIST_FACES)
     user_id, face_ids = request.get("UserId"), sorted(request.get("FaceIds", []))
     scope = f"ListFaces|{request['CollectionId']}|{user_id}|{','.join(face_ids)}"
@@ -201,7 +209,7 @@ def list_faces(context: OperationContext, request: Params) -> Result:
     return {**response, "NextToken": token} if token else response
 
 
-def delete_faces(context: OperationContext, request: Params) -> Result:
+def delete_faces(context: FacesContext, request: Params) -> Result:
     requested = list(dict.fromkeys(request["FaceIds"]))
     deleted, refused = [], []
     with context.write() as session:

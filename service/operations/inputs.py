@@ -12,12 +12,12 @@ from sqlalchemy.orm import Session
 from ml import decode
 from ml.decode import DecodedImage
 from service import errors
-from service.context import OperationContext
+from service.context import CollectionAccess, WithModels
 from service.storage.queries import find_collection
 from service.storage.schema import CollectionRow
 
 
-def decoded_image(context: OperationContext, image: Mapping[str, Any]) -> DecodedImage:
+def decoded_image(context: WithModels, image: Mapping[str, Any]) -> DecodedImage:
     try:
         return context.pipeline.decode(image["Bytes"])
     except decode.ImageTooLargeError as exc:
@@ -29,7 +29,7 @@ def decoded_image(context: OperationContext, image: Mapping[str, Any]) -> Decode
 
 
 def model_collection(
-    context: OperationContext, session: Session, collection_id: str, *, lock: bool = False
+    context: WithModels, session: Session, collection_id: str, *, lock: bool = False
 ) -> CollectionRow:
     """The collection, refused when its vectors come from another face model: vectors of
     different models are never compared."""
@@ -45,7 +45,7 @@ def model_collection(
 
 
 def image_for_collection(
-    context: OperationContext, image: Mapping[str, Any], collection_id: str
+    context: CollectionAccess, image: Mapping[str, Any], collection_id: str
 ) -> tuple[DecodedImage, CollectionRow]:
     """The decoded image and its target collection, both checked before any model runs."""
     decoded = decoded_image(context, image)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from ml.decode import DecodedImage
 from ml.networks.table import attribute_names
 from ml.types import FaceAttributes, FaceDescription
-from service.context import OperationContext
+from service.context import WithModels
 
 SERVED_ATTRIBUTES = attribute_names()
 
@@ -19,7 +19,7 @@ def wanted_attributes(names: list[str] | None) -> frozenset[str]:
 
 
 def estimate_attributes(
-    context: OperationContext,
+    context: WithModels,
     image: DecodedImage,
     faces: list[FaceDescription],
     wanted: frozenset[str],

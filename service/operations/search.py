@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 from sqlalchemy.orm import Session
@@ -10,7 +11,7 @@ from sqlalchemy.orm import Session
 from ml.decode import DecodedImage
 from ml.types import FaceDescription
 from service import errors
-from service.context import OperationContext
+from service.context import CollectionAccess, WithSearch
 from service.index.searcher import Among, SearchRequest
 from service.operations import Params, Result
 from service.operations.inputs import image_for_collection, model_collection
@@ -29,8 +30,12 @@ class Hit:
     pk: int
 
 
+class SearchContext(CollectionAccess, WithSearch, Protocol):
+    """What a search needs: the collection, its index and the searcher."""
+
+
 def nearest(
-    context: OperationContext,
+    context: SearchContext,
     session: Session,
     *,
     collection: CollectionRow,
@@ -56,7 +61,7 @@ def nearest(
 
 
 def search_collection(
-    context: OperationContext, collection_id: str, query: np.ndarray, limit: int, threshold: float
+    context: SearchContext, collection_id: str, query: np.ndarray, limit: int, threshold: float
 ) -> list[Result]:
     """FaceMatches of one face vector in the collection (read afresh: it may have changed)."""
     with context.read() as session:
@@ -85,13 +90,13 @@ def face_matches(session: Session, collection: CollectionRow, hits: list[Hit]) -
 
 
 def largest_query_face(
-    context: OperationContext, image: DecodedImage, level: str
+    context: SearchContext, image: DecodedImage, level: str
 ) -> FaceDescription | None:
     faces = context.pipeline.describe(image)
     return faces[0] if faces and passes(faces[0], level) else None
 
 
-def search_faces(context: OperationContext, request: Params) -> Result:
+def search_faces(context: SearchContext, request: Params) -> Result:
     limit = request.get("MaxFaces", DEFAULT_MAX_FACES)
     threshold = request.get("FaceMatchThreshold", DEFAULT_FACE_MATCH_THRESHOLD)
     with context.read() as session:
@@ -115,7 +120,7 @@ def search_faces(context: OperationContext, request: Params) -> Result:
     }
 
 
-def search_faces_by_image(context: OperationContext, request: Params) -> Result:
+def search_faces_by_image(context: SearchContext, request: Params) -> Result:
     limit = request.get("MaxFaces", DEFAULT_MAX_FACES)
     threshold = request.get("FaceMatchThreshold", DEFAULT_FACE_MATCH_THRESHOLD)
     image, collection = image_for_collection(context, request["Image"], request["CollectionId"])

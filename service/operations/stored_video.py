@@ -7,41 +7,58 @@ from __future__ import annotations
 
 import json
 import uuid
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy.orm import Session
 
 from service import errors
-from service.context import OperationContext
+from service.background.notify import Notifier
+from service.context import CollectionAccess, WithTokens
 from service.operations import Params, Result
 from service.operations.idempotency import idempotent
 from service.operations.inputs import model_collection
+from service.s3_objects import S3Objects
+from service.settings import VideoSettings
 from service.storage import video_jobs as store
 from service.storage.schema import VideoJobRow, VideoResultRow
 
 MAX_RESULTS = 1000  # Rekognition returns at most 1,000 per page, whatever is asked
 
 
-def start_face_detection(context: OperationContext, request: Params) -> Result:
+class VideoJobsContext(CollectionAccess, WithTokens, Protocol):
+    """What starting and reading video jobs uses: the store the video is in, the SNS endpoint
+    a NotificationChannel needs, the video settings."""
+
+    @property
+    def s3(self) -> S3Objects: ...
+
+    @property
+    def notifier(self) -> Notifier: ...
+
+    @property
+    def video(self) -> VideoSettings: ...
+
+
+def start_face_detection(context: VideoJobsContext, request: Params) -> Result:
     return _start(context, "StartFaceDetection", request)
 
 
-def start_face_search(context: OperationContext, request: Params) -> Result:
+def start_face_search(context: VideoJobsContext, request: Params) -> Result:
     with context.read() as session:
         model_collection(context, session, request["CollectionId"])
     return _start(context, "StartFaceSearch", request)
 
 
-def get_face_detection(context: OperationContext, request: Params) -> Result:
+def get_face_detection(context: VideoJobsContext, request: Params) -> Result:
     return _get(context, request, "StartFaceDetection", "Faces", "TIMESTAMP")
 
 
-def get_face_search(context: OperationContext, request: Params) -> Result:
+def get_face_search(context: VideoJobsContext, request: Params) -> Result:
     order = request.get("SortBy", "TIMESTAMP")
     return _get(context, request, "StartFaceSearch", "Persons", order)
 
 
-def _start(context: OperationContext, api: str, request: Params) -> Result:
+def _start(context: VideoJobsContext, api: str, request: Params) -> Result:
     if "NotificationChannel" in request and not context.notifier.configured:
         raise errors.InvalidParameterError(
             "NotificationChannel needs an SNS-compatible endpoint, and this server has none: "
@@ -60,7 +77,7 @@ def _start(context: OperationContext, api: str, request: Params) -> Result:
         return idempotent(session, api, request, lambda: _new_job(context, session, api, request))
 
 
-def _new_job(context: OperationContext, session: Session, api: str, request: Params) -> Result:
+def _new_job(context: VideoJobsContext, session: Session, api: str, request: Params) -> Result:
     if store.jobs_in_progress(session) >= context.video.max_jobs:
         raise errors.LimitExceededError(
             f"{context.video.max_jobs} video jobs are in progress, the most this server runs "
@@ -71,7 +88,7 @@ def _new_job(context: OperationContext, session: Session, api: str, request: Par
     return {"JobId": job_id}
 
 
-def _get(context: OperationContext, request: Params, api: str, member: str, order: str) -> Result:
+def _get(context: VideoJobsContext, request: Params, api: str, member: str, order: str) -> Result:
     limit = min(int(request.get("MaxResults", MAX_RESULTS)), MAX_RESULTS)
     scope = f"{api}:{request['JobId']}:{order}"
     with context.read() as session:

@@ -6,12 +6,13 @@ and deleted with it."""
 from __future__ import annotations
 
 import json
+from typing import Protocol
 
 import regex
 from sqlalchemy.orm import Session
 
 from service import errors
-from service.context import OperationContext
+from service.context import Transactions, WithAccount
 from service.operations import Params, Result
 from service.storage.queries import find_collection
 from service.storage.schema import CollectionRow
@@ -26,7 +27,11 @@ COLLECTION_ARN = regex.compile(
 )
 
 
-def tag_resource(context: OperationContext, request: Params) -> Result:
+class TagsContext(Transactions, WithAccount, Protocol):
+    """What the tag operations use: sessions, and the region and account ARNs name."""
+
+
+def tag_resource(context: TagsContext, request: Params) -> Result:
     with context.write() as session:
         collection = _collection(context, session, request["ResourceArn"], lock=True)
         tags = {**json.loads(collection.tags), **request["Tags"]}
@@ -35,7 +40,7 @@ def tag_resource(context: OperationContext, request: Params) -> Result:
     return {}
 
 
-def untag_resource(context: OperationContext, request: Params) -> Result:
+def untag_resource(context: TagsContext, request: Params) -> Result:
     with context.write() as session:
         collection = _collection(context, session, request["ResourceArn"], lock=True)
         tags = json.loads(collection.tags)
@@ -45,7 +50,7 @@ def untag_resource(context: OperationContext, request: Params) -> Result:
     return {}
 
 
-def list_tags_for_resource(context: OperationContext, request: Params) -> Result:
+def list_tags_for_resource(context: TagsContext, request: Params) -> Result:
     with context.read() as session:
         collection = _collection(context, session, request["ResourceArn"])
         return {"Tags": json.loads(collection.tags)}
@@ -59,7 +64,7 @@ def check_tag_quota(tags: dict[str, str]) -> None:
 
 
 def _collection(
-    context: OperationContext, session: Session, arn: str, *, lock: bool = False
+    context: TagsContext, session: Session, arn: str, *, lock: bool = False
 ) -> CollectionRow:
     """The collection an ARN names: InvalidParameterException for what is no ARN of
     Rekognition's, ResourceNotFoundException for one naming no collection here (another

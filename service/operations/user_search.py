@@ -9,13 +9,12 @@ from sqlalchemy.orm import Session
 from ml.decode import DecodedImage
 from ml.types import FaceDescription
 from service import errors
-from service.context import OperationContext
 from service.index.collection_index import user_vector
 from service.operations import Params, Result
 from service.operations.inputs import image_for_collection, model_collection
 from service.operations.quality_filter import rejection_reasons
 from service.operations.render import face_detail
-from service.operations.search import Hit, nearest
+from service.operations.search import Hit, SearchContext, nearest
 from service.operations.users import status_of, user_faces
 from service.storage.queries import find_face, find_user
 from service.storage.schema import CollectionRow, FaceRow, UserRow
@@ -57,7 +56,7 @@ def _limits(request: Params) -> tuple[int, float]:
 
 
 def _matching_users(
-    context: OperationContext,
+    context: SearchContext,
     session: Session,
     collection: CollectionRow,
     query: np.ndarray,
@@ -80,7 +79,7 @@ def _matching_users(
     return user_matches(session, collection, hits)
 
 
-def search_users(context: OperationContext, request: Params) -> Result:
+def search_users(context: SearchContext, request: Params) -> Result:
     if ("UserId" in request) == ("FaceId" in request):
         raise errors.InvalidParameterError("Specify exactly one of UserId and FaceId")
     with context.read() as session:
@@ -118,7 +117,7 @@ def _unsearched(faces: list[FaceDescription], image: DecodedImage, level: str) -
     ]
 
 
-def search_users_by_image(context: OperationContext, request: Params) -> Result:
+def search_users_by_image(context: SearchContext, request: Params) -> Result:
     level = request.get("QualityFilter", "NONE")
     image, collection = image_for_collection(context, request["Image"], request["CollectionId"])
     faces = context.pipeline.describe(image)

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from typing import Protocol
 
 import numpy as np
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from service import errors
-from service.context import OperationContext
+from service.context import CollectionAccess, WithTokens
 from service.index.collection_index import user_vector
 from service.operations import Params, Result
 from service.operations.idempotency import idempotent
@@ -31,7 +32,11 @@ def status_of(face_count: int) -> str:
     return "ACTIVE" if face_count else "CREATED"
 
 
-def create_user(context: OperationContext, request: Params) -> Result:
+class UsersContext(CollectionAccess, WithTokens, Protocol):
+    """What the user operations use."""
+
+
+def create_user(context: UsersContext, request: Params) -> Result:
     def run(session: Session, collection: CollectionRow) -> Result:
         exists = session.scalar(
             select(func.count())
@@ -49,7 +54,7 @@ def create_user(context: OperationContext, request: Params) -> Result:
     return _in_collection(context, "CreateUser", request, run)
 
 
-def delete_user(context: OperationContext, request: Params) -> Result:
+def delete_user(context: UsersContext, request: Params) -> Result:
     def run(session: Session, collection: CollectionRow) -> Result:
         user = find_user(session, collection, request["UserId"])
         session.execute(update(FaceRow).where(FaceRow.user_pk == user.pk).values(user_pk=None))
@@ -64,14 +69,14 @@ def delete_user(context: OperationContext, request: Params) -> Result:
 Run = Callable[[Session, CollectionRow], Result]
 
 
-def _in_collection(context: OperationContext, operation: str, request: Params, run: Run) -> Result:
+def _in_collection(context: UsersContext, operation: str, request: Params, run: Run) -> Result:
     """Lock the collection, then replay or run the operation once per token."""
     with context.write() as session:
         collection = find_collection(session, request["CollectionId"], lock=True)
         return idempotent(session, operation, request, lambda: run(session, collection))
 
 
-def list_users(context: OperationContext, request: Params) -> Result:
+def list_users(context: UsersContext, request: Params) -> Result:
     limit = request.get("MaxResults", DEFAULT_LIST_USERS)
     scope = f"ListUsers|{request['CollectionId']}"
     after = context.tokens.start(request, scope)
@@ -93,7 +98,7 @@ def list_users(context: OperationContext, request: Params) -> Result:
 
 
 def _match_confidence(
-    context: OperationContext,
+    context: UsersContext,
     collection: CollectionRow,
     candidate: FaceRow,
     reference: np.ndarray | None,
@@ -136,7 +141,7 @@ def _classify(
     return refused, candidates
 
 
-def associate_faces(context: OperationContext, request: Params) -> Result:
+def associate_faces(context: UsersContext, request: Params) -> Result:
     threshold = request.get("UserMatchThreshold", DEFAULT_ASSOCIATE_THRESHOLD)
 
     def run(session: Session, collection: CollectionRow) -> Result:
@@ -176,7 +181,7 @@ def associate_faces(context: OperationContext, request: Params) -> Result:
     return _in_collection(context, "AssociateFaces", request, run)
 
 
-def disassociate_faces(context: OperationContext, request: Params) -> Result:
+def disassociate_faces(context: UsersContext, request: Params) -> Result:
     def run(session: Session, collection: CollectionRow) -> Result:
         user = find_user(session, collection, request["UserId"])
         requested = list(dict.fromkeys(request["FaceIds"]))

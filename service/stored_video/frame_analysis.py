@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import numpy as np
 
@@ -20,11 +20,11 @@ from ml.decode import DecodedImage
 from ml.tracking import FaceTracker
 from ml.types import FaceDescription
 from ml.video_frames import sampled_frames
-from service.context import OperationContext
+from service.background.priority import InteractiveActivity
 from service.operations.inputs import model_collection
 from service.operations.render import bounding_box, face_detail, face_details
 from service.operations.requested_attributes import estimate_attributes, wanted_attributes
-from service.operations.search import DEFAULT_MAX_FACES, search_collection
+from service.operations.search import DEFAULT_MAX_FACES, SearchContext, search_collection
 
 # Rekognition's video results leave these out.
 NOT_IN_VIDEO = frozenset({"EYE_DIRECTION", "FACE_OCCLUDED"})
@@ -51,11 +51,19 @@ class StageClock:
             self.seconds[stage] = self.seconds.get(stage, 0.0) + elapsed
 
 
+class FrameAnalysisContext(SearchContext, Protocol):
+    """What a video's frames go through: the models and searches image requests use, and the
+    activity of those requests, which go first."""
+
+    @property
+    def interactive(self) -> InteractiveActivity: ...
+
+
 @dataclass
 class VideoRun:
     """One job's analysis: its video file, its Start request, how it samples and decodes."""
 
-    context: OperationContext
+    context: FrameAnalysisContext
     path: Path
     request: dict[str, Any]
     every_ms: int

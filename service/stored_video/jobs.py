@@ -10,7 +10,7 @@ import json
 import logging
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -18,12 +18,13 @@ from ml.video_frames import VideoError, probe
 from service import errors
 from service.background.notify import Notifier, completion_message
 from service.background.workers import Heartbeat, Workers
-from service.context import OperationContext
+from service.s3_objects import S3Objects
 from service.settings import VideoSettings
 from service.storage import video_jobs as store
 from service.storage.schema import VideoJobRow
 from service.stored_video.frame_analysis import (
     Entry,
+    FrameAnalysisContext,
     VideoRun,
     detect_faces_in_video,
     search_faces_in_video,
@@ -36,12 +37,19 @@ class JobStoppedError(Exception):
     """The job is no longer this worker's (its lease was taken over) or the server stops."""
 
 
+class VideoWorkContext(FrameAnalysisContext, Protocol):
+    """What running a job uses beyond its frames' analysis: the store the video is read from."""
+
+    @property
+    def s3(self) -> S3Objects: ...
+
+
 class VideoJobs:
     """Stored-video jobs as a kind of long-running work, run by this replica's workers."""
 
     def __init__(
         self,
-        context: OperationContext,
+        context: VideoWorkContext,
         options: VideoSettings,
         notifier: Notifier,
         spool_dir: Path,

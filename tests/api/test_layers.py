@@ -23,7 +23,7 @@ app = create_app(settings)
 
 async def start_and_stop():
     async with app.router.lifespan_context(app):
-        assert app.state.ready
+        assert app.state.facebank.ready
 
 asyncio.run(start_and_stop())
 print("\\n".join(sorted(sys.modules)))
