@@ -1,5 +1,6 @@
-"""The server's start-up imports only the runtime: no provisioning (downloads, converters and
-their readers), no evaluation, no client tools."""
+"""The house matches its plan: every import runs down the layers of docs/development.md (the
+contracts in pyproject.toml), and the server's start-up imports only the runtime: no
+provisioning (downloads, converters and their readers), no evaluation, no client tools."""
 
 from __future__ import annotations
 
@@ -48,3 +49,16 @@ def test_serving_imports_nothing_of_provisioning_evaluation_or_clients(tmp_path:
     assert "ml.pipeline" in modules and "service.app" in modules  # it did walk the start-up
     unwanted = [m for m in modules if any(m == p or m.startswith(f"{p}.") for p in NOT_AT_RUN_TIME)]
     assert unwanted == []
+
+
+def test_every_import_runs_down_the_layers() -> None:
+    checked = subprocess.run(
+        [str(Path(sys.executable).parent / "lint-imports")],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert checked.returncode == 0, checked.stdout[-4000:]
+    assert "0 broken" in checked.stdout
