@@ -134,9 +134,7 @@ def test_calibrate_embeds_and_finds_faces_as_serve_does(faces_dir: Path, tmp_pat
     with engine.connect() as connection:
         stored = {
             face_id: np.frombuffer(embedding, dtype=np.float32)
-            for face_id, embedding in connection.execute(
-                select(FaceRow.face_id, FaceRow.embedding)
-            )
+            for face_id, embedding in connection.execute(select(FaceRow.face_id, FaceRow.embedding))
         }
     engine.dispose()
     settings = Settings(
