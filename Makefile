@@ -102,7 +102,7 @@ gpu-carry: photos
 
 # Verification tables, threshold table and plot on held-out people, then identification
 # through a live server; embeddings are cached under benchmarks/.cache.
-bench-accuracy: install models
+bench-accuracy: install models photos
 	$(BIN)/python -m benchmarks.verification
 	$(BIN)/python -m benchmarks.identification
 

@@ -22,6 +22,7 @@ from PIL import Image
 
 from benchmarks import RESULTS, git_commit
 from benchmarks.embed_photos import subject_face
+from benchmarks.photos import default_faces
 from ml.decode import decode_image
 from ml.face_models import DEFAULT_MODEL_VERSION
 from ml.manifest import default_models_dir
@@ -70,7 +71,7 @@ def row(probabilities: list[np.ndarray], mass: float, width: int) -> dict[str, A
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--faces", type=Path, default=Path("../shared/faces"))
+    parser.add_argument("--faces", type=Path, default=default_faces())
     args = parser.parse_args()
     probabilities = distributions(args.faces)
     rows = [row(probabilities, mass, width) for mass in MASSES for width in MIN_WIDTHS]

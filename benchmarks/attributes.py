@@ -27,6 +27,7 @@ import torch
 
 from benchmarks import RESULTS, git_commit
 from benchmarks.embed_photos import subject_face
+from benchmarks.photos import default_faces
 from benchmarks.scenes import celebrity_photos, compose_scene
 from ml.attributes import AttributeEstimator
 from ml.decode import decode_image
@@ -172,7 +173,7 @@ def measure_cost(pipeline: FacePipeline, estimator: AttributeEstimator, faces: P
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--faces", type=Path, default=Path("../shared/faces"))
+    parser.add_argument("--faces", type=Path, default=default_faces())
     args = parser.parse_args()
     torch.set_num_threads(2)
     device = resolve_device("cpu")

@@ -24,6 +24,7 @@ from PIL import Image
 
 from benchmarks import RESULTS, git_commit
 from benchmarks.embed_photos import subject_face
+from benchmarks.photos import default_faces
 from benchmarks.verification import fit_calibration
 from ml.align import CROP_SIZE, crop_face, crop_upright
 from ml.decode import decode_image
@@ -92,7 +93,7 @@ def evaluate(vectors: np.ndarray, labels: list[str], fit: np.ndarray, model: str
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--faces", type=Path, default=Path("../shared/faces"))
+    parser.add_argument("--faces", type=Path, default=default_faces())
     parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
     parser.add_argument("--edge-margin", type=int, default=EDGE_MARGIN)
     args = parser.parse_args()

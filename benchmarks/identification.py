@@ -25,6 +25,7 @@ from botocore import UNSIGNED
 from botocore.config import Config
 
 from benchmarks import RESULTS
+from benchmarks.photos import default_faces
 from ml.evaluation.identification import Ranking as People
 from ml.evaluation.identification import closed_set, open_set
 from ml.evaluation.statistics import labelled_images
@@ -150,7 +151,7 @@ def markdown(rows: list[dict[str, Any]], known: int, unknown: int) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--endpoint")
-    parser.add_argument("--faces", type=Path, default=Path("../shared/faces"))
+    parser.add_argument("--faces", type=Path, default=default_faces())
     args = parser.parse_args()
     with endpoint(args.endpoint, "facebank-ident") as url:
         client = boto3.client(

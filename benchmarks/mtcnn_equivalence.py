@@ -21,6 +21,7 @@ import numpy as np
 import torch
 
 from benchmarks import RESULTS, git_commit
+from benchmarks.photos import default_faces
 from ml.decode import decode_image
 from ml.mtcnn import RawFaces, VectorisedMtcnn
 from ml.tracking import iou
@@ -85,7 +86,7 @@ def run(folder: Path) -> dict[str, Any]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--faces", type=Path, default=Path("../shared/faces"))
+    parser.add_argument("--faces", type=Path, default=default_faces())
     parser.add_argument("--out", type=Path, default=RESULTS / "mtcnn-equivalence.json")
     args = parser.parse_args()
     torch.set_num_threads(2)

@@ -3,7 +3,8 @@
     python -m benchmarks.verification [--faces ../shared/faces] [--extra DIR ...]
                                       [--lfw-pairs pairs.txt --lfw-root lfw/] [--write-calibration]
 
-Photos: the labelled sets in ../shared/faces plus any folder laid out as <person>/<image>.
+Photos: the labelled sets under --faces (the provisioned photos by default; ../shared/faces is the
+team's wider set) plus any folder laid out as <person>/<image>.
 The calibration is fitted on the people of one split and every table is reported on the people
 of the other, so no person is in both. By default the fit split is the larger one in people
 (the 10 of lfw-george-w-bush, facenet-pytorch and face-recognition-examples) and five-celebrities
@@ -25,6 +26,7 @@ import numpy as np
 
 from benchmarks import RESULTS
 from benchmarks.embed_photos import PhotoFace, describe_photos
+from benchmarks.photos import default_faces
 from benchmarks.verification_report import markdown, plot
 from ml.evaluation.calibration_fit import calibration_json, fit_knots
 from ml.evaluation.refit import check_support, new_version_id
@@ -166,7 +168,18 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             len(fit_scores[1]),
             (len(held_scores[0]), len(held_scores[1])),
         )
-    calibration = fit_calibration(pipeline.spec.version, *fit_scores)
+    # The provisioned photos alone hold no fit split with pairs: then the calibration in use is
+    # reported on the held-out people (the published tables' people), and a refit needs more.
+    fitted = len(fit_scores[0]) > 0 and len(fit_scores[1]) > 0
+    if fitted:
+        calibration = fit_calibration(pipeline.spec.version, *fit_scores)
+    else:
+        calibration = pipeline.calibration
+        print(
+            f"the fit split under {args.faces} has no genuine or no impostor pairs: reporting "
+            f"the calibration in use ({calibration.calibration_version}) on the held-out "
+            "people; --faces ../shared/faces (or --extra DIR) fits one"
+        )
     held_photos = [photo for (_, photo), h in zip(found, held, strict=True) if h]
     report = {
         "model_version": pipeline.spec.version,
@@ -177,7 +190,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "held_out": sorted(set(held_labels)),
         },
         "calibration": calibration_json(calibration),
-        "fit": verification_table(*fit_scores, calibration),
+        "calibration_fitted": fitted,
+        "fit": verification_table(*fit_scores, calibration) if fitted else None,
         "held_out": verification_table(*held_scores, calibration),
         "quality_filter_held_out": quality_levels(held_photos, held_labels, calibration),
     }
@@ -192,7 +206,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--faces", type=Path, default=Path("../shared/faces"))
+    parser.add_argument("--faces", type=Path, default=default_faces())
     parser.add_argument("--extra", type=Path, nargs="*", default=[])
     parser.add_argument("--extra-subject", choices=["largest", "centre"], default="largest")
     parser.add_argument("--fit-on", choices=["others", HELD_OUT_BY_DEFAULT], default="others")

@@ -51,11 +51,16 @@ def markdown(report: dict[str, Any]) -> str:
         f"## Verification, {report['model_version']}",
         "",
         f"{report['photos']} photos ({report['photos_without_face']} without a detected face). "
-        f"Calibration fitted on {len(ids['fit'])} people ({', '.join(ids['fit'])}); tables on "
-        f"{len(ids['held_out'])} held-out people unless marked fit.",
+        + (
+            f"Calibration fitted on {len(ids['fit'])} people ({', '.join(ids['fit'])}); tables "
+            f"on {len(ids['held_out'])} held-out people unless marked fit."
+            if report["fit"] is not None
+            else f"The calibration in use, on {len(ids['held_out'])} held-out people (the fit "
+            "split had no pairs to fit on)."
+        ),
         "",
         *_table("Held-out people", report["held_out"]),
-        *_table("Fit people (for reference)", report["fit"]),
+        *(_table("Fit people (for reference)", report["fit"]) if report["fit"] else []),
         "### QualityFilter on the held-out photos",
         "",
         "| level | photos rejected | reasons | FNMR at 80 | FMR at 80 | genuine pairs left |",
