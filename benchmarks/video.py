@@ -32,9 +32,8 @@ from benchmarks import RESULTS, git_commit
 from benchmarks.scenes import celebrity_photos, compose_scene
 from ml.evaluation.videos import Appearance, Script, render
 from ml.provision.photos import default_photos_dir
-from service.build import batch_models, build_context, build_pipeline, warm_up
+from service.build import batch_models, build_context, build_operations, build_pipeline, warm_up
 from service.context import OperationContext
-from service.operations.dispatch import Operations
 from service.settings import Settings
 from service.stored_video.frame_analysis import (
     StageClock,
@@ -86,7 +85,7 @@ def local_context(device: str, scratch: Path) -> OperationContext:
 
 
 def enrol(context: OperationContext, faces: Path) -> str:
-    operations = Operations(context)
+    operations = build_operations(Settings(), context)
     operations.dispatch("CreateCollection", {"CollectionId": "bench"})
     for person in PEOPLE:
         for photo in sorted((faces / "five-celebrities/train" / person).iterdir())[:3]:

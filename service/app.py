@@ -23,6 +23,7 @@ from service.batching import (
 from service.build import (
     batch_models,
     build_context,
+    build_operations,
     build_pipeline,
     search_device,
     warm_up,
@@ -116,7 +117,7 @@ def create_app(settings: Settings, pipeline: FacePipeline | None = None) -> Fast
         if searching_on:
             warm_up_search(loaded.spec.embedding_dim, torch.device(searching_on))
         load_indexes(context)
-        operations = Operations(context, settings.max_inflight, settings.max_inflight_pixels)
+        operations = build_operations(settings, context)
         state.operations = operations
         on_gpu = resolve_device(settings.device).type == "cuda"
         spool = settings.data_dir / "video-spool"

@@ -34,6 +34,7 @@ from service.context import OperationContext
 from service.index.collection_index import IndexOptions
 from service.index.registry import IndexRegistry
 from service.index.searcher import BatchedSearch
+from service.operations.dispatch import Operations
 from service.s3_objects import MAX_S3_IMAGE_BYTES, S3Objects
 from service.settings import Settings
 from service.storage.availability import StorageHealth
@@ -168,6 +169,11 @@ def build_context(settings: Settings, pipeline: FaceModels) -> tuple[OperationCo
         rates=RateLimits(),
     )
     return context, engine
+
+
+def build_operations(settings: Settings, context: OperationContext) -> Operations:
+    """The one table both surfaces call, with the server's admission limits."""
+    return Operations(context, settings.max_inflight, settings.max_inflight_pixels)
 
 
 def search_device(settings: Settings) -> str:

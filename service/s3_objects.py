@@ -30,7 +30,7 @@ DOWNLOAD_CHUNK = 1 << 20
 
 
 class S3Objects:
-    def __init__(self, endpoint_url: str = "", region: str = "us-east-1") -> None:
+    def __init__(self, endpoint_url: str, region: str) -> None:
         self.endpoint_url = endpoint_url
         self.region = region
         self._client: Any = None

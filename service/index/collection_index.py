@@ -36,15 +36,15 @@ IN_CHUNK = 10_000
 
 @dataclass(frozen=True)
 class IndexOptions:
-    """`kind` "flat" is exact; "ivf" switches a collection's faces to IVF once it holds
-    `ivf_min_vectors` faces (user vectors stay exact: there are far fewer of them).
-    `search_device` names a torch device for exact searches ("" keeps them in FAISS on the host).
-    """
+    """From Settings (FACEBANK_INDEX_KIND, FACEBANK_IVF_*, the search backend). `kind` "flat"
+    is exact; "ivf" switches a collection's faces to IVF once it holds `ivf_min_vectors` faces
+    (user vectors stay exact: there are far fewer of them). `search_device` names a torch
+    device for exact searches ("" keeps them in FAISS on the host)."""
 
-    kind: str = "flat"
-    ivf_min_vectors: int = 200_000
-    ivf_nprobe: int = 512
-    search_device: str = ""
+    kind: str
+    ivf_min_vectors: int
+    ivf_nprobe: int
+    search_device: str
 
     def exact(self, dim: int, index: Any = None) -> FlatVectors:
         """An exact vector set, on the search device if there is one."""
@@ -63,13 +63,11 @@ def user_vector(embeddings: list[bytes]) -> np.ndarray | None:
 
 
 class CollectionIndex:
-    def __init__(
-        self, collection_pk: int, dim: int, network: str, options: IndexOptions | None = None
-    ) -> None:
+    def __init__(self, collection_pk: int, dim: int, network: str, options: IndexOptions) -> None:
         self.collection_pk = collection_pk
         self.dim = dim
         self.network = network
-        self.options = options or IndexOptions()
+        self.options = options
         self.faces: VectorSet = self.options.exact(dim)
         self.users: VectorSet = self.options.exact(dim)
         self.watermark = 0
@@ -196,7 +194,7 @@ class CollectionIndex:
         collection_pk: int,
         dim: int,
         network: str,
-        options: IndexOptions | None = None,
+        options: IndexOptions,
     ) -> CollectionIndex:
         """The snapshot at `path`, or an empty index (watermark 0) if it is missing or unusable."""
         index = cls(collection_pk, dim, network, options)

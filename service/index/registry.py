@@ -84,10 +84,10 @@ class IndexRegistry:
         dim: int,
         network: str,
         snapshot_every: int,
-        options: IndexOptions | None = None,
+        options: IndexOptions,
     ) -> None:
         self.directory = directory
-        self.options = options or IndexOptions()
+        self.options = options
         self.dim = dim
         self.network = network
         self.snapshot_every = snapshot_every

@@ -69,8 +69,8 @@ class Operations:
     def __init__(
         self,
         context: OperationContext,
-        max_inflight: int = 32,
-        max_inflight_pixels: int = 256_000_000,
+        max_inflight: int,
+        max_inflight_pixels: int,
     ) -> None:
         self.context = context
         self._slots = threading.BoundedSemaphore(max_inflight)

@@ -11,6 +11,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from sqlalchemy import select
@@ -22,8 +23,7 @@ from ml.face_models import FACENET_2017, ModelSpec
 from ml.pipeline import ServedModel
 from ml.similarity import Calibration, load_calibration
 from ml.types import FaceDescription
-from service.build import build_context
-from service.index.collection_index import IndexOptions
+from service.build import build_context, build_operations
 from service.operations.dispatch import Operations
 from service.operations.faces import add_faces
 from service.settings import Settings
@@ -72,22 +72,19 @@ def make_operations(
     database_url: str,
     data_dir: Path,
     snapshot_every: int = 10_000,
-    options: IndexOptions | None = None,
+    index: dict[str, Any] | None = None,
     search: str = "faiss",
 ) -> Operations:
     """The server's operations over a StubPipeline, built as `serve` builds them. `search`
     "torch" runs exact searches with torch on the CPU, as a GPU node does on CUDA; "faiss"
     searches the FAISS index; both batched across requests, as served."""
-    options = options or IndexOptions()
     settings = Settings(
         database_url=database_url,
         data_dir=data_dir,
         device="cpu",
         token_secret=TOKEN_SECRET,
         snapshot_every=snapshot_every,
-        index_kind=options.kind,
-        ivf_min_vectors=options.ivf_min_vectors,
-        ivf_nprobe=options.ivf_nprobe,
+        **(index or {}),
         search_backend="torch" if search == "torch" else "faiss",
         search_batch_size=8,
         search_batch_wait_ms=1.0,
@@ -95,7 +92,7 @@ def make_operations(
     )
     pipeline = StubPipeline(FACENET_2017, load_calibration(FACENET_2017.version))
     context, _ = build_context(settings, pipeline)
-    return Operations(context, settings.max_inflight, settings.max_inflight_pixels)
+    return build_operations(settings, context)
 
 
 def wait_for(condition: Callable[[], bool], timeout: float = 10.0) -> bool:

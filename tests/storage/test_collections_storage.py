@@ -8,7 +8,6 @@ import numpy as np
 import pytest
 
 from service import errors
-from service.index.collection_index import IndexOptions
 from service.index.vectors import IvfVectors
 from service.operations.dispatch import Operations
 from tests.storage.helpers import (
@@ -152,9 +151,9 @@ def test_list_collections_pages(ops: Operations) -> None:
 def test_ivf_option_switches_large_collections_and_survives_restart(
     database_url: str, tmp_path: Path, search_backend: str
 ) -> None:
-    options = IndexOptions(kind="ivf", ivf_min_vectors=1000, ivf_nprobe=10_000)
+    options = {"index_kind": "ivf", "ivf_min_vectors": 1000, "ivf_nprobe": 10_000}
     first = make_operations(
-        database_url, tmp_path, snapshot_every=100, options=options, search=search_backend
+        database_url, tmp_path, snapshot_every=100, index=options, search=search_backend
     )
     first.dispatch("CreateCollection", {"CollectionId": "c1"})
     anchor = unit_vectors(1, seed=8)[0]
@@ -168,7 +167,7 @@ def test_ivf_option_switches_large_collections_and_survives_restart(
     first.dispatch("DeleteFaces", {"CollectionId": "c1", "FaceIds": [ids[1]]})
     assert search(first, ids[0]) == []
     first.context.indexes.close()
-    again = make_operations(database_url, tmp_path, options=options, search=search_backend)
+    again = make_operations(database_url, tmp_path, index=options, search=search_backend)
     assert isinstance(again.context.indexes._get(1).faces, IvfVectors)
     assert search(again, ids[0], FaceMatchThreshold=0.0, MaxFaces=3)[0] in ids[2:]
 

@@ -93,12 +93,12 @@ def test_device_flat_vectors_restore_from_a_faiss_snapshot() -> None:
 
 
 def test_index_options_choose_the_search_device() -> None:
-    assert type(IndexOptions().exact(8)) is FlatVectors
-    assert type(IndexOptions(search_device="cpu").exact(8)) is DeviceFlatVectors
+    assert type(IndexOptions("flat", 200_000, 512, "").exact(8)) is FlatVectors
+    assert type(IndexOptions("flat", 200_000, 512, "cpu").exact(8)) is DeviceFlatVectors
 
 
 def filled_index(pk: int, seed: int) -> CollectionIndex:
-    index = CollectionIndex(pk, 32, "m", IndexOptions(search_device="cpu"))
+    index = CollectionIndex(pk, 32, "m", IndexOptions("flat", 200_000, 512, "cpu"))
     index.faces.upsert(np.arange(1, 501), units(500, seed=seed))
     index.users.upsert(np.arange(1, 51), units(50, seed=seed + 1))
     return index
