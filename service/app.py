@@ -37,11 +37,15 @@ from service.index.device_vectors import warm_up as warm_up_search
 from service.index.searcher import BatchedSearch
 from service.operations.dispatch import Operations
 from service.settings import Settings
+from service.storage import stream_processors as stream_store
 from service.storage import video_jobs as video_store
 from service.storage.calibration_record import CalibrationMismatchError
 from service.storage.queries import collection_stats
 from service.storage.schema import CollectionRow
 from service.stored_video.jobs import VideoJobs
+from service.streaming.cameras import Cameras
+from service.streaming.processors import StreamProcessors
+from service.streaming.sinks import KinesisSink
 
 log = logging.getLogger("facebank")
 DOCS_ASSETS = "/docs-assets"
@@ -52,6 +56,7 @@ def server_state(
     queues: list[BatchQueue[Any, Any]],
     settings: Settings,
     workers: VideoJobs,
+    processors: StreamProcessors,
     keyring: KeyRing,
 ) -> ServerState:
     """What /metrics reads from the running server at each scrape."""
@@ -72,7 +77,14 @@ def server_state(
         video_jobs=lambda: _video_stats(context),
         video_frames=lambda: workers.frames_done,
         keys_file_refused=keyring.file_refused,
+        stream_processors=lambda: _processor_stats(context),
+        streams=processors.stats,
     )
+
+
+def _processor_stats(context: OperationContext) -> dict[str, int]:
+    with context.read() as session:
+        return stream_store.status_counts(session)
 
 
 def _video_stats(context: OperationContext) -> tuple[dict[str, int], float | None]:
@@ -122,9 +134,16 @@ def create_app(settings: Settings, pipeline: FacePipeline | None = None) -> Fast
         on_gpu = resolve_device(settings.device).type == "cuda"
         spool = settings.data_dir / "video-spool"
         workers = VideoJobs(context, context.video, context.notifier, spool, on_gpu)
-        state.metrics.register(server_state(operations, queues, settings, workers, state.keyring))
+        kinesis = KinesisSink(
+            settings.kinesis_endpoint_url, settings.kinesis_region or settings.region
+        )
+        processors = StreamProcessors(context, settings.streams, state.cameras, kinesis)
+        state.metrics.register(
+            server_state(operations, queues, settings, workers, processors, state.keyring)
+        )
         state.ready = True
         workers.start()
+        processors.start()
         _reload_keys_on_sighup(state.keyring)
         log.info(
             "facebank ready: model %s on %s, exact search on %s, Similarity calibration %s (%s)",
@@ -137,6 +156,7 @@ def create_app(settings: Settings, pipeline: FacePipeline | None = None) -> Fast
         yield
         state.ready = False
         workers.close()  # a running job is given back for another replica to take
+        processors.close()  # running processors too: they run again wherever claimed next
         context.indexes.close()
         for queue in queues:
             queue.close()
@@ -158,7 +178,9 @@ def create_app(settings: Settings, pipeline: FacePipeline | None = None) -> Fast
     metrics = CollectorRegistry()
     # A keys file that cannot be used stops the start here (KeyFileError).
     keyring = KeyRing(settings.keys, settings.access_keys_file)
-    state = AppState(settings, keyring, metrics, Observer(metrics))
+    # So does a streams file that cannot be used (StreamsFileError).
+    cameras = Cameras(settings.video_streams_file)
+    state = AppState(settings, keyring, cameras, metrics, Observer(metrics))
     attach(app, state)
 
     app.include_router(health.router)

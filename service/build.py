@@ -164,6 +164,7 @@ def build_context(settings: Settings, pipeline: FaceModels) -> tuple[OperationCo
         storage=StorageHealth(settings.data_dir),
         s3=S3Objects(settings.s3_endpoint_url, settings.s3_region or settings.region),
         video=settings.video,
+        streams=settings.streams,
         notifier=Notifier(settings.sns_endpoint_url, settings.sns_region or settings.region),
         interactive=InteractiveActivity(),
         rates=RateLimits(),

@@ -19,6 +19,7 @@ from ml.similarity import CalibrationError, load_calibration
 from service.access.keys import KeyFileError, KeyRing
 from service.operations.admission import tune_allocator
 from service.settings import Settings
+from service.streaming.cameras import StreamsFileError
 
 log = logging.getLogger("facebank")
 
@@ -52,7 +53,7 @@ def serve(_: argparse.Namespace) -> None:
     tune_allocator()
     try:
         app = create_app(settings)
-    except KeyFileError as exc:
+    except (KeyFileError, StreamsFileError) as exc:
         sys.exit(f"facebank: cannot start: {exc}")
     # The access log is ours (service/http/observe.py): one line per request, with its outcome.
     uvicorn.run(

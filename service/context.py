@@ -20,7 +20,7 @@ from service.background.priority import InteractiveActivity
 from service.index.registry import IndexRegistry
 from service.index.searcher import Searcher
 from service.s3_objects import S3Objects
-from service.settings import VideoSettings
+from service.settings import StreamSettings, VideoSettings
 from service.storage.availability import StorageHealth
 from service.storage.pagination import PageTokens
 
@@ -56,6 +56,13 @@ class WithSearch(Protocol):
     def searcher(self) -> Searcher: ...
 
 
+class WithInteractive(Protocol):
+    """The activity of image requests, which background frames let go first."""
+
+    @property
+    def interactive(self) -> InteractiveActivity: ...
+
+
 class WithAccount(Protocol):
     @property
     def region(self) -> str: ...
@@ -84,6 +91,7 @@ class OperationContext:
     storage: StorageHealth
     s3: S3Objects
     video: VideoSettings
+    streams: StreamSettings
     notifier: Notifier
     interactive: InteractiveActivity
     rates: RateLimits

@@ -144,3 +144,8 @@ class IdempotentParameterMismatchError(ServiceError):
 
 class InvalidPaginationTokenError(ServiceError):
     code = "InvalidPaginationTokenException"
+
+
+class ResourceInUseError(ServiceError):
+    code = "ResourceInUseException"
+    rest_status = 409

@@ -63,6 +63,15 @@ class VideoSettings:
 
 
 @dataclass(frozen=True)
+class StreamSettings:
+    """How stream processors run: the FACEBANK_STREAM_* settings, read from Settings."""
+
+    sample_ms: int
+    max_running: int
+    lease_s: float
+
+
+@dataclass(frozen=True)
 class QueueSettings:
     """One stage's cross-request batching: the most items per pass, how long a pass waits for
     more, and how many may wait before the server answers ThrottlingException."""
@@ -188,6 +197,23 @@ class Settings(BaseSettings):
     video_lease_s: float = Field(default=30.0, ge=1)
     video_max_attempts: int = Field(default=3, ge=1)  # claims before a job is given up
     video_retention_s: float = Field(default=7 * 86400, gt=0)  # Rekognition keeps 7 days
+    # Live cameras (stream processors). The cameras a processor's Input names, by stream name:
+    # a JSON file only the server's user can read (it holds camera passwords), reloaded when it
+    # changes (service/streaming/cameras.py).
+    video_streams_file: Path | None = None
+    # Where records go: a Kinesis-compatible endpoint (AWS's or another); empty: AWS's regional
+    # endpoint as botocore finds it. Credentials the usual AWS way.
+    kinesis_endpoint_url: str = ""
+    kinesis_region: str = ""  # empty: FACEBANK_REGION
+    # A live camera's newest frame is analysed once per this many ms (frames in between are
+    # decoded and skipped, never queued).
+    stream_sample_ms: int = Field(default=200, ge=20)
+    # Processors running at once across the deployment (each replica runs up to this many);
+    # Starting one more is LimitExceededException.
+    stream_max_running: int = Field(default=2, ge=0)
+    # A running processor's claim, renewed three times per lease: a replica that dies loses
+    # its processors to another within this (plus a second of polling).
+    stream_lease_s: float = Field(default=10.0, ge=1)
 
     @model_validator(mode="after")
     def _largest_image_fits_the_budget(self) -> Settings:
@@ -253,6 +279,14 @@ class Settings(BaseSettings):
             lease_s=self.video_lease_s,
             max_attempts=self.video_max_attempts,
             retention_s=self.video_retention_s,
+        )
+
+    @property
+    def streams(self) -> StreamSettings:
+        return StreamSettings(
+            sample_ms=self.stream_sample_ms,
+            max_running=self.stream_max_running,
+            lease_s=self.stream_lease_s,
         )
 
     def queue(self, stage: Literal["decode", "detect", "embed", "search"]) -> QueueSettings:

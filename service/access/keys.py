@@ -17,7 +17,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import stat
 import threading
 import time
 from collections.abc import Mapping
@@ -26,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from service.access.policy import Policy, PolicyError
+from service.access.private_files import PrivateFileError, read_private
 from service.settings import AccessKey, weak_secret
 
 log = logging.getLogger("facebank.access")
@@ -48,12 +48,9 @@ class KeyEntry:
 def read_key_file(path: Path) -> dict[str, KeyEntry]:
     """The file's keys, after checking that only its owner can read it."""
     try:
-        mode = path.stat().st_mode
-        text = path.read_text()
-    except OSError as exc:
-        raise KeyFileError(f"cannot read {path}: {exc.strerror}") from None
-    if mode & (stat.S_IRWXG | stat.S_IRWXO):
-        raise KeyFileError(f"{path} can be read by others: chmod 600 it (it holds secrets)")
+        text = read_private(path, "secrets")
+    except PrivateFileError as exc:
+        raise KeyFileError(str(exc)) from None
     try:
         body = json.loads(text)
         return {entry.key_id: entry for entry in _entries(body, str(path))}

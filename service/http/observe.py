@@ -20,10 +20,17 @@ from typing import Any
 from fastapi import Request
 from fastapi.responses import Response
 from prometheus_client import CollectorRegistry, Counter, Histogram
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, InfoMetricFamily
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    InfoMetricFamily,
+)
 from prometheus_client.registry import Collector
 
 from service import errors
+from service.streaming.processors import LATENCY_BUCKETS as STREAM_LATENCY_BUCKETS
+from service.streaming.processors import ProcessorStats
 
 access_log = logging.getLogger("facebank.access")
 auth_log = logging.getLogger("facebank.auth")
@@ -168,6 +175,8 @@ class ServerState(Collector):
     video_frames: Callable[[], int]  # frames this replica's video workers analysed
     # Why the keys file on disk is refused and since when (epoch seconds); None: it is in use
     keys_file_refused: Callable[[], tuple[str, float] | None]
+    stream_processors: Callable[[], dict[str, int]]  # by status, all replicas
+    streams: Callable[[], list[ProcessorStats]]  # the processors this replica runs
 
     def collect(self) -> Iterator[Any]:
         yield InfoMetricFamily("facebank", "Model, device and search backend", value=self.info)
@@ -191,6 +200,7 @@ class ServerState(Collector):
             "facebank_storage_full", "1 while writes fail on a full disk", value=self.storage_full()
         )
         yield from self._video_metrics()
+        yield from self._stream_metrics()
         refused = self.keys_file_refused()
         yield GaugeMetricFamily(
             "facebank_access_keys_file_refused_since_seconds",
@@ -198,6 +208,43 @@ class ServerState(Collector):
             "in use and the log says why); 0 while the file in use is the one on disk",
             value=0.0 if refused is None else refused[1],
         )
+
+    def _stream_metrics(self) -> Iterator[Any]:
+        statuses = GaugeMetricFamily(
+            "facebank_stream_processors", "Stream processors by status", labels=["status"]
+        )
+        for status, count in sorted(self.stream_processors().items()):
+            statuses.add_metric([status], count)
+        yield statuses
+        running = self.streams()
+        yield _per_processor(
+            GaugeMetricFamily,
+            "facebank_stream_connected",
+            "1 while this replica reads the processor's camera",
+            [(s.name, float(s.camera.connected)) for s in running],
+        )
+        counters: dict[str, tuple[str, Callable[[ProcessorStats], int]]] = {
+            "frames_read": ("Camera frames decoded", lambda s: s.camera.frames_read),
+            "frames_analysed": ("Frames analysed", lambda s: s.frames_analysed),
+            "frames_dropped": ("Sampling slots passed while behind", lambda s: s.frames_dropped),
+            "records": ("Records written to the output", lambda s: s.records_written),
+            "sink_errors": ("Records the output refused", lambda s: s.sink_errors),
+        }
+        for name, (text, read) in counters.items():
+            values = [(s.name, float(read(s))) for s in running]
+            yield _per_processor(CounterMetricFamily, f"facebank_stream_{name}", text, values)
+        latency = HistogramMetricFamily(
+            "facebank_stream_capture_to_record_seconds",
+            "From a frame's capture to its record's write",
+            labels=["processor"],
+        )
+        for stats in running:
+            cumulative = list(zip(STREAM_LATENCY_BUCKETS, stats.latency_buckets, strict=True))
+            buckets = [(str(bound), float(count)) for bound, count in cumulative]
+            latency.add_metric(
+                [stats.name], [*buckets, ("+Inf", float(stats.latency_count))], stats.latency_sum
+            )
+        yield latency
 
     def _video_metrics(self) -> Iterator[Any]:
         counts, oldest = self.video_jobs()
@@ -228,6 +275,13 @@ class ServerState(Collector):
             faces.add_metric([collection_id], face_count)
             lag.add_metric([collection_id], behind)
         yield from (faces, lag)
+
+
+def _per_processor(kind: Any, name: str, text: str, values: list[tuple[str, float]]) -> Any:
+    family = kind(name, text, labels=["processor"])
+    for processor, value in values:
+        family.add_metric([processor], value)
+    return family
 
 
 class JsonLines(logging.Formatter):

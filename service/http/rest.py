@@ -50,6 +50,7 @@ class RestRoute:
 
 
 C = "/v1/collections/{CollectionId}"
+SP = "/v1/stream-processors"
 ROUTES = (
     RestRoute("DetectFaces", "POST", "/v1/faces/detect", "Detect faces", ("Image",)),
     RestRoute(
@@ -95,6 +96,15 @@ ROUTES = (
     ),
     RestRoute("StartFaceSearch", "POST", "/v1/video/face-search", "Start a face search job"),
     RestRoute("GetFaceSearch", "GET", "/v1/video/face-search/{JobId}", "A face search job"),
+    RestRoute("CreateStreamProcessor", "POST", SP, "Create a face search stream processor"),
+    RestRoute("ListStreamProcessors", "GET", SP, "List stream processors"),
+    RestRoute("DescribeStreamProcessor", "GET", f"{SP}/{{Name}}", "Describe a stream processor"),
+    RestRoute("DeleteStreamProcessor", "DELETE", f"{SP}/{{Name}}", "Delete a stream processor"),
+    RestRoute("StartStreamProcessor", "POST", f"{SP}/{{Name}}/start", "Start a stream processor"),
+    RestRoute("StopStreamProcessor", "POST", f"{SP}/{{Name}}/stop", "Stop a stream processor"),
+    RestRoute(
+        "UpdateStreamProcessor", "POST", f"{SP}/{{Name}}/update", "Update a stream processor"
+    ),
 )
 
 

@@ -13,12 +13,14 @@ from service.access.keys import KeyRing
 from service.http.observe import Observer
 from service.operations.dispatch import Operations
 from service.settings import Settings
+from service.streaming.cameras import Cameras
 
 
 @dataclass
 class AppState:
     settings: Settings
     keyring: KeyRing
+    cameras: Cameras
     metrics: CollectorRegistry
     observer: Observer
     ready: bool = False  # models loaded and warmed, indexes caught up

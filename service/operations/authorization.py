@@ -1,8 +1,9 @@
 """Whether the calling key's policy allows an operation on its resource, in IAM's terms, and
 its rates. The resource follows Rekognition's resource types: the collection's ARN for
 operations on a collection (a face search job's Get included: it is checked against the
-collection it searched), the ARN a tagging operation names, `*` for DetectFaces,
-CompareFaces, ListCollections and face detection jobs."""
+collection it searched), the stream processor's ARN for the operations that name one
+(Create included), the ARN a tagging operation names, `*` for DetectFaces, CompareFaces,
+ListCollections, ListStreamProcessors and face detection jobs."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from service.access.policy import RequestFacts
 from service.access.rates import RateLimits
 from service.context import Transactions, WithAccount
 from service.operations import Params
+from service.operations.stream_processors import processor_arn
 from service.storage.schema import VideoJobRow
 
 
@@ -67,6 +69,8 @@ def _check(
 
 
 def resource_of(context: AuthorizationContext, operation: str, request: Params) -> str:
+    if operation.endswith("StreamProcessor"):  # by name, Create included
+        return processor_arn(context, request["Name"])
     if "CollectionId" in request:
         return collection_arn(context, request["CollectionId"])
     if "ResourceArn" in request:

@@ -21,6 +21,7 @@ from service.operations import (
     faces,
     search,
     stored_video,
+    stream_processors,
     tags,
     user_search,
     users,
@@ -57,11 +58,20 @@ HANDLERS: dict[str, Handler] = {
     "GetFaceDetection": stored_video.get_face_detection,
     "StartFaceSearch": stored_video.start_face_search,
     "GetFaceSearch": stored_video.get_face_search,
+    "CreateStreamProcessor": stream_processors.create_stream_processor,
+    "StartStreamProcessor": stream_processors.start_stream_processor,
+    "StopStreamProcessor": stream_processors.stop_stream_processor,
+    "DescribeStreamProcessor": stream_processors.describe_stream_processor,
+    "ListStreamProcessors": stream_processors.list_stream_processors,
+    "DeleteStreamProcessor": stream_processors.delete_stream_processor,
+    "UpdateStreamProcessor": stream_processors.update_stream_processor,
 }
 
 
+# Operations that run no model for the caller: they hold no background work back.
 VIDEO_OPERATIONS = frozenset(
     {"StartFaceDetection", "GetFaceDetection", "StartFaceSearch", "GetFaceSearch"}
+    | {name for name in HANDLERS if name.endswith(("StreamProcessor", "StreamProcessors"))}
 )
 
 

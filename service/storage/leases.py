@@ -6,6 +6,8 @@ rows are running is the caller's predicate (a video job IN_PROGRESS, say)."""
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from typing import Any, TypeVar
 
 from sqlalchemy import ColumnElement, select, update
@@ -14,6 +16,8 @@ from sqlalchemy.orm import Session
 from service.storage.schema import LeasedRow
 
 Row = TypeVar("Row", bound=LeasedRow)
+Taken = TypeVar("Taken")
+Sessions = Callable[[], AbstractContextManager[Session]]
 
 
 def claimable(table: type[LeasedRow], running: ColumnElement[bool]) -> ColumnElement[bool]:
@@ -62,3 +66,23 @@ def renew(
         .values(lease_until=time.time() + lease_s, **progress)
     )
     return bool(getattr(result, "rowcount", 0))
+
+
+def claim_next(
+    read: Sessions,
+    write: Sessions,
+    table: type[Row],
+    running: Callable[[], ColumnElement[bool]],
+    worker: str,
+    lease_s: float,
+    take: Callable[[Row], Taken],
+) -> Taken | None:
+    """What `take` reads of the oldest claimable row, now leased to `worker`, inside the
+    claim's transaction; None when no row waits. Read first, so that idle workers never
+    write."""
+    with read() as session:
+        if not any_claimable(session, table, running()):
+            return None
+    with write() as session:
+        row = claim(session, table, running(), worker, lease_s)
+        return None if row is None else take(row)

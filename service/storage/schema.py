@@ -157,6 +157,25 @@ class VideoJobRow(LeasedRow):
     notified: Mapped[bool] = mapped_column(default=False)
 
 
+class StreamProcessorRow(LeasedRow):
+    """A stream processor (CreateStreamProcessor). While STARTING or RUNNING, one replica's
+    worker holds it under a lease and reads its camera; Stop, Update and Delete change the row,
+    and the holder sees the change at its next heartbeat."""
+
+    __tablename__ = "stream_processors"
+    __table_args__ = (NO_REUSE,)
+
+    name: Mapped[str] = mapped_column(String(128), unique=True)
+    status: Mapped[str] = mapped_column(String(16))  # STOPPED, STARTING, RUNNING, STOPPING...
+    status_message: Mapped[str | None] = mapped_column(Text, nullable=True)
+    request: Mapped[str] = mapped_column(Text)  # the validated Create request, JSON
+    tags: Mapped[str] = mapped_column(Text, default="{}")
+    created_at: Mapped[float] = mapped_column(Float)
+    updated_at: Mapped[float] = mapped_column(Float)
+    session_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    generation: Mapped[int] = mapped_column(Integer, default=0)  # bumped by Update and Stop
+
+
 class VideoResultRow(Base):
     """One entry of a job's results (a face at a timestamp, or a person's match), in both
     orders GetFaceSearch sorts by."""

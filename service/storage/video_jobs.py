@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from service import errors
 from service.storage import leases
+from service.storage.leases import Taken
 from service.storage.schema import VideoJobRow, VideoResultRow
 
 IN_PROGRESS, SUCCEEDED, FAILED = "IN_PROGRESS", "SUCCEEDED", "FAILED"
@@ -67,14 +68,21 @@ def _running() -> ColumnElement[bool]:
     return VideoJobRow.status == IN_PROGRESS
 
 
-def any_claimable(session: Session) -> bool:
-    """Whether a job waits for a worker (read only)."""
-    return leases.any_claimable(session, VideoJobRow, _running())
-
-
 def claim(session: Session, worker: str, lease_s: float) -> VideoJobRow | None:
     """The oldest job in progress whose lease is free, now leased to `worker`."""
     return leases.claim(session, VideoJobRow, _running(), worker, lease_s)
+
+
+def claim_next(
+    read: leases.Sessions,
+    write: leases.Sessions,
+    worker: str,
+    lease_s: float,
+    take: Callable[[VideoJobRow], Taken],
+) -> Taken | None:
+    """What `take` reads of the oldest job in progress whose lease is free, now leased to
+    `worker`; None when no job waits."""
+    return leases.claim_next(read, write, VideoJobRow, _running, worker, lease_s, take)
 
 
 def renew(session: Session, job_pk: int, worker: str, lease_s: float, frames: int) -> bool:

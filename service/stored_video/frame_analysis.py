@@ -20,7 +20,7 @@ from ml.decode import DecodedImage
 from ml.tracking import FaceTracker
 from ml.types import FaceDescription
 from ml.video_frames import sampled_frames
-from service.background.priority import InteractiveActivity
+from service.context import WithInteractive
 from service.operations.inputs import model_collection
 from service.operations.render import bounding_box, face_detail, face_details
 from service.operations.requested_attributes import estimate_attributes, wanted_attributes
@@ -51,12 +51,8 @@ class StageClock:
             self.seconds[stage] = self.seconds.get(stage, 0.0) + elapsed
 
 
-class FrameAnalysisContext(SearchContext, Protocol):
-    """What a video's frames go through: the models and searches image requests use, and the
-    activity of those requests, which go first."""
-
-    @property
-    def interactive(self) -> InteractiveActivity: ...
+class FrameAnalysisContext(SearchContext, WithInteractive, Protocol):
+    """What a video's frames go through: the models and searches image requests use."""
 
 
 @dataclass

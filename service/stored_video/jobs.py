@@ -71,15 +71,16 @@ class VideoJobs:
         self.workers.close()
 
     def run_one(self, worker: str) -> bool:
-        with self.context.read() as session:
-            if not store.any_claimable(session):
-                return False
-        with self.context.write() as session:
-            job = store.claim(session, worker, self.options.lease_s)
-            if job is None:
-                return False
-            job_pk, job_id, api, attempts = job.pk, job.job_id, job.api, job.attempts
-            request = json.loads(job.request)
+        claimed = store.claim_next(
+            self.context.read,
+            self.context.write,
+            worker,
+            self.options.lease_s,
+            lambda job: (job.pk, job.job_id, job.api, job.attempts, json.loads(job.request)),
+        )
+        if claimed is None:
+            return False
+        job_pk, job_id, api, attempts, request = claimed
         log.info("video job %s (%s): attempt %d on %s", job_id, api, attempts, worker)
         if attempts > self.options.max_attempts:
             message = (

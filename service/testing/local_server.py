@@ -144,3 +144,31 @@ def start_moto(log: Path) -> tuple[subprocess.Popen[bytes], str]:
         except httpx.TransportError:
             time.sleep(0.2)
     return moto, url
+
+
+SYSTEM_PYTHON = "/usr/bin/python3"  # Debian's, which has python3-gi; the venv's has not
+RTSP_CAMERA = Path(__file__).with_name("rtsp_camera.py")
+
+
+def start_rtsp_camera(
+    video: Path, port: int, path: str, log: Path, credentials: tuple[str, str] | None = None
+) -> subprocess.Popen[bytes]:
+    """GStreamer's RTSP server playing `video` (rtsp_camera.py), tied to this process like a
+    facebank server; returned once it listens."""
+    command = [SYSTEM_PYTHON, str(RTSP_CAMERA), "--video", str(video), "--port", str(port)]
+    command += ["--path", path]
+    if credentials is not None:
+        command += ["--user", credentials[0], "--password", credentials[1]]
+    sink = log.open("ab")
+    camera = subprocess.Popen(
+        command,
+        stdout=subprocess.PIPE,
+        stderr=sink,
+        preexec_fn=die_with_parent if sys.platform == "linux" else None,
+    )
+    assert camera.stdout is not None
+    ready = camera.stdout.readline()
+    if b"ready" not in ready:
+        camera.kill()
+        raise ServerStartError(f"the RTSP camera did not start: {log.read_text()[-2000:]}")
+    return camera

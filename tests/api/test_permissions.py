@@ -26,6 +26,8 @@ ARN = "arn:aws:rekognition:us-east-1:000000000000:collection/"
 IMAGE = {"Bytes": blank_jpeg()}
 FACE = "00000000-0000-0000-0000-000000000000"
 VIDEO = {"S3Object": {"Bucket": "videos", "Name": "v.mp4"}}
+VIDEO_STREAM = "arn:aws:kinesisvideo:us-east-1:000000000000:stream/door/1700000000000"
+DATA_STREAM = "arn:aws:kinesis:us-east-1:000000000000:stream/door-events"
 KEYS: list[dict[str, Any]] = [
     {"AccessKeyId": "ADMIN", "SecretAccessKey": "admin-secret-7Hq2xPw4"},
     {
@@ -117,6 +119,22 @@ def request_for(operation: str, collection: str) -> dict[str, Any]:
         "GetFaceDetection": {"JobId": "0" * 64},
         "StartFaceSearch": {**on, "Video": VIDEO},
         "GetFaceSearch": {"JobId": "0" * 64},
+        "CreateStreamProcessor": {
+            "Name": f"camera-{collection}",
+            "Input": {"KinesisVideoStream": {"Arn": VIDEO_STREAM}},
+            "Output": {"KinesisDataStream": {"Arn": DATA_STREAM}},
+            "Settings": {"FaceSearch": {"CollectionId": collection}},
+            "RoleArn": "arn:aws:iam::000000000000:role/rekognition",
+        },
+        "StartStreamProcessor": {"Name": f"camera-{collection}"},
+        "StopStreamProcessor": {"Name": f"camera-{collection}"},
+        "DescribeStreamProcessor": {"Name": f"camera-{collection}"},
+        "ListStreamProcessors": {},
+        "DeleteStreamProcessor": {"Name": f"camera-{collection}"},
+        "UpdateStreamProcessor": {
+            "Name": f"camera-{collection}",
+            "ParametersToDelete": ["RegionsOfInterest"],
+        },
     }
     return requests[operation]
 

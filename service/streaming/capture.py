@@ -1,0 +1,140 @@
+"""A camera read continuously in a thread of its own: frames are decoded as they arrive and only
+the newest is kept, so a slow analysis skips frames instead of building a backlog. A camera that
+drops, reboots or never answers is reconnected with backoff (at most MAX_BACKOFF_S between
+tries), forever, while the processor runs.
+
+Capture time: a frame's offset is its presentation time less the connection's first frame's
+(the camera's own clock: RTP timestamps for RTSP), and the connection's start is the earliest
+arrival less offset seen so far: FFmpeg hands the first frames over together once it has probed
+the stream, late, and the estimate settles on the frames that arrive as they are sent. A file is
+paced by the offsets, as a camera would send it. ProducerTimestamp is the connection's start,
+FrameOffsetInSeconds the frame's offset, so ProducerTimestamp + FrameOffsetInSeconds is the
+capture time."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import av
+
+from service.streaming.cameras import redact
+
+log = logging.getLogger("facebank.streaming")
+FIRST_BACKOFF_S = 0.5
+MAX_BACKOFF_S = 10.0
+OPEN_TIMEOUT_S = 10.0
+READ_TIMEOUT_S = 5.0
+NETWORK_SCHEMES = ("rtsp://", "rtsps://", "rtmp://", "rtmps://", "srt://", "http://", "https://")
+
+
+@dataclass(frozen=True)
+class Frame:
+    pixels: Any  # an av.VideoFrame, converted only if analysed
+    number: int  # frames read from this camera since the processor started
+    producer_time: float  # epoch seconds: the connection's first frame
+    offset_s: float  # from the connection's first frame, by the camera's clock
+    server_time: float  # epoch seconds: when the frame was read here
+
+    @property
+    def capture_time(self) -> float:
+        return self.producer_time + self.offset_s
+
+
+@dataclass
+class CameraStats:
+    connected: bool = False
+    frames_read: int = 0
+    connections: int = 0
+    trouble: str | None = None  # what the last connection ended with (redacted)
+    trouble_since: float | None = None  # epoch seconds since the camera is unreachable
+
+
+class CameraFeed:
+    def __init__(self, name: str, url: str, on_change: Callable[[str | None], None]) -> None:
+        """`on_change` gets a StatusMessage a person can act on while the camera is away, and
+        None once it sends frames again."""
+        self.name, self._url, self._on_change = name, url, on_change
+        self.stats = CameraStats()
+        self._newest: Frame | None = None
+        self._arrived = threading.Condition()
+        self._closed = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=f"camera-{name}", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def close(self) -> None:
+        self._closed.set()
+        self._thread.join(timeout=READ_TIMEOUT_S + OPEN_TIMEOUT_S)
+
+    def newest(self, after: int, wait_s: float) -> Frame | None:
+        """The newest frame read since frame number `after`, waiting up to `wait_s` for one."""
+        with self._arrived:
+            if self._newest is None or self._newest.number <= after:
+                self._arrived.wait(timeout=wait_s)
+            found = self._newest
+        return found if found is not None and found.number > after else None
+
+    def _run(self) -> None:
+        backoff = FIRST_BACKOFF_S
+        while not self._closed.is_set():
+            try:
+                self._read_connection()
+                reason = "the stream ended"
+            except (av.FFmpegError, OSError, ValueError, StopIteration) as exc:
+                reason = redact(f"{type(exc).__name__}: {exc}")
+            if self.stats.connected:
+                backoff = FIRST_BACKOFF_S  # it had been up: try again soon
+            self._lost(reason)
+            self._closed.wait(backoff)
+            backoff = min(backoff * 2, MAX_BACKOFF_S)
+
+    def _read_connection(self) -> None:
+        options = {"rtsp_transport": "tcp"} if self._url.startswith(("rtsp://", "rtsps://")) else {}
+        with av.open(self._url, options=options, timeout=(OPEN_TIMEOUT_S, READ_TIMEOUT_S)) as got:
+            stream = got.streams.video[0]
+            stream.thread_type = "AUTO"
+            paced = not self._url.startswith(NETWORK_SCHEMES)  # a file plays as a camera would
+            first_pts: float | None = None
+            start = 0.0  # the connection's start: the earliest arrival less offset
+            for frame in got.decode(stream):
+                if self._closed.is_set():
+                    return
+                pts = float(frame.time or 0.0)
+                if first_pts is None:
+                    first_pts, start = pts, time.time()
+                    self._connected()
+                offset = pts - first_pts
+                if paced:
+                    self._closed.wait(max(0.0, start + offset - time.time()))
+                start = min(start, time.time() - offset)
+                self._publish(frame, start, offset)
+
+    def _publish(self, frame: Any, producer_time: float, offset_s: float) -> None:
+        self.stats.frames_read += 1
+        found = Frame(frame, self.stats.frames_read, producer_time, offset_s, time.time())
+        with self._arrived:
+            self._newest = found
+            self._arrived.notify_all()
+
+    def _connected(self) -> None:
+        self.stats.connected, self.stats.trouble, self.stats.trouble_since = True, None, None
+        self.stats.connections += 1
+        log.info("camera %s connected", self.name, extra={"camera": {"name": self.name}})
+        self._on_change(None)
+
+    def _lost(self, reason: str) -> None:
+        was_connected = self.stats.connected
+        self.stats.connected, self.stats.trouble = False, reason
+        if self.stats.trouble_since is None:
+            self.stats.trouble_since = time.time()
+        since = datetime.fromtimestamp(self.stats.trouble_since, UTC).isoformat(timespec="seconds")
+        verb = "lost; reconnecting" if was_connected else "unreachable; retrying"
+        log.warning("camera %s %s: %s", self.name, verb, reason)
+        self._on_change(f"Reconnecting to camera {self.name} since {since}: {reason}")
