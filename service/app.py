@@ -45,7 +45,7 @@ from service.storage.schema import CollectionRow
 from service.stored_video.jobs import VideoJobs
 from service.streaming.cameras import Cameras
 from service.streaming.processors import StreamProcessors
-from service.streaming.sinks import KinesisSink
+from service.streaming.sinks import KinesisSink, Sinks
 
 log = logging.getLogger("facebank")
 DOCS_ASSETS = "/docs-assets"
@@ -79,6 +79,7 @@ def server_state(
         keys_file_refused=keyring.file_refused,
         stream_processors=lambda: _processor_stats(context),
         streams=processors.stats,
+        webhook_drops=processors.sinks.webhook_drops,
     )
 
 
@@ -137,7 +138,8 @@ def create_app(settings: Settings, pipeline: FacePipeline | None = None) -> Fast
         kinesis = KinesisSink(
             settings.kinesis_endpoint_url, settings.kinesis_region or settings.region
         )
-        processors = StreamProcessors(context, settings.streams, state.cameras, kinesis)
+        sinks = Sinks(kinesis)
+        processors = StreamProcessors(context, settings.streams, state.cameras, sinks)
         state.metrics.register(
             server_state(operations, queues, settings, workers, processors, state.keyring)
         )

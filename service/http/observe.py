@@ -177,6 +177,7 @@ class ServerState(Collector):
     keys_file_refused: Callable[[], tuple[str, float] | None]
     stream_processors: Callable[[], dict[str, int]]  # by status, all replicas
     streams: Callable[[], list[ProcessorStats]]  # the processors this replica runs
+    webhook_drops: Callable[[], dict[str, int]]  # by output stream, this replica
 
     def collect(self) -> Iterator[Any]:
         yield InfoMetricFamily("facebank", "Model, device and search backend", value=self.info)
@@ -245,6 +246,14 @@ class ServerState(Collector):
                 [stats.name], [*buckets, ("+Inf", float(stats.latency_count))], stats.latency_sum
             )
         yield latency
+        dropped = CounterMetricFamily(
+            "facebank_stream_webhook_dropped",
+            "Records a webhook dropped (its buffer full while the receiver was down, or refused)",
+            labels=["output"],
+        )
+        for output, count in sorted(self.webhook_drops().items()):
+            dropped.add_metric([output], count)
+        yield dropped
 
     def _video_metrics(self) -> Iterator[Any]:
         counts, oldest = self.video_jobs()

@@ -36,7 +36,7 @@ from service.streaming.cameras import Cameras, redact
 from service.streaming.capture import CameraFeed, CameraStats, Frame
 from service.streaming.records import face_search_record
 from service.streaming.regions import in_regions
-from service.streaming.sinks import KinesisSink, OutputMissingError, SinkError
+from service.streaming.sinks import OutputMissingError, SinkError, Sinks
 
 log = logging.getLogger("facebank.streaming")
 LATENCY_BUCKETS = (0.1, 0.25, 0.5, 1.0, 2.0, 3.0, 5.0, 10.0)
@@ -76,9 +76,9 @@ class StreamProcessors:
         context: StreamsContext,
         settings: StreamSettings,
         cameras: Cameras,
-        sink: KinesisSink,
+        sinks: Sinks,
     ) -> None:
-        self.context, self.settings, self.cameras, self.sink = context, settings, cameras, sink
+        self.context, self.settings, self.cameras, self.sinks = context, settings, cameras, sinks
         self.running: dict[str, ProcessorStats] = {}
         self.workers = Workers("stream", self, settings.max_running)
 
@@ -87,6 +87,7 @@ class StreamProcessors:
 
     def close(self) -> None:
         self.workers.close()
+        self.sinks.close()
 
     def run_one(self, worker: str) -> bool:
         run = store.claim_next(
@@ -244,8 +245,12 @@ class ProcessorRun:
         if record is None:
             return
         output = data_stream_name(self.request["Output"]["KinesisDataStream"]["Arn"]) or ""
+        webhook = self.processors.cameras.webhook(output)
+        sink = self.processors.sinks.for_output(
+            output, webhook.url if webhook else None, webhook.secret if webhook else None
+        )
         try:
-            self.processors.sink.put(output, self.name, record)
+            sink.put(output, self.name, record)
         except SinkError as exc:
             self.stats.sink_errors += 1
             log.warning("stream processor %s: a record was not written: %s", self.name, exc)

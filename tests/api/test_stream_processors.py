@@ -6,13 +6,17 @@ every error. One camera and one processor run serve the assertions (it runs in r
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import os
 import signal
 import subprocess
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -363,6 +367,63 @@ def test_the_operations_answer_as_rekognition_does(site: Site, door: Records) ->
     arn = f"arn:aws:rekognition:{ACCOUNT_REGION}:streamprocessor/door"
     client.tag_resource(ResourceArn=arn, Tags={"site": "hq"})
     assert client.list_tags_for_resource(ResourceArn=arn)["Tags"] == {"site": "hq"}
+
+
+class Receiver:
+    """A site's webhook receiver on loopback, checking every record's signature."""
+
+    def __init__(self, port: int, secret: str) -> None:
+        self.records: list[dict[str, Any]] = []
+        self.bad_signatures = 0
+        received = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                expected = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+                if self.headers.get("X-Facebank-Signature") != f"sha256={expected}":
+                    received.bad_signatures += 1
+                received.records.append(json.loads(body))
+                self.send_response(204)
+                self.end_headers()
+
+            def log_message(self, *_: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_a_webhook_gets_signed_records_and_loses_none_while_down(site: Site, door: Records) -> None:
+    port, secret = free_port(), "webhook-secret-3Xr8"
+    streams = site.tmp / "streams.json"
+    body = json.loads(streams.read_text())
+    hook = {"StreamName": "door-hook", "Url": f"http://127.0.0.1:{port}/in", "Secret": secret}
+    body["Webhooks"] = [hook]
+    streams.write_text(json.dumps(body))  # reloaded: no restart
+    client = site.client()
+    client.create_stream_processor(**create_request("hook", output="door-hook"))
+    client.start_stream_processor(Name="hook")
+    time.sleep(9)  # a whole video plays while the receiver is down: records wait
+    receiver = Receiver(port, secret)
+    try:
+        assert wait_until(lambda: len(receiver.records) >= 6, 40), "the buffer was lost"
+        client.stop_stream_processor(Name="hook")
+        assert wait_status(client, "hook", "STOPPED", timeout=10)["Status"] == "STOPPED"
+    finally:
+        receiver.close()
+    assert receiver.bad_signatures == 0
+    offsets = [offset(record) for record in receiver.records]
+    assert min(offsets) < ELTON[0]  # the first video's records, sent once the receiver came up
+    assert all(record["FaceSearchResponse"] for record in receiver.records)
+    metrics = httpx.get(f"{site.server.url}/metrics").text
+    assert 'facebank_stream_webhook_dropped_total{output="door-hook"} 0.0' in metrics
+    assert secret not in metrics and secret not in site.server.log.read_text()
+    client.delete_stream_processor(Name="hook")
 
 
 def test_a_camera_that_reboots_is_reconnected(site: Site, door: Records) -> None:
