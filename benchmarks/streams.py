@@ -13,7 +13,7 @@ camera writing to a webhook on loopback. Reports, per run:
   FrameOffsetInSeconds) p50, p99 and the largest;
 - records per second, and per camera the frames read, analysed and dropped (sampling slots that
   passed while the analysis was behind), from /metrics.
-Writes benchmarks/results/streams-cpu.json.
+Writes benchmarks/results/streams-cpu-<size>.json.
 """
 
 from __future__ import annotations
@@ -204,7 +204,7 @@ def main() -> None:
         result = run(count, args.seconds, (width, height), args.sample_ms, args.faces)
         print(json.dumps(result, indent=2), flush=True)
         runs.append(result)
-    out = RESULTS / "streams-cpu.json"
+    out = RESULTS / f"streams-cpu-{args.size}.json"
     report = {"commit": git_commit(), "size": args.size, "sample_ms": args.sample_ms, "runs": runs}
     out.write_text(json.dumps(report, indent=2) + "\n")
 

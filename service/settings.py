@@ -209,7 +209,9 @@ class Settings(BaseSettings):
     # decoded and skipped, never queued).
     stream_sample_ms: int = Field(default=200, ge=20)
     # Processors running at once across the deployment (each replica runs up to this many);
-    # Starting one more is LimitExceededException.
+    # Starting one more is LimitExceededException. 2: on a 2-core node two cameras share the
+    # batched stages for more records at little latency, four add latency and no records
+    # (docs/live-cameras.md measures it).
     stream_max_running: int = Field(default=2, ge=0)
     # A running processor's claim, renewed three times per lease: a replica that dies loses
     # its processors to another within this (plus a second of polling).

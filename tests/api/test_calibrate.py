@@ -4,6 +4,7 @@ database records."""
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from typing import Any
 
@@ -16,9 +17,9 @@ from ml.decode import decode_image
 from ml.evaluation import refit
 from ml.pipeline import FacePipeline
 from ml.similarity import bundled_calibration_path, load_calibration
+from service.app import create_app
 from service.deployment_calibration import calibrate, calibration_pipeline
 from service.settings import Settings
-from service.storage.database import make_engine
 from service.storage.schema import FaceRow
 from service.testing.local_server import LiveServer, ServerStartError, running_server, start_server
 from tests.support.clients import rekognition_client
@@ -118,29 +119,15 @@ def test_a_deployment_calibration_is_served_after_a_restart_and_held_to_by_every
 
 def test_calibrate_embeds_and_finds_faces_as_serve_does(faces_dir: Path, tmp_path: Path) -> None:
     """Settings that change detection (a smaller detection size, MTCNN's own minimum face) are
-    served and calibrated alike: the same faces, the same boxes, the same vectors."""
+    served and calibrated alike: the same faces, the same boxes, the same vectors. The server
+    is the app `facebank serve` runs, started in this process (its lifespan: models loaded,
+    batched and warmed) to save a process start."""
     photo = (faces_dir / "face-recognition-examples/test_images/obama.jpg").read_bytes()
-    served_dir = tmp_path / "served"
-    env = {
-        "FACEBANK_DETECTION_MAX_SIDE": "640",
-        "FACEBANK_MIN_FACE_SIZE": "20",
-        "FACEBANK_DATA_DIR": str(served_dir),
-    }
-    with running_server(tmp_path, env) as served:
-        client = rekognition_client(served.url)
-        client.create_collection(CollectionId="same")
-        records = client.index_faces(CollectionId="same", Image={"Bytes": photo})["FaceRecords"]
-    engine = make_engine(f"sqlite:///{served_dir / 'facebank.db'}")
-    with engine.connect() as connection:
-        stored = {
-            face_id: np.frombuffer(embedding, dtype=np.float32)
-            for face_id, embedding in connection.execute(select(FaceRow.face_id, FaceRow.embedding))
-        }
-    engine.dispose()
-    settings = Settings(
-        device="cpu", detection_max_side=640, min_face_size=20, data_dir=tmp_path / "calib"
+    served = Settings(
+        device="cpu", detection_max_side=640, min_face_size=20, data_dir=tmp_path / "served"
     )
-    pipeline = calibration_pipeline(settings)
+    records, stored = asyncio.run(index_as_served(served, photo))
+    pipeline = calibration_pipeline(served.model_copy(update={"data_dir": tmp_path / "calib"}))
     image = decode_image(photo, pipeline.limits)
     faces = pipeline.describe(image)
     vectors = pipeline.embed(image, faces)
@@ -150,3 +137,18 @@ def test_calibrate_embeds_and_finds_faces_as_serve_does(faces_dir: Path, tmp_pat
         assert face.detection.box.left / image.width == pytest.approx(box["Left"], abs=1e-4)
         assert face.detection.box.top / image.height == pytest.approx(box["Top"], abs=1e-4)
         assert np.allclose(vector, stored[record["Face"]["FaceId"]], atol=1e-4)
+
+
+async def index_as_served(
+    settings: Settings, photo: bytes
+) -> tuple[list[dict[str, Any]], dict[str, np.ndarray]]:
+    """IndexFaces through the served app; its FaceRecords and the vectors it stored."""
+    app = create_app(settings)
+    async with app.router.lifespan_context(app):
+        operations = app.state.facebank.running()
+        operations.dispatch("CreateCollection", {"CollectionId": "same"})
+        request = {"CollectionId": "same", "Image": {"Bytes": photo}}
+        records = operations.dispatch("IndexFaces", request)["FaceRecords"]
+        with operations.context.read() as session:
+            rows = session.execute(select(FaceRow.face_id, FaceRow.embedding)).all()
+    return records, {face: np.frombuffer(vector, dtype=np.float32) for face, vector in rows}
