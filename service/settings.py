@@ -10,6 +10,7 @@ from typing import Literal
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
 from ml.face_models import DEFAULT_MODEL_VERSION, MODEL_SPECS
 from ml.manifest import default_models_dir
@@ -250,8 +251,11 @@ class Settings(BaseSettings):
     @field_validator("database_url")
     @classmethod
     def _no_placeholder_password(cls, value: str) -> str:
-        password = value.partition("://")[2].rpartition("@")[0].partition(":")[2]
-        folded = password.lower().replace("-", "_")
+        try:
+            password = make_url(value).password if value else None
+        except ArgumentError:  # not a URL: opening the database says so
+            password = None
+        folded = str(password or "").lower().replace("-", "_")
         if any(word in folded for word in PLACEHOLDER_WORDS):
             raise ValueError(
                 "FACEBANK_DATABASE_URL holds a placeholder from an example: put the database "

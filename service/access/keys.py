@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import threading
 import time
 from collections.abc import Mapping
@@ -25,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from service.access.policy import Policy, PolicyError
-from service.access.private_files import PrivateFileError, read_private
+from service.access.private_files import FileWatch, PrivateFileError, read_private
 from service.settings import AccessKey, weak_secret
 
 log = logging.getLogger("facebank.access")
@@ -94,16 +93,12 @@ class KeyRing:
         self._entries = dict(self._environment)
         self._secrets = _secrets(self._entries)
         self._lock = threading.Lock()
-        self._seen: tuple[int, ...] | None = None
-        self._next_check = 0.0
         # Why the file on disk was last refused, and since when (epoch seconds); None while
         # the keys in use are the file's.
         self._refused: tuple[str, float] | None = None
+        self._watch = None if path is None else FileWatch(path)
         if path is not None:
-            status = path.stat() if path.exists() else None
             self._load()  # at start a file that cannot be used stops the server
-            if status is not None:
-                self._seen = _identity(status)
 
     @property
     def configured(self) -> bool:
@@ -150,23 +145,8 @@ class KeyRing:
         log.info("loaded %d access keys from %s", len(from_file), self.path)
 
     def _maybe_reload(self) -> None:
-        now = time.monotonic()
-        if self.path is None or now < self._next_check:
-            return
-        self._next_check = now + CHECK_EVERY_S
-        try:
-            status = os.stat(self.path)
-        except OSError:
-            return
-        seen = _identity(status)
-        if seen != self._seen:
-            self._seen = seen  # a broken file is reported once, not at every request
+        if self._watch is not None and self._watch.changed(CHECK_EVERY_S):
             self.reload()
-
-
-def _identity(status: os.stat_result) -> tuple[int, ...]:
-    """What changes when the file is rewritten, replaced or chmod-ed: any change reloads."""
-    return (status.st_mtime_ns, status.st_size, status.st_ino, status.st_mode)
 
 
 def _secrets(entries: Mapping[str, KeyEntry]) -> dict[str, AccessKey]:

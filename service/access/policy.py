@@ -60,7 +60,6 @@ Test = Callable[[Any], bool]
 
 @dataclass(frozen=True)
 class Condition:
-    operator: str
     key: str  # lower-case, as IAM compares condition keys
     test: Test
     negated: bool  # NotIpAddress: true where the key is absent, as IAM's negated operators
@@ -275,4 +274,4 @@ def _condition(operator: str, key: str, values: Any, where: str) -> Condition:
         )
     listed = [str(v).lower() if isinstance(v, bool) else v for v in _as_list(values)]
     test = make_test(_strings(listed, f"{where}: Condition {operator} {key}"), where)
-    return Condition(operator, wanted_key, test, negated, operator.endswith("IfExists"))
+    return Condition(wanted_key, test, negated, operator.endswith("IfExists"))

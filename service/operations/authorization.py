@@ -42,7 +42,6 @@ def authorize(
         return
     if caller.policy is not None:
         resource = resource_of(context, operation, request)
-        facts = facts or RequestFacts.in_process()
         _check(context, caller, operation, resource, facts)
         if operation == "CreateCollection" and request.get("Tags"):
             _check(context, caller, "TagResource", resource, facts)  # as Rekognition asks
@@ -55,7 +54,7 @@ def _check(
     caller: KeyEntry,
     operation: str,
     resource: str,
-    facts: RequestFacts,
+    facts: RequestFacts | None,
 ) -> None:
     assert caller.policy is not None
     decision = caller.policy.decision(f"rekognition:{operation}", resource, facts)

@@ -68,8 +68,9 @@ HANDLERS: dict[str, Handler] = {
 }
 
 
-# Operations that run no model for the caller: they hold no background work back.
-VIDEO_OPERATIONS = frozenset(
+# Operations that start, stop or read background work (video jobs, stream processors): they
+# run no model for the caller, so they hold no background work back.
+BACKGROUND_CONTROL = frozenset(
     {"StartFaceDetection", "GetFaceDetection", "StartFaceSearch", "GetFaceSearch"}
     | {name for name in HANDLERS if name.endswith(("StreamProcessor", "StreamProcessors"))}
 )
@@ -87,9 +88,9 @@ class Operations:
         self.pixels = PixelBudget(max_inflight_pixels)
 
     def _activity(self, operation: str) -> AbstractContextManager[None]:
-        """Interactive requests hold video jobs back while they run (Start and Get of a
-        video job are not themselves interactive work on the models)."""
-        if operation in VIDEO_OPERATIONS:
+        """Interactive requests hold background work back while they run (starting or reading
+        that work is not itself interactive work on the models)."""
+        if operation in BACKGROUND_CONTROL:
             return nullcontext()
         return self.context.interactive.request()
 

@@ -24,7 +24,7 @@ DEFAULT_FACE_MATCH_THRESHOLD = 80.0  # Rekognition's default, and its floor
 DEFAULT_LIST = 1000
 # Kinesis Video and Kinesis data stream ARNs, any partition, region and account (not matched).
 VIDEO_STREAM_ARN = regex.compile(
-    r"^arn:aws[a-z-]*:kinesisvideo:[a-z0-9-]+:\d{12}:stream/(?P<name>[a-zA-Z0-9_.\-]+)/\d+$"
+    r"^arn:aws[a-z-]*:kinesisvideo:[a-z0-9-]+:\d{12}:stream/(?P<name>[a-zA-Z0-9_.\-]+)(?:/\d+)?$"
 )
 DATA_STREAM_ARN = regex.compile(
     r"^arn:aws[a-z-]*:kinesis:[a-z0-9-]+:\d{12}:stream/(?P<name>[a-zA-Z0-9_.\-]+)$"

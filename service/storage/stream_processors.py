@@ -26,7 +26,6 @@ STOPPED, STARTING, RUNNING, STOPPING, FAILED = (
     "STOPPING",
     "FAILED",
 )
-UPDATING = "UPDATING"  # never stored: Update applies at once
 ACTIVE = (STARTING, RUNNING)
 
 
@@ -117,15 +116,13 @@ def renew(session: Session, pk: int, worker: str, lease_s: float) -> StreamProce
     return session.get(StreamProcessorRow, pk)
 
 
-def report(session: Session, pk: int, worker: str, status: str, message: str | None) -> None:
-    """The holder's word on its processor: RUNNING with how its camera is, or FAILED with why
-    (FAILED gives the claim up)."""
+def fail(session: Session, pk: int, worker: str, message: str) -> None:
+    """FAILED, saying why, and the claim given up; only by the processor's holder."""
     row = session.get(StreamProcessorRow, pk, with_for_update=True)
     if row is None or row.claimed_by != worker or row.status not in ACTIVE:
         return
-    row.status, row.status_message = status, message
-    if status == FAILED:
-        row.claimed_by, row.lease_until = None, 0.0
+    row.status, row.status_message = FAILED, message
+    row.claimed_by, row.lease_until = None, 0.0
 
 
 def release(session: Session, pk: int, worker: str) -> None:

@@ -15,16 +15,14 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import threading
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import regex
 
-from service.access.private_files import PrivateFileError, read_private
+from service.access.private_files import FileWatch, PrivateFileError, read_private
 
 log = logging.getLogger("facebank.streaming")
 CHECK_EVERY_S = 1.0
@@ -101,12 +99,10 @@ class Cameras:
     def __init__(self, path: Path | None) -> None:
         self.path = path
         self._file = StreamsFile({}, {})
-        self._seen: tuple[int, ...] | None = None
-        self._next_check = 0.0
         self._lock = threading.Lock()
+        self._watch = None if path is None else FileWatch(path)
         if path is not None:
             self._file = read_streams_file(path)  # at start a bad file stops the server
-            self._seen = _identity(path)
 
     def url(self, name: str) -> str | None:
         self._maybe_reload()
@@ -118,24 +114,10 @@ class Cameras:
 
     def _maybe_reload(self) -> None:
         with self._lock:
-            now = time.monotonic()
-            if self.path is None or now < self._next_check:
+            if self._watch is None or not self._watch.changed(CHECK_EVERY_S):
                 return
-            self._next_check = now + CHECK_EVERY_S
-            seen = _identity(self.path)
-            if seen == self._seen:
-                return
-            self._seen = seen
             try:
-                self._file = read_streams_file(self.path)
+                self._file = read_streams_file(self._watch.path)
             except StreamsFileError as exc:
                 kept = len(self._file.cameras)
                 log.warning("cameras not reloaded, the %d loaded stay: %s", kept, exc)
-
-
-def _identity(path: Path) -> tuple[int, ...] | None:
-    try:
-        status = os.stat(path)
-    except OSError:
-        return None
-    return (status.st_mtime_ns, status.st_size, status.st_ino, status.st_mode)

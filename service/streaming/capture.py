@@ -87,7 +87,7 @@ class CameraFeed:
             try:
                 self._read_connection()
                 reason = "the stream ended"
-            except (av.FFmpegError, OSError, ValueError, StopIteration) as exc:
+            except (av.FFmpegError, OSError, ValueError) as exc:
                 reason = redact(f"{type(exc).__name__}: {exc}")
             if self.stats.connected:
                 backoff = FIRST_BACKOFF_S  # it had been up: try again soon
@@ -126,7 +126,7 @@ class CameraFeed:
     def _connected(self) -> None:
         self.stats.connected, self.stats.trouble, self.stats.trouble_since = True, None, None
         self.stats.connections += 1
-        log.info("camera %s connected", self.name, extra={"camera": {"name": self.name}})
+        log.info("camera %s connected", self.name)
         self._on_change(None)
 
     def _lost(self, reason: str) -> None:

@@ -24,7 +24,7 @@ from ml.decode import DecodedImage
 from ml.tracking import FaceTracker
 from ml.types import FaceDescription
 from service import errors
-from service.background.workers import Workers
+from service.background.workers import Heartbeat, Workers
 from service.context import WithInteractive
 from service.operations.inputs import model_collection
 from service.operations.render import face_detail
@@ -157,13 +157,19 @@ class ProcessorRun:
 
     def _analyse(self, feed: CameraFeed, stream_arn: str) -> None:
         sample_s = self.processors.settings.sample_ms / 1000.0
-        beat_s = self.processors.settings.lease_s / 3
-        next_beat, next_slot, last = time.monotonic(), time.monotonic(), 0
-        while not self.processors.workers.stopping:
-            if time.monotonic() >= next_beat:
-                if not self._heartbeat():
-                    return
-                next_beat = time.monotonic() + beat_s
+        if not self._renew():  # RUNNING, with the camera's word, before the first frame
+            return
+        heartbeat = Heartbeat(self._renew, self.processors.settings.lease_s, self.name)
+        try:
+            self._sample(feed, stream_arn, sample_s, heartbeat)
+        finally:
+            heartbeat.stop()
+
+    def _sample(
+        self, feed: CameraFeed, stream_arn: str, sample_s: float, heartbeat: Heartbeat
+    ) -> None:
+        next_slot, last = time.monotonic(), 0
+        while not (self.processors.workers.stopping or heartbeat.lost):
             time.sleep(max(0.0, next_slot - time.monotonic()))
             frame = feed.newest(last, wait_s=sample_s)
             if frame is None:  # the camera is away: the heartbeat still runs
@@ -171,15 +177,17 @@ class ProcessorRun:
                 continue
             last = frame.number
             self.context.interactive.wait_for_quiet()
-            self._write(self._record(frame, stream_arn))
+            record = self._record(frame, stream_arn)
+            if record is not None:
+                self._write(record, frame)
             next_slot, now = next_slot + sample_s, time.monotonic()
             if now > next_slot:  # behind: the slots that passed are dropped, not queued
                 self.stats.frames_dropped += int((now - next_slot) // sample_s)
                 next_slot = now
 
-    def _heartbeat(self) -> bool:
-        """Renew the claim and read the row (Stop, Update and Delete land here): False when
-        the processor is no longer this worker's to run."""
+    def _renew(self) -> bool:
+        """The heartbeat: renew the claim and read the row (Stop, Update and Delete land
+        here); False when the processor is no longer this worker's to run."""
         lease_s = self.processors.settings.lease_s
         with self.context.write() as session:
             row = store.renew(session, self.pk, self.worker, lease_s)
@@ -199,16 +207,17 @@ class ProcessorRun:
         message = redact(message)
         log.error("stream processor %s failed: %s", self.name, message)
         with self.context.write() as session:
-            store.report(session, self.pk, self.worker, store.FAILED, message)
+            store.fail(session, self.pk, self.worker, message)
 
     def _record(self, frame: Frame, stream_arn: str) -> dict[str, Any] | None:
         settings = self.request["Settings"]["FaceSearch"]
         pixels = np.ascontiguousarray(frame.pixels.to_ndarray(format="rgb24"))
         image = DecodedImage(pixels, "video", None)
+        regions = self.request.get("RegionsOfInterest", [])
         faces = [
             face
             for face in self.context.pipeline.describe(image)
-            if in_regions(face.detection.box, image, self.request.get("RegionsOfInterest", []))
+            if in_regions(face.detection.box, image, regions)
         ]
         self.stats.frames_analysed += 1
         timestamp_ms = round(frame.capture_time * 1000)
@@ -241,9 +250,7 @@ class ProcessorRun:
             for face, vector, person in zip(faces, vectors, people, strict=True)
         ]
 
-    def _write(self, record: dict[str, Any] | None) -> None:
-        if record is None:
-            return
+    def _write(self, record: dict[str, Any], frame: Frame) -> None:
         output = data_stream_name(self.request["Output"]["KinesisDataStream"]["Arn"]) or ""
         webhook = self.processors.cameras.webhook(output)
         sink = self.processors.sinks.for_output(
@@ -256,6 +263,4 @@ class ProcessorRun:
             log.warning("stream processor %s: a record was not written: %s", self.name, exc)
             return
         self.stats.records_written += 1
-        video = record["InputInformation"]["KinesisVideo"]
-        captured = video["ProducerTimestamp"] + video["FrameOffsetInSeconds"]
-        self.stats.observe_latency(time.time() - captured)
+        self.stats.observe_latency(time.time() - frame.capture_time)

@@ -159,13 +159,13 @@ def start_rtsp_camera(
     command += ["--path", path]
     if credentials is not None:
         command += ["--user", credentials[0], "--password", credentials[1]]
-    sink = log.open("ab")
-    camera = subprocess.Popen(
-        command,
-        stdout=subprocess.PIPE,
-        stderr=sink,
-        preexec_fn=die_with_parent if sys.platform == "linux" else None,
-    )
+    with log.open("ab") as sink:  # the camera keeps its own descriptor
+        camera = subprocess.Popen(
+            command,
+            stdout=subprocess.PIPE,
+            stderr=sink,
+            preexec_fn=die_with_parent if sys.platform == "linux" else None,
+        )
     assert camera.stdout is not None
     ready = camera.stdout.readline()
     if b"ready" not in ready:

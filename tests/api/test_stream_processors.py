@@ -214,12 +214,13 @@ def offset(record: dict[str, Any]) -> float:
 
 
 def wait_status(client: Any, name: str, wanted: str, timeout: float = 20.0) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    while True:
-        described = client.describe_stream_processor(Name=name)
-        if described["Status"] == wanted or time.monotonic() > deadline:
-            return dict(described)
-        time.sleep(0.25)
+    return dict(
+        wait_until_value(
+            lambda: client.describe_stream_processor(Name=name),
+            lambda described: described["Status"] == wanted,
+            timeout,
+        )
+    )
 
 
 @pytest.fixture(scope="module")
