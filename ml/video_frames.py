@@ -50,7 +50,7 @@ class VideoMetadata:
         }
 
 
-def _hardware() -> HWAccel | None:
+def nvdec() -> HWAccel | None:
     """NVDEC through FFmpeg's CUDA device, when this FFmpeg has it; frames it cannot decode
     fall back to the CPU decoder."""
     if "cuda" not in hwdevices_available():
@@ -63,7 +63,7 @@ def _opened(path: Path, on_gpu: bool = False) -> Iterator[tuple[Any, Any]]:
     """The container and its first video stream, or VideoError. `on_gpu` decodes with NVDEC
     where FFmpeg can reach a CUDA device, else on the CPU."""
     try:
-        container = _open(path, _hardware() if on_gpu else None)
+        container = _open(path, nvdec() if on_gpu else None)
     except (av.FFmpegError, UnicodeDecodeError) as exc:
         raise VideoError(f"the file is not a video FFmpeg can read ({_reason(exc)})") from None
     with container:

@@ -139,7 +139,7 @@ def create_app(settings: Settings, pipeline: FacePipeline | None = None) -> Fast
             settings.kinesis_endpoint_url, settings.kinesis_region or settings.region
         )
         sinks = Sinks(kinesis)
-        processors = StreamProcessors(context, settings.streams, state.cameras, sinks)
+        processors = StreamProcessors(context, settings.streams, state.cameras, sinks, on_gpu)
         state.metrics.register(
             server_state(operations, queues, settings, workers, processors, state.keyring)
         )

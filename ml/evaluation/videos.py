@@ -52,12 +52,16 @@ def frame(script: Script, timestamp_ms: int) -> np.ndarray:
 
 
 def encode(
-    frames: Iterable[np.ndarray], fps: int, codec: str = "libx264", container: str = "mp4"
+    frames: Iterable[np.ndarray],
+    fps: int,
+    codec: str = "libx264",
+    container: str = "mp4",
+    codec_options: dict[str, str] | None = None,
 ) -> bytes:
     """The frames (encoded as they come, never all held at once) as one video file."""
     buffer = io.BytesIO()
     with av.open(buffer, "w", format=container) as output:
-        stream = output.add_stream(codec, rate=fps)
+        stream = output.add_stream(codec, rate=fps, options=codec_options)
         assert isinstance(stream, av.VideoStream)
         stream.pix_fmt = "yuvj420p" if codec == "mjpeg" else "yuv420p"
         for index, pixels in enumerate(frames):

@@ -224,6 +224,13 @@ class ServerState(Collector):
             "1 while this replica reads the processor's camera",
             [(s.name, float(s.camera.connected)) for s in running],
         )
+        yield _per_processor(
+            GaugeMetricFamily,
+            "facebank_stream_camera_clock",
+            "1 while capture times come from the camera's RTCP sender reports, 0 while from "
+            "arrival times",
+            [(s.name, float(s.camera.camera_clock)) for s in running],
+        )
         counters: dict[str, tuple[str, Callable[[ProcessorStats], int]]] = {
             "frames_read": ("Camera frames decoded", lambda s: s.camera.frames_read),
             "frames_analysed": ("Frames analysed", lambda s: s.frames_analysed),

@@ -77,8 +77,10 @@ class StreamProcessors:
         settings: StreamSettings,
         cameras: Cameras,
         sinks: Sinks,
+        on_gpu: bool = False,  # NVDEC, where FFmpeg reaches a CUDA device
     ) -> None:
         self.context, self.settings, self.cameras, self.sinks = context, settings, cameras, sinks
+        self.on_gpu = on_gpu
         self.running: dict[str, ProcessorStats] = {}
         self.workers = Workers("stream", self, settings.max_running)
 
@@ -142,7 +144,8 @@ class ProcessorRun:
             )
             return
         self._message = f"Connecting to camera {camera}"
-        feed = CameraFeed(camera, url, self._camera_changed)
+        sample_ms = self.processors.settings.sample_ms
+        feed = CameraFeed(camera, url, sample_ms, self._camera_changed, self.processors.on_gpu)
         self.stats.camera = feed.stats
         log.info("stream processor %s: reading camera %s", self.name, camera)
         feed.start()

@@ -1,8 +1,11 @@
 """Stream processors through stock boto3 on a real RTSP camera (GStreamer's RTSP server playing
 an H.264 video of the provisioned photos, with a password), records read back from moto's
 Kinesis: who is matched when, strangers with empty matches, nobody in empty stretches, capture
-times that line up with the video, the camera killed and restarted, the server SIGKILLed, and
-every error. One camera and one processor run serve the assertions (it runs in real time)."""
+times that line up with the video, the camera killed and restarted, every error, and two
+replicas on one PostgreSQL: each processor runs on one of them, Stop reaches it from the
+other, and a SIGKILLed replica's processor moves to the other, and back to it once restarted,
+without a new Start. One camera and one processor run serve the assertions (it runs in real
+time)."""
 
 from __future__ import annotations
 
@@ -18,7 +21,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import httpx
 import pytest
@@ -35,6 +38,7 @@ from service.testing.local_server import (
 )
 from tests.support.clients import rekognition_client
 from tests.support.moto import CREDENTIALS, aws_client
+from tests.support.postgres import fresh_database
 
 ACCOUNT_REGION = "us-east-1:000000000000"
 CAMERA_PASSWORD = "camera-pass-6Tq9"
@@ -60,24 +64,55 @@ def need_rtsp_server() -> None:
 
 
 @dataclass
+class Replica:
+    env: dict[str, str]
+    server: LiveServer
+
+
+@dataclass
 class Site:
     tmp: Path
     video: Path
     camera_port: int
     camera_log: Path
     camera: Any
-    server: LiveServer
-    server_env: dict[str, str]
+    replicas: list[Replica]  # those up, in the order they started
     moto: str
     staff: dict[str, set[str]]  # person -> FaceIds enrolled
 
-    def client(self) -> Any:
-        return rekognition_client(self.server.url)
+    def client(self, replica: int = 0) -> Any:
+        return rekognition_client(self.replicas[replica].server.url)
 
     def start_camera(self) -> None:
         self.camera = start_rtsp_camera(
             self.video, self.camera_port, "/door", self.camera_log, ("camuser", CAMERA_PASSWORD)
         )
+
+    def start_replica(self, env: dict[str, str]) -> Replica:
+        replica = Replica(env, start_server(self.tmp, env))
+        self.replicas.append(replica)
+        return replica
+
+    def kill(self, replica: Replica) -> None:
+        replica.server.process.send_signal(signal.SIGKILL)
+        replica.server.process.wait()
+        self.replicas.remove(replica)
+
+    def runner(self, name: str) -> Replica:
+        """The one replica that runs processor `name` (its /metrics name it), once there is."""
+        found = wait_until_value(
+            lambda: [r for r in self.replicas if runs(r.server, name)], lambda f: len(f) == 1, 20
+        )
+        assert len(found) == 1, f"{name} runs on {len(found)} replicas"
+        return cast(Replica, found[0])
+
+    def logs(self) -> str:
+        return "".join(log.read_text() for log in self.tmp.glob("server-*.log"))
+
+
+def runs(server: LiveServer, name: str) -> bool:
+    metrics = httpx.get(f"{server.url}/metrics").text
+    return f'facebank_stream_connected{{processor="{name}"}}' in metrics
 
 
 def kinesis_video_arn(name: str) -> str:
@@ -100,7 +135,10 @@ def create_request(name: str, stream: str = "door", output: str = OUTPUT) -> dic
 
 @pytest.fixture(scope="module")
 def site(
-    tmp_path_factory: pytest.TempPathFactory, moto_endpoint: str, faces_dir: Path
+    tmp_path_factory: pytest.TempPathFactory,
+    moto_endpoint: str,
+    postgres_url: str,
+    faces_dir: Path,
 ) -> Iterator[Site]:
     need_rtsp_server()
     tmp = tmp_path_factory.mktemp("streams")
@@ -128,7 +166,7 @@ def site(
     streams.chmod(0o600)
     aws_client("kinesis", moto_endpoint).create_stream(StreamName=OUTPUT, ShardCount=1)
     env = {
-        "FACEBANK_DATA_DIR": str(tmp / "data"),
+        "FACEBANK_DATABASE_URL": fresh_database(postgres_url),
         "FACEBANK_VIDEO_STREAMS_FILE": str(streams),
         "FACEBANK_KINESIS_ENDPOINT_URL": moto_endpoint,
         "FACEBANK_STREAM_LEASE_S": "3",
@@ -136,15 +174,18 @@ def site(
         "FACEBANK_LOG_FORMAT": "json",
         **CREDENTIALS,
     }
-    server = start_server(tmp, env)
-    found = Site(tmp, video, port, tmp / "camera.log", None, server, env, moto_endpoint, {})
-    found.start_camera()
-    found.staff = enrol(found.client(), faces_dir)
+    found = Site(tmp, video, port, tmp / "camera.log", None, [], moto_endpoint, {})
     try:
+        for letter in ("a", "b"):
+            found.start_replica({**env, "FACEBANK_DATA_DIR": str(tmp / f"data-{letter}")})
+        found.start_camera()
+        found.staff = enrol(found.client(), faces_dir)
         yield found
     finally:
-        stop_server(found.server)
-        found.camera.kill()
+        for replica in found.replicas:
+            stop_server(replica.server)
+        if found.camera is not None:
+            found.camera.kill()
 
 
 def enrol(client: Any, faces_dir: Path) -> dict[str, set[str]]:
@@ -302,10 +343,12 @@ def test_capture_times_line_up_with_the_video_and_arrive_live(door: Records) -> 
 def test_no_password_in_answers_logs_or_metrics(site: Site, door: Records) -> None:
     described = site.client().describe_stream_processor(Name="door")
     assert CAMERA_PASSWORD not in json.dumps(described, default=str)
-    metrics = httpx.get(f"{site.server.url}/metrics").text
-    assert 'facebank_stream_connected{processor="door"}' in metrics
-    assert CAMERA_PASSWORD not in metrics
-    assert CAMERA_PASSWORD not in site.server.log.read_text()
+    runner = site.runner("door")
+    for replica in site.replicas:
+        assert CAMERA_PASSWORD not in httpx.get(f"{replica.server.url}/metrics").text
+    logs = site.logs()
+    assert CAMERA_PASSWORD not in logs
+    assert "camera door: capture times from its sender reports" in runner.server.log.read_text()
 
 
 def test_the_operations_answer_as_rekognition_does(site: Site, door: Records) -> None:
@@ -410,9 +453,11 @@ def test_a_webhook_gets_signed_records_and_loses_none_while_down(site: Site, doo
     client.create_stream_processor(**create_request("hook", output="door-hook"))
     client.start_stream_processor(Name="hook")
     time.sleep(9)  # a whole video plays while the receiver is down: records wait
+    runner = site.runner("hook")
     receiver = Receiver(port, secret)
     try:
         assert wait_until(lambda: len(receiver.records) >= 6, 40), "the buffer was lost"
+        metrics = httpx.get(f"{runner.server.url}/metrics").text
         client.stop_stream_processor(Name="hook")
         assert wait_status(client, "hook", "STOPPED", timeout=10)["Status"] == "STOPPED"
     finally:
@@ -421,9 +466,8 @@ def test_a_webhook_gets_signed_records_and_loses_none_while_down(site: Site, doo
     offsets = [offset(record) for record in receiver.records]
     assert min(offsets) < ELTON[0]  # the first video's records, sent once the receiver came up
     assert all(record["FaceSearchResponse"] for record in receiver.records)
-    metrics = httpx.get(f"{site.server.url}/metrics").text
     assert 'facebank_stream_webhook_dropped_total{output="door-hook"} 0.0' in metrics
-    assert secret not in metrics and secret not in site.server.log.read_text()
+    assert secret not in metrics and secret not in site.logs()
     client.delete_stream_processor(Name="hook")
 
 
@@ -454,10 +498,25 @@ def test_a_camera_that_reboots_is_reconnected(site: Site, door: Records) -> None
     )
 
 
-def test_a_killed_server_runs_its_processors_again_without_start(site: Site, door: Records) -> None:
-    site.server.process.send_signal(signal.SIGKILL)
-    site.server.process.wait()
-    site.server = start_server(site.tmp, site.server_env)
+def test_replicas_run_each_processor_once_and_take_over_a_killed_one(
+    site: Site, door: Records
+) -> None:
+    runner = site.runner("door")
+    other = site.replicas[1 - site.replicas.index(runner)]
+    other_client = rekognition_client(other.server.url)
+    other_client.stop_stream_processor(Name="door")  # reaches the replica that runs it
+    assert wait_status(other_client, "door", "STOPPED", timeout=10)["Status"] == "STOPPED"
+    other_client.start_stream_processor(Name="door")
+    runner = site.runner("door")
+    site.kill(runner)
+    (survivor,) = site.replicas
+    assert site.runner("door") is survivor  # within the lease (3 s here) and a claim
+    before = len(door.read())
+    assert door.until(lambda seen: len(seen) > before + 3, timeout=60), "no records after the kill"
+    # The killed replica restarted, and the survivor killed: it runs again, without a Start.
+    restarted = site.start_replica(runner.env)
+    site.kill(survivor)
+    assert site.runner("door") is restarted
     before = len(door.read())
     assert door.until(lambda seen: len(seen) > before + 3, timeout=60), "no records after restart"
     client = site.client()
