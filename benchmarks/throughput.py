@@ -12,8 +12,9 @@ not depend on their values. "Stock" is what a user assembles from facenet-pytorc
 crop. "facebank" is the server's pipeline (vectorised detection, pose, quality, alignment,
 embedding with every view of the default model's recipe, model 1.1: the upright face and its
 mirror image; the smallest face is Rekognition's 40 px in a 1920-px frame, in proportion in
-others: 27 px in these scenes, where stock's is MTCNN's 20 px; the embedder in bf16 where the
-CPU has native bf16, as served). `--levers` also times each of those choices undone. On
+others: 27 px in these scenes, where stock's is MTCNN's 20 px; on the CPU the embedder in the
+precision the server would serve here, timed afresh as ml/cpu_precision.py times it).
+`--levers` also times each of those choices undone. On
 the CPU facebank splits each batch over `--workers` threads (default: one per
 core) with one torch thread each, because MTCNN's many small operations scale poorly inside one
 call. Stock is measured both as a user calls it and with the same split, so the report separates
@@ -26,7 +27,9 @@ search: `benchmarks.search_throughput` on the same device (sizes 100k, 1M and 10
 http: `benchmarks.http_load` (a live server with real weights; 64 clients on CUDA, 8 on the CPU;
 SearchFacesByImage over a collection of --collection-faces synthetic faces).
 
-Writes benchmarks/results/throughput-<device>.json with the device, versions and commit.
+Writes benchmarks/results/throughput-<device>.json with the device, the CPU (model, cores, the
+flags that decide precision: AMX, AVX512-BF16, AVX2...), the embedder's precision with both
+timings, versions and commit.
 """
 
 from __future__ import annotations
@@ -34,7 +37,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -49,7 +51,10 @@ from PIL import Image
 
 from benchmarks import RESULTS, git_commit, search_throughput
 from benchmarks.scenes import celebrity_photos, compose_scene
+from ml import cpu_precision
 from ml.align import recipe_crops
+from ml.cpu import describe_cpu
+from ml.cpu_precision import PrecisionChoice
 from ml.decode import DecodedImage, decode_image
 from ml.detector import REKOGNITION_MIN_FACE_SIZE, MtcnnDetector
 from ml.embedder import TorchEmbedder, build_network, cpu_has_bf16
@@ -88,7 +93,7 @@ def stock_pipeline(device: torch.device) -> Callable[[list[DecodedImage]], int]:
 
 def facebank_pipeline(
     device: torch.device,
-    cpu_bf16: bool = True,
+    cpu_bf16: bool,
     spec: ModelSpec = SERVED_SPEC,
     min_face_size: int = REKOGNITION_MIN_FACE_SIZE,
 ) -> Callable[[list[DecodedImage]], int]:
@@ -115,15 +120,27 @@ def facebank_pipeline(
     return run
 
 
-def levers(device: torch.device) -> dict[str, Callable[[list[DecodedImage]], int]]:
+def levers(
+    device: torch.device, served_bf16: bool
+) -> dict[str, Callable[[list[DecodedImage]], int]]:
     """facebank with one of its defaults changed back, to measure what each buys."""
     variants = {
-        "20-px minimum face": facebank_pipeline(device, min_face_size=MTCNN_MIN_FACE_SIZE),
-        "model 1.0 (one view)": facebank_pipeline(device, spec=FACENET_2017),
+        "20-px minimum face": facebank_pipeline(
+            device, served_bf16, min_face_size=MTCNN_MIN_FACE_SIZE
+        ),
+        "model 1.0 (one view)": facebank_pipeline(device, served_bf16, spec=FACENET_2017),
     }
-    if device.type == "cpu" and cpu_has_bf16():
-        variants["fp32 embedder"] = facebank_pipeline(device, cpu_bf16=False)
+    if device.type == "cpu":
+        other = "fp32" if served_bf16 else "bf16"
+        variants[f"{other} embedder"] = facebank_pipeline(device, not served_bf16)
     return variants
+
+
+def served_precision(device: torch.device) -> PrecisionChoice:
+    """The embedder's precision as the server chooses it on this machine (timed afresh)."""
+    if device.type != "cpu":
+        return PrecisionChoice("fp16", "device")
+    return cpu_precision.measure(SERVED_SPEC, build_network(SERVED_SPEC))
 
 
 def split_over(
@@ -182,18 +199,22 @@ def detect_embed(args: argparse.Namespace, device: torch.device) -> dict[str, An
     workers = args.workers or (os.cpu_count() or 1 if device.type == "cpu" else 1)
     torch.manual_seed(0)
     images = scenes(args.faces, args.images)
-    stock, facebank = stock_pipeline(device), facebank_pipeline(device)
+    precision = served_precision(device)
+    bf16 = precision.precision == "bf16"
+    stock, facebank = stock_pipeline(device), facebank_pipeline(device, bf16)
     results: dict[str, Any] = {"stock facenet-pytorch": timed(stock, images, args, 1)}
     if workers > 1:
         results[f"stock, {workers} workers"] = timed(stock, images, args, workers)
     results["facebank"] = timed(facebank, images, args, workers)
     if args.levers:
-        for name, lever in levers(device).items():
+        for name, lever in levers(device, bf16).items():
             results[f"facebank, {name}"] = timed(lever, images, args, workers)
+        if workers > 1:  # as the server calls it: one pass over each batch, every thread
+            results["facebank, one pass"] = timed(facebank, images, args, 1)
     return {
         "model_version": SERVED_SPEC.version,
         "min_face_size": REKOGNITION_MIN_FACE_SIZE,
-        "embedder": "bf16" if device.type == "cpu" and cpu_has_bf16() else "as on the device",
+        "embedder": precision.as_response(),
         "images": args.images,
         "batch": args.batch,
         "repeats": args.repeats,
@@ -221,7 +242,7 @@ def arguments() -> argparse.Namespace:
         "--levers",
         action="store_true",
         help="also time facebank with MTCNN's 20-px minimum face, with model 1.0's one view, "
-        "and with the fp32 embedder",
+        "and on the CPU with the embedder in the precision not served",
     )
     parser.add_argument("--faces", type=Path, default=default_photos_dir())
     parser.add_argument("--search-sizes", type=int, nargs="+", help="default: see the docstring")
@@ -261,8 +282,8 @@ def environment(device: torch.device) -> dict[str, Any]:
     """What the numbers depend on: device, library versions, the commit measured."""
     return {
         "device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
-        "cpu": platform.processor() or platform.machine(),
-        "cores": os.cpu_count(),
+        "cpu": describe_cpu(),
+        "native_bf16": cpu_has_bf16(),
         "torch": torch.__version__,
         "torchvision": version("torchvision"),
         "facenet_pytorch": version("facenet-pytorch"),

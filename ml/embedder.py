@@ -81,7 +81,8 @@ def cpu_has_bf16() -> bool:
 
 class TorchEmbedder:
     """Runs the network channels_last, in batches of `batch`: fp16 on CUDA; on the CPU in fp32,
-    or in bf16 when asked and the CPU has native bf16. Vectors are normalised in fp32.
+    or in bf16 when asked (whether bf16 is the faster here is measured: ml/cpu_precision.py).
+    Vectors are normalised in fp32.
 
     The bf16 network is converted once, weights and all, rather than run under autocast, which
     casts every weight again on each call (what each costs and how far bf16 vectors drift from
@@ -102,7 +103,7 @@ class TorchEmbedder:
         self.device = device
         self.batch = batch
         self.half = device.type == "cuda" and not full_precision
-        self.bf16 = device.type == "cpu" and cpu_bf16 and not full_precision and cpu_has_bf16()
+        self.bf16 = device.type == "cpu" and cpu_bf16 and not full_precision
         self.dtype = torch.float16 if self.half else torch.bfloat16 if self.bf16 else torch.float32
         # Converted whatever the network came in (one copied from a reduced-precision embedder
         # runs in fp32 again).

@@ -13,6 +13,7 @@ from PIL import Image
 
 from ml.align import recipe_crops
 from ml.attributes import AttributeEstimator
+from ml.cpu_precision import PrecisionChoice
 from ml.decode import DecodedImage, ImageDecoder, ImageLimits, decode_image
 from ml.detector import REKOGNITION_MIN_FACE_SIZE, FaceDetector, MtcnnDetector
 from ml.embedder import FaceEmbedder, TorchEmbedder, load_network
@@ -53,6 +54,8 @@ class FaceModels(Protocol):
     def attributes(self) -> AttributeEstimator | None: ...
     @property
     def also_serves(self) -> dict[str, ServedModel]: ...
+    @property
+    def embedder_precision(self) -> PrecisionChoice | None: ...
     def decode(self, data: bytes) -> DecodedImage: ...
     def describe(self, image: DecodedImage) -> list[FaceDescription]: ...
     def embed(
@@ -82,6 +85,9 @@ class FacePipeline:
     attributes: AttributeEstimator | None = None
     # Landmarks from the face mesh, which confirms faces too; None: MTCNN's five points.
     mesh_check: MeshCheck | None = None
+    # What the embedder runs in and how that was chosen (the server's builder sets it); None:
+    # as loaded, fp32 on the CPU and fp16 on CUDA.
+    embedder_precision: PrecisionChoice | None = None
 
     def decode(self, data: bytes) -> DecodedImage:
         if self.decoder is not None:
@@ -198,7 +204,6 @@ def load_pipeline(
     allow_uncalibrated: bool = False,
     detection_max_side: int = 1920,
     min_face_size: int = REKOGNITION_MIN_FACE_SIZE,  # in a 1920-px frame
-    cpu_bf16: bool = False,
     mesh_check: MeshCheck | None = None,
 ) -> FacePipeline:
     """Load real weights (checked against the manifest) and the model's calibration."""
@@ -210,7 +215,7 @@ def load_pipeline(
         if not allow_uncalibrated:
             raise
         calibration = uncalibrated(model_version)
-    embedder = TorchEmbedder(spec, load_network(spec, weights), device, cpu_bf16=cpu_bf16)
+    embedder = TorchEmbedder(spec, load_network(spec, weights), device)
     return FacePipeline(
         spec=spec,
         detector=MtcnnDetector(

@@ -6,6 +6,7 @@ what they measure and fit is what is served."""
 from __future__ import annotations
 
 import io
+import logging
 from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
@@ -15,8 +16,10 @@ import torch
 from PIL import Image
 from sqlalchemy import Engine
 
+from ml import cpu_precision
 from ml.decode import ImageLimits
 from ml.device_decode import TorchvisionDecoder
+from ml.embedder import TorchEmbedder
 from ml.networks.runner import ChipRunner
 from ml.pipeline import FaceModels, FacePipeline, MeshCheck, load_pipeline, resolve_device
 from ml.types import Box, Detection
@@ -42,29 +45,48 @@ from service.storage.calibration_record import record_or_check
 from service.storage.database import open_database, session_factories
 from service.storage.pagination import PageTokens, load_or_create_secret
 
+log = logging.getLogger("facebank")
+
 
 def build_pipeline(
     settings: Settings, calibration_file: Path | None, allow_uncalibrated: bool = False
 ) -> FacePipeline:
-    """The face pipeline as the server runs it (minimum face size, bf16 embedder where the CPU
-    has it, the mesh's check on faces): what `serve`, `calibrate`, the benchmarks and the tests
-    embed with, so a calibration is fitted on the embeddings and detections that are served."""
+    """The face pipeline as the server runs it (minimum face size, the CPU embedder in the
+    precision measured fastest here, the mesh's check on faces): what `serve`, `calibrate`,
+    the benchmarks and the tests embed with, so a calibration is fitted on the embeddings and
+    detections that are served."""
     if settings.torch_threads:
         torch.set_num_threads(settings.torch_threads)
     # Inline images are held to 5 MB by validation; images read from S3 may be up to 15 MB.
     limits = ImageLimits(max_bytes=MAX_S3_IMAGE_BYTES, max_pixels=settings.max_image_pixels)
-    return load_pipeline(
+    device = resolve_device(settings.device)
+    pipeline = load_pipeline(
         settings.models_dir,
         settings.model_version,
-        resolve_device(settings.device),
+        device,
         calibration_path=calibration_file,
         limits=limits,
         allow_uncalibrated=allow_uncalibrated,
         detection_max_side=settings.detection_max_side,
         min_face_size=settings.min_face_size,
-        cpu_bf16=settings.embed_cpu_bf16,
         mesh_check=mesh_check(settings),
     )
+    if device.type != "cpu":
+        return replace(pipeline, embedder_precision=cpu_precision.PrecisionChoice("fp16", "device"))
+    return with_cpu_precision(pipeline, settings)
+
+
+def with_cpu_precision(pipeline: FacePipeline, settings: Settings) -> FacePipeline:
+    """The pipeline with its CPU embedder in the precision chosen for this machine."""
+    if not isinstance(pipeline.embedder, TorchEmbedder):
+        return pipeline
+    network = pipeline.embedder.network
+    choice = cpu_precision.choose(settings.cpu_precision, pipeline.spec, network, settings.data_dir)
+    log.info("%s", choice.summary())
+    embedder = pipeline.embedder
+    if choice.precision == "bf16":
+        embedder = TorchEmbedder(pipeline.spec, network, torch.device("cpu"), cpu_bf16=True)
+    return replace(pipeline, embedder=embedder, embedder_precision=choice)
 
 
 def mesh_check(settings: Settings) -> MeshCheck | None:

@@ -157,12 +157,13 @@ class Settings(BaseSettings):
     detect_batch_size: int = Field(default=8, ge=1)
     detect_batch_wait_ms: float = Field(default=2.0, ge=0)
     detect_queue_size: int = Field(default=64, ge=1)
-    # Embed in bf16 where the CPU has native bf16 (AVX512-BF16 or AMX; elsewhere fp32 anyway):
-    # faster, with the same false match rates and false non-match rates within one pair in
-    # 1,354 at the thresholds measured (docs/performance.md measures both).
-    # false: fp32 everywhere, e.g. for replicas on CPUs with and without bf16 to store
-    # identical vectors.
-    embed_cpu_bf16: bool = True
+    # The CPU embedder's precision. "auto": time fp32 and bf16 on this machine (once; cached
+    # in the data dir) and serve bf16 only where it is clearly faster and its vectors stay
+    # within the accepted drift (ml/cpu_precision.py). "fp32" or "bf16" forces one, e.g. fp32
+    # for replicas on different CPUs that must store identical vectors.
+    embed_cpu_precision: Literal["auto", "fp32", "bf16"] = "auto"
+    # Deprecated, kept so existing deployments start: false is embed_cpu_precision=fp32.
+    embed_cpu_bf16: bool | None = None
     embed_batch_size: int = Field(default=32, ge=1)
     embed_batch_wait_ms: float = Field(default=2.0, ge=0)
     embed_queue_size: int = Field(default=256, ge=1)
@@ -286,6 +287,12 @@ class Settings(BaseSettings):
             max_attempts=self.video_max_attempts,
             retention_s=self.video_retention_s,
         )
+
+    @property
+    def cpu_precision(self) -> Literal["auto", "fp32", "bf16"]:
+        if self.embed_cpu_precision == "auto" and self.embed_cpu_bf16 is False:
+            return "fp32"
+        return self.embed_cpu_precision
 
     @property
     def streams(self) -> StreamSettings:

@@ -326,6 +326,12 @@ def networks_in_use(pipeline: FaceModels) -> list[dict[str, Any]]:
     return found
 
 
+def embedder_precision(pipeline: FaceModels) -> dict[str, Any]:
+    """What the embedder runs in, and on the CPU how that was chosen, with both timings."""
+    choice = pipeline.embedder_precision
+    return {"Precision": "fp32"} if choice is None else choice.as_response()
+
+
 async def face_model(request: Request) -> Response:
     """The face model this server gives new collections: the FaceModelVersion collections
     record, and the model's name behind that number (which the wire surface has no member for);
@@ -347,6 +353,7 @@ async def face_model(request: Request) -> Response:
                 for version, served in sorted(pipeline.also_serves.items())
             ],
             "Networks": networks_in_use(pipeline),
+            "EmbedderPrecision": embedder_precision(pipeline),
         },
         headers={"x-request-id": request_id},
     )

@@ -12,6 +12,7 @@ import pytest
 from botocore.exceptions import ClientError
 from PIL import Image
 
+from ml.cpu_precision import faster_precision
 from service.testing.local_server import LiveServer
 from tests.support.images import blank_jpeg, jpeg_bytes
 from tests.support.photos import GROUP_PEOPLE, first_photo, group_photo
@@ -239,4 +240,11 @@ def test_face_model_versions_are_numbers_and_the_name_is_on_rest(
     networks = {network["Name"]: network for network in model["Networks"]}
     assert networks["facenet-20170512"]["Role"] == "embedder"
     assert networks["mediapipe-iris-landmark-v1"]["Attributes"] == ["EYES_OPEN", "EYE_DIRECTION"]
+    precision = model["EmbedderPrecision"]  # timed on this machine at start (or cached)
+    assert precision["ChosenBy"] in ("measured", "measured earlier on this machine")
+    timings = precision["BatchMillis"]
+    assert precision["Precision"] == faster_precision(
+        timings["fp32"], timings["bf16"], precision["MinCosineToFp32"]
+    )
+    assert "embedder in " + precision["Precision"] in server.log.read_text()
     rekognition.delete_collection(CollectionId="versions")

@@ -18,6 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ml.attributes import AttributeEstimator
+from ml.cpu_precision import PrecisionChoice
 from ml.decode import DecodedImage, ImageLimits
 from ml.face_models import FACENET_2017, ModelSpec
 from ml.pipeline import ServedModel
@@ -40,6 +41,7 @@ class StubPipeline:
     limits: ImageLimits = field(default_factory=ImageLimits)
     attributes: AttributeEstimator | None = None
     also_serves: dict[str, ServedModel] = field(default_factory=dict)
+    embedder_precision: PrecisionChoice | None = None
 
     def serves(self, face_model_version: str) -> bool:
         return face_model_version == self.spec.face_model_version

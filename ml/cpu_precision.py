@@ -1,0 +1,177 @@
+"""Which precision the embedder runs in on a CPU, chosen by timing both on this machine.
+
+bf16 is faster than fp32 where oneDNN has native kernels for it (AMX above all), and slower
+where the CPU only reports AVX512-BF16 behind a hypervisor that hides AMX, or has AVX2 only: a
+flag check cannot tell which (docs/performance.md has the figures per CPU). So the embedder is
+timed in both on a small batch, and bf16 is served only when it is clearly faster and its
+vectors stay within the drift benchmarks.precision accepted. The measurement is cached in the
+data dir, keyed by what it depends on (CPU model and flags, torch, threads, network), so a
+machine measures once; a setting forces either precision without measuring.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import torch
+from torch import nn
+
+from ml.cpu import cpu_flags, cpu_model
+from ml.embedder import TorchEmbedder, cpu_has_bf16
+from ml.face_models import ModelSpec
+
+log = logging.getLogger("facebank.models")
+
+Precision = Literal["fp32", "bf16", "fp16"]  # fp16: on CUDA, where nothing is measured
+# The least cosine between a crop's fp32 and bf16 vectors for bf16 to be served: the bound the
+# model tests hold bf16 to on real faces (benchmarks.precision's worst face is above it).
+ACCEPTED_MIN_COSINE = 0.999
+# bf16 is served only when this much faster: within timing noise fp32 wins, since its vectors
+# are the ones every other replica computes too.
+REQUIRED_GAIN = 0.05
+PROBE_BATCH = 8
+PROBE_REPEATS = 3
+CACHE_FILE = "cpu-precision.json"
+
+
+@dataclass(frozen=True)
+class PrecisionChoice:
+    precision: Precision
+    chosen_by: str  # "measured", "measured earlier on this machine", "setting", "device"
+    fp32_ms: float | None = None  # the best of PROBE_REPEATS batches of PROBE_BATCH crops
+    bf16_ms: float | None = None
+    min_cosine: float | None = None  # between the probe's fp32 and bf16 vectors
+    native_bf16: bool = False  # what oneDNN says of this CPU, for the record only
+
+    def as_response(self) -> dict[str, Any]:
+        """As /v1/models/current shows it."""
+        found: dict[str, Any] = {"Precision": self.precision, "ChosenBy": self.chosen_by}
+        if self.fp32_ms is not None and self.bf16_ms is not None:
+            found["BatchMillis"] = {"fp32": self.fp32_ms, "bf16": self.bf16_ms}
+            found["BatchSize"] = PROBE_BATCH
+        if self.min_cosine is not None:
+            found["MinCosineToFp32"] = self.min_cosine
+        found["NativeBf16"] = self.native_bf16
+        return found
+
+    def summary(self) -> str:
+        """For the start-up log."""
+        text = f"embedder in {self.precision} on the CPU ({self.chosen_by}"
+        if self.fp32_ms is not None and self.bf16_ms is not None:
+            text += (
+                f": {PROBE_BATCH} crops in {self.fp32_ms:.0f} ms in fp32, {self.bf16_ms:.0f} ms "
+                f"in bf16, least cosine {self.min_cosine:.5f}"
+            )
+        return text + ")"
+
+
+def faster_precision(fp32_ms: float, bf16_ms: float, min_cosine: float) -> Literal["fp32", "bf16"]:
+    """bf16 when it is clearly faster and its vectors stay within the accepted drift."""
+    clearly_faster = bf16_ms < fp32_ms * (1.0 - REQUIRED_GAIN)
+    return "bf16" if clearly_faster and min_cosine >= ACCEPTED_MIN_COSINE else "fp32"
+
+
+def probe_crops() -> np.ndarray:
+    """PROBE_BATCH smooth, face-sized crops (speed does not depend on the pixels; smooth ones
+    give vectors as stable as a face's, which noise does not)."""
+    rows, cols = np.mgrid[0:160, 0:160] / 160.0
+    crops = []
+    for index in range(PROBE_BATCH):
+        phase = index * 0.7
+        channels = [np.sin(3 * rows + phase + c) * np.cos(2 * cols - phase) for c in range(3)]
+        crops.append(np.stack(channels, axis=-1) * 100 + 128)
+    return np.asarray(crops).astype(np.uint8)
+
+
+def best_ms(embed: Callable[[np.ndarray], np.ndarray], crops: np.ndarray) -> float:
+    embed(crops)  # warm: oneDNN creates its primitives on the first call
+    times = []
+    for _ in range(PROBE_REPEATS):
+        start = time.perf_counter()
+        embed(crops)
+        times.append((time.perf_counter() - start) * 1000.0)
+    return round(min(times), 1)
+
+
+def measure(spec: ModelSpec, network: nn.Module) -> PrecisionChoice:
+    """Time the embedder on `network` (an fp32 one) in fp32 and in bf16 on the CPU."""
+    cpu, crops = torch.device("cpu"), probe_crops()
+    fp32 = TorchEmbedder(spec, copy.deepcopy(network), cpu, batch=PROBE_BATCH)
+    bf16 = TorchEmbedder(spec, copy.deepcopy(network), cpu, batch=PROBE_BATCH, cpu_bf16=True)
+    fp32_ms, bf16_ms = best_ms(fp32.embed, crops), best_ms(bf16.embed, crops)
+    cosine = float(np.min(np.sum(fp32.embed(crops) * bf16.embed(crops), axis=1)))
+    return PrecisionChoice(
+        faster_precision(fp32_ms, bf16_ms, cosine),
+        "measured",
+        fp32_ms,
+        bf16_ms,
+        round(cosine, 6),
+        cpu_has_bf16(),
+    )
+
+
+def machine_key(spec: ModelSpec) -> dict[str, Any]:
+    """What the measurement depends on: a change in any of these measures again."""
+    return {
+        "cpu": cpu_model(),
+        "flags": cpu_flags(),
+        "torch": torch.__version__,
+        "threads": torch.get_num_threads(),
+        "network": spec.network,
+    }
+
+
+def choose(
+    setting: Literal["auto", "fp32", "bf16"],
+    spec: ModelSpec,
+    network: nn.Module,
+    cache_dir: Path | None,
+    measure_on: Callable[[ModelSpec, nn.Module], PrecisionChoice] = measure,
+) -> PrecisionChoice:
+    """The precision to serve: the setting's when it names one, else the cached measurement
+    for this machine, else a fresh one (then cached)."""
+    if setting != "auto":
+        return PrecisionChoice(setting, "setting", native_bf16=cpu_has_bf16())
+    key = machine_key(spec)
+    cache = None if cache_dir is None else cache_dir / CACHE_FILE
+    cached = _read_cache(cache, key)
+    if cached is not None:
+        return cached
+    choice = measure_on(spec, network)
+    if cache is not None:
+        _write_cache(cache, key, choice)
+    return choice
+
+
+def _read_cache(cache: Path | None, key: dict[str, Any]) -> PrecisionChoice | None:
+    if cache is None or not cache.exists():
+        return None
+    try:
+        stored = json.loads(cache.read_text())
+        if stored["key"] != key:
+            return None
+        fields = {**stored["choice"], "chosen_by": "measured earlier on this machine"}
+        return PrecisionChoice(**fields)
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        log.warning("the CPU precision cache %s is unreadable (%s): measuring again", cache, exc)
+        return None
+
+
+def _write_cache(cache: Path, key: dict[str, Any], choice: PrecisionChoice) -> None:
+    """Written whole or not at all; a data dir that cannot take it only costs a measurement at
+    the next start."""
+    try:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        partial = cache.with_suffix(".partial")
+        partial.write_text(json.dumps({"key": key, "choice": asdict(choice)}, indent=2) + "\n")
+        partial.replace(cache)
+    except OSError as exc:
+        log.warning("the CPU precision measurement was not cached in %s: %s", cache, exc)
