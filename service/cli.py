@@ -1,12 +1,14 @@
-"""The `facebank` command: `serve`, `healthcheck`, `models fetch`, `keys list`, `import` and
-`photos fetch`."""
+"""The `facebank` command: `serve`, `healthcheck`, `models fetch`, `keys list`, `import`,
+`migrate`, `evaluate`, `calibrate` and `photos fetch`."""
 
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
 import sys
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -221,6 +223,7 @@ def build_parser() -> argparse.ArgumentParser:
         "list", help="key ids, where each comes from, policy and rates (never a secret)"
     ).set_defaults(handler=list_keys)
     _add_import_parser(commands)
+    _add_migrate_parser(commands)
     _add_evaluate_parser(commands)
     _add_calibrate_parser(commands)
     photos = commands.add_parser("photos", help="manage the test and benchmark photos")
@@ -264,6 +267,91 @@ def _add_import_parser(commands: Any) -> None:
     parser.add_argument("--report", type=Path, help="write the JSON summary here")
     parser.add_argument("--concurrency", type=int, default=8, help="requests at once")
     parser.set_defaults(handler=import_photos)
+
+
+def migrate(args: argparse.Namespace) -> None:
+    import botocore.session
+    import requests
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from service.client.migrate import Endpoint, ImageLocations, Migration, write_reports
+
+    if (args.images is None) == (args.manifest is None):
+        sys.exit("facebank migrate: give --images (a location template) or --manifest, not both")
+    region = args.region or os.environ.get("AWS_REGION") or "us-east-1"
+    try:
+        images = botocore.session.Session(profile=args.images_profile)
+        locations = ImageLocations(
+            args.images, args.manifest, images.create_client("s3", region_name=region)
+        )
+    except (OSError, ValueError, BotoCoreError) as exc:
+        sys.exit(f"facebank migrate: {exc}")
+    migration = Migration(
+        Endpoint(args.source, region, args.from_profile),
+        Endpoint(args.target, region, args.to_profile),
+        args.collection,
+        args.to_collection or args.collection,
+        locations,
+        args.concurrency,
+    )
+    try:
+        moved = migration.run()
+    except (ClientError, BotoCoreError, requests.RequestException) as exc:
+        sys.exit(f"facebank migrate: {exc}")
+    if args.report is not None:
+        paths = write_reports(moved, args.report)
+        print(f"report: {paths[0]} and {paths[1]}", file=sys.stderr)
+    else:
+        print(json.dumps(asdict(moved), indent=2))
+    parity = moved.parity.get("share_same_top_match")
+    print(
+        f"{moved.faces_moved} faces moved, {moved.faces_already_there} already there, "
+        f"{len(moved.not_moved)} not moved; {moved.users_created} users created, "
+        f"{moved.faces_associated} faces associated; same top match in parity check: "
+        f"{'n/a' if parity is None else f'{parity:.0%}'}"
+        + (" (interrupted)" if moved.interrupted else ""),
+        file=sys.stderr,
+    )
+    if moved.interrupted:
+        sys.exit(130)
+
+
+def _add_migrate_parser(commands: Any) -> None:
+    parser = commands.add_parser(
+        "migrate",
+        help="move a collection from Rekognition (or another facebank) keeping its FaceIds, "
+        "ImageIds, users and tags (re-runs add only what is missing)",
+    )
+    parser.add_argument(
+        "--from",
+        dest="source",
+        required=True,
+        help="`aws` for Rekognition itself, or the URL of an endpoint that speaks its API; "
+        "only read",
+    )
+    parser.add_argument("--collection", required=True, help="the source collection")
+    parser.add_argument(
+        "--images",
+        help="where each face's original image is, as a template over the face's fields: "
+        "s3://bucket/prefix/{ExternalImageId} or photos/{ExternalImageId}",
+    )
+    parser.add_argument(
+        "--manifest", type=Path, help="a CSV mapping FaceId or ImageId to a Location instead"
+    )
+    parser.add_argument(
+        "--to",
+        dest="target",
+        default=f"http://127.0.0.1:{os.environ.get('FACEBANK_PORT', '8080')}",
+        help="the facebank to move into (default: the local one)",
+    )
+    parser.add_argument("--to-collection", help="default: the source collection's id")
+    parser.add_argument("--report", type=Path, help="write report.json and report.html here")
+    parser.add_argument("--region", help="default: AWS_REGION, else us-east-1")
+    parser.add_argument("--from-profile", help="the AWS profile for the source's credentials")
+    parser.add_argument("--to-profile", help="the AWS profile for the target's credentials")
+    parser.add_argument("--images-profile", help="the AWS profile for reading images from S3")
+    parser.add_argument("--concurrency", type=int, default=4, help="images moved at once")
+    parser.set_defaults(handler=migrate)
 
 
 def evaluate(args: argparse.Namespace) -> None:

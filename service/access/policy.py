@@ -147,8 +147,10 @@ def _statement(body: Any, index: int) -> Statement:
     actions = _strings(body.get(action_element), f"{where}: {action_element}")
     resources = _strings(body.get(resource_element, "*"), f"{where}: {resource_element}")
     for action in actions:
-        if action != "*" and not action.lower().startswith("rekognition:"):
-            raise PolicyError(f"{where}: {action_element} {action!r} is not a rekognition: action")
+        if action != "*" and not action.lower().startswith(("rekognition:", "facebank:")):
+            raise PolicyError(
+                f"{where}: {action_element} {action!r} is not a rekognition: or facebank: action"
+            )
     return Statement(
         effect,
         tuple(_wildcard(a, ignore_case=True) for a in actions),

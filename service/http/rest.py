@@ -35,7 +35,7 @@ from service.http.plumbing import (
     request_headers,
 )
 from service.http.state import app_state
-from service.operations.validation import operation_model
+from service.operations.validation import FACEBANK_OPERATIONS, operation_model
 
 PROBLEM_TYPE = "application/problem+json"
 
@@ -63,6 +63,13 @@ ROUTES = (
     RestRoute("IndexFaces", "POST", f"{C}/faces", "Index the faces of an image", ("Image",)),
     RestRoute("ListFaces", "GET", f"{C}/faces", "List faces"),
     RestRoute("DeleteFaces", "POST", f"{C}/faces/delete", "Delete faces"),
+    RestRoute(
+        "ImportFace",
+        "PUT",
+        f"{C}/faces/{{FaceId}}",
+        "Store a face under a FaceId another service gave it (facebank's own: facebank migrate)",
+        ("Image",),
+    ),
     RestRoute("SearchFaces", "POST", f"{C}/faces/{{FaceId}}/search", "Search by a stored face"),
     RestRoute(
         "SearchFacesByImage", "POST", f"{C}/faces/search", "Search faces by image", ("Image",)
@@ -279,6 +286,16 @@ def _responses(model: Any) -> dict[str, Any]:
     }
 
 
+def _description(route: RestRoute) -> str:
+    if route.operation in FACEBANK_OPERATIONS:
+        return (
+            f"facebank's `{route.operation}` (not part of Rekognition's API; policy action "
+            f"`facebank:{route.operation}`, which `rekognition:*` does not grant): JSON "
+            "request body. See docs/contract.md."
+        )
+    return f"Rekognition `{route.operation}`: JSON request body or multipart upload."
+
+
 def build_router() -> APIRouter:
     router = APIRouter()
     for route in ROUTES:
@@ -287,7 +304,7 @@ def build_router() -> APIRouter:
             _endpoint(route),
             methods=[route.method],
             summary=route.summary,
-            description=f"Rekognition `{route.operation}`: JSON request body or multipart upload.",
+            description=_description(route),
             openapi_extra=_openapi_extra(route),
             tags=[
                 "collections"

@@ -20,6 +20,7 @@ from service.http.plumbing import (
     request_headers,
 )
 from service.http.state import app_state
+from service.operations.validation import FACEBANK_OPERATIONS
 
 TARGET_PREFIX = "RekognitionService."
 CONTENT_TYPE = "application/x-amz-json-1.1"
@@ -40,9 +41,10 @@ def error_response(error: errors.ServiceError, request_id: str) -> Response:
 
 def _operation_name(headers: Mapping[str, str]) -> str:
     target = headers.get("x-amz-target", "")
-    if not target.startswith(TARGET_PREFIX):
-        raise errors.UnknownOperationError(f"Unknown target {target!r}")
-    return target[len(TARGET_PREFIX) :]
+    operation = target[len(TARGET_PREFIX) :]
+    if not target.startswith(TARGET_PREFIX) or operation in FACEBANK_OPERATIONS:
+        raise errors.UnknownOperationError(f"Unknown target {target!r}")  # those are REST only
+    return operation
 
 
 @router.post("/")

@@ -19,6 +19,7 @@ from service.access.rates import RateLimits
 from service.context import Transactions, WithAccount
 from service.operations import Params
 from service.operations.stream_processors import processor_arn
+from service.operations.validation import FACEBANK_OPERATIONS
 from service.storage.schema import VideoJobRow
 
 
@@ -57,14 +58,22 @@ def _check(
     facts: RequestFacts | None,
 ) -> None:
     assert caller.policy is not None
-    decision = caller.policy.decision(f"rekognition:{operation}", resource, facts)
+    action = policy_action(operation)
+    decision = caller.policy.decision(action, resource, facts)
     if decision != "allow":
         user = f"arn:aws:iam::{context.account_id}:user/{caller.key_id}"
         explicitly = " with an explicit deny" if decision == "deny" else ""
         raise errors.AccessDeniedError(
-            f"User: {user} is not authorized to perform: rekognition:{operation} on "
+            f"User: {user} is not authorized to perform: {action} on "
             f"resource: {resource}{explicitly}"
         )
+
+
+def policy_action(operation: str) -> str:
+    """rekognition:NAME, or facebank:NAME for facebank's own operations, which a policy must
+    name (rekognition:* does not grant them)."""
+    service = "facebank" if operation in FACEBANK_OPERATIONS else "rekognition"
+    return f"{service}:{operation}"
 
 
 def resource_of(context: AuthorizationContext, operation: str, request: Params) -> str:

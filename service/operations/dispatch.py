@@ -18,6 +18,7 @@ from service.operations import (
     Result,
     collections,
     detect_compare,
+    face_import,
     faces,
     search,
     stored_video,
@@ -65,6 +66,7 @@ HANDLERS: dict[str, Handler] = {
     "ListStreamProcessors": stream_processors.list_stream_processors,
     "DeleteStreamProcessor": stream_processors.delete_stream_processor,
     "UpdateStreamProcessor": stream_processors.update_stream_processor,
+    "ImportFace": face_import.import_face,  # facebank's own: REST only
 }
 
 

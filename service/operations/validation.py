@@ -40,7 +40,56 @@ def _compiled(pattern: str) -> regex.Pattern[str]:
     return regex.compile(pattern)
 
 
+# facebank's own operations (not Rekognition's, so only on the REST surface), described in
+# botocore's terms over Rekognition's shapes so that validation, responses and the OpenAPI
+# document treat them as they treat Rekognition's. Their policy actions are facebank:NAME.
+FACEBANK_OPERATIONS = {
+    "ImportFace": {
+        "input": {
+            "type": "structure",
+            "required": ["CollectionId", "FaceId", "ImageId", "BoundingBox", "Image"],
+            "members": {
+                "CollectionId": {"shape": "CollectionId"},
+                "FaceId": {"shape": "FaceId"},
+                "ImageId": {"shape": "ImageId"},
+                "ExternalImageId": {"shape": "ExternalImageId"},
+                "BoundingBox": {"shape": "BoundingBox"},
+                "Confidence": {"shape": "Percent"},
+                "Image": {"shape": "Image"},
+            },
+        },
+        "output": {
+            "type": "structure",
+            "members": {
+                "Face": {"shape": "Face"},
+                "FaceModelVersion": {"shape": "String"},
+            },
+        },
+    },
+}
+
+
+@cache
+def facebank_model() -> ServiceModel:
+    loader = botocore.session.get_session().get_component("data_loader")
+    rekognition = loader.load_service_model("rekognition", "service-2")
+    shapes = dict(rekognition["shapes"])
+    operations = {}
+    for name, parts in FACEBANK_OPERATIONS.items():
+        shapes[f"{name}Request"], shapes[f"{name}Response"] = parts["input"], parts["output"]
+        operations[name] = {
+            "name": name,
+            "http": {"method": "POST", "requestUri": "/"},
+            "input": {"shape": f"{name}Request"},
+            "output": {"shape": f"{name}Response"},
+        }
+    metadata = {**rekognition["metadata"], "serviceId": "facebank", "targetPrefix": "Facebank"}
+    return ServiceModel({"metadata": metadata, "operations": operations, "shapes": shapes})
+
+
 def operation_model(name: str) -> OperationModel:
+    if name in FACEBANK_OPERATIONS:
+        return facebank_model().operation_model(name)
     return rekognition_model().operation_model(name)
 
 
