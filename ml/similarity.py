@@ -78,3 +78,17 @@ def load_calibration(model_version: str, path: Path | None = None) -> Calibratio
             f"{path} calibrates {calibration.model_version}, not {model_version}"
         )
     return calibration
+
+
+def published_rates(calibration: Calibration) -> list[dict[str, float]]:
+    """The held-out false match and false non-match rates per Similarity threshold measured
+    with the packaged `calibration` (docs/accuracy.md); empty for any other calibration (one
+    a deployment fitted on its own people reports its own)."""
+    path = bundled_calibration_path(calibration.model_version).parent / "rates"
+    path = path / f"{calibration.model_version}.json"
+    if not path.exists():
+        return []
+    published = json.loads(path.read_text())
+    if published.get("calibration_version") != calibration.calibration_version:
+        return []
+    return [dict(row) for row in published["thresholds"]]

@@ -30,7 +30,7 @@ from service.build import (
     warm_up_decoder,
 )
 from service.context import OperationContext
-from service.http import health, rest, wire
+from service.http import console, health, rest, wire
 from service.http.observe import Observer, ServerState
 from service.http.state import AppState, attach
 from service.index.device_vectors import warm_up as warm_up_search
@@ -140,6 +140,7 @@ def create_app(settings: Settings, pipeline: FacePipeline | None = None) -> Fast
         )
         sinks = Sinks(kinesis)
         processors = StreamProcessors(context, settings.streams, state.cameras, sinks, on_gpu)
+        state.processors = processors
         state.metrics.register(
             server_state(operations, queues, settings, workers, processors, state.keyring)
         )
@@ -188,4 +189,5 @@ def create_app(settings: Settings, pipeline: FacePipeline | None = None) -> Fast
     app.include_router(health.router)
     app.include_router(wire.router)
     rest.install(app)
+    console.install(app, settings)
     return app

@@ -26,6 +26,10 @@ from tests.support.images import blank_jpeg
 if TYPE_CHECKING:
     from selenium.webdriver.remote.webdriver import WebDriver
 
+# The servers the tests start serve the fp32 embedder without timing both precisions first
+# (seconds a start on a CPU without native bf16); the session's `server` times them, as a
+# deployment does, and tests/unit/test_cpu_precision.py checks the choice.
+os.environ.setdefault("FACEBANK_EMBED_CPU_PRECISION", "fp32")
 # The image tier needs a built image: `make test-image` builds one and names it here.
 collect_ignore = [] if os.environ.get("FACEBANK_TEST_IMAGE") else ["image"]
 
@@ -94,7 +98,8 @@ def pipeline(models_dir: Path) -> FacePipeline:
 
 @pytest.fixture(scope="session")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    with running_server(tmp_path_factory.mktemp("open-server")) as live:
+    measured = {"FACEBANK_EMBED_CPU_PRECISION": "auto"}
+    with running_server(tmp_path_factory.mktemp("open-server"), measured) as live:
         yield live
 
 
@@ -110,6 +115,18 @@ def signed_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServ
 @pytest.fixture(scope="session")
 def rekognition(server: LiveServer) -> Any:
     return rekognition_client(server.url)
+
+
+@pytest.fixture(scope="session")
+def policy_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    """A server with a keys file of policies (tests/support/keys.py's POLICY_KEYS)."""
+    from tests.support.keys import POLICY_KEYS, write_keys
+
+    tmp = tmp_path_factory.mktemp("policy-server")
+    keys = tmp / "keys.json"
+    write_keys(keys, POLICY_KEYS)
+    with running_server(tmp, {"FACEBANK_ACCESS_KEYS_FILE": str(keys)}) as live:
+        yield live
 
 
 @pytest.fixture(scope="session")

@@ -14,6 +14,7 @@ from service.http.observe import Observer
 from service.operations.dispatch import Operations
 from service.settings import Settings
 from service.streaming.cameras import Cameras
+from service.streaming.processors import StreamProcessors
 
 
 @dataclass
@@ -26,6 +27,7 @@ class AppState:
     ready: bool = False  # models loaded and warmed, indexes caught up
     operations: Operations | None = None  # once the lifespan has built them
     calibration_source: str = ""  # the calibration file loaded at start, or "packaged"
+    processors: StreamProcessors | None = None  # this replica's stream workers, once started
 
     def running(self) -> Operations:
         if self.operations is None:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -40,6 +41,7 @@ from service.streaming.sinks import OutputMissingError, SinkError, Sinks
 
 log = logging.getLogger("facebank.streaming")
 LATENCY_BUCKETS = (0.1, 0.25, 0.5, 1.0, 2.0, 3.0, 5.0, 10.0)
+LATEST_KEPT = 5
 
 
 class StreamsContext(SearchContext, WithInteractive, Protocol):
@@ -59,6 +61,8 @@ class ProcessorStats:
     latency_buckets: list[int] = field(default_factory=lambda: [0] * len(LATENCY_BUCKETS))
     latency_count: int = 0
     latency_sum: float = 0.0
+    # The newest records, summed up for the console: capture time and who was matched.
+    latest: deque[dict[str, Any]] = field(default_factory=lambda: deque(maxlen=LATEST_KEPT))
 
     def observe_latency(self, seconds: float) -> None:
         self.latency_count += 1
@@ -267,3 +271,19 @@ class ProcessorRun:
             return
         self.stats.records_written += 1
         self.stats.observe_latency(time.time() - frame.capture_time)
+        self.stats.latest.appendleft(summary(record, frame.capture_time))
+
+
+def summary(record: dict[str, Any], captured: float) -> dict[str, Any]:
+    """Who a record names: per face, the best match's ExternalImageId (or FaceId) and
+    Similarity, or nobody known."""
+    faces = []
+    for item in record["FaceSearchResponse"]:
+        matches = item["MatchedFaces"]
+        if matches:
+            face = matches[0]["Face"]
+            name = face.get("ExternalImageId") or face["FaceId"]
+            faces.append({"match": name, "Similarity": round(matches[0]["Similarity"], 1)})
+        else:
+            faces.append({"match": None, "Similarity": None})
+    return {"at": captured, "faces": faces}

@@ -13,6 +13,7 @@ import hashlib
 import hmac
 import json
 import os
+import re
 import signal
 import subprocess
 import threading
@@ -21,7 +22,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import httpx
 import pytest
@@ -39,6 +40,9 @@ from service.testing.local_server import (
 from tests.support.clients import rekognition_client
 from tests.support.moto import CREDENTIALS, aws_client
 from tests.support.postgres import fresh_database
+
+if TYPE_CHECKING:
+    from selenium.webdriver.remote.webdriver import WebDriver
 
 ACCOUNT_REGION = "us-east-1:000000000000"
 CAMERA_PASSWORD = "camera-pass-6Tq9"
@@ -349,6 +353,33 @@ def test_no_password_in_answers_logs_or_metrics(site: Site, door: Records) -> No
     logs = site.logs()
     assert CAMERA_PASSWORD not in logs
     assert "camera door: capture times from its sender reports" in runner.server.log.read_text()
+
+
+def test_the_console_shows_the_processor_live(
+    site: Site, door: Records, browser: WebDriver
+) -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    runner = site.runner("door")
+    browser.get(f"{runner.server.url}/console/cameras")  # no keys: open, on loopback
+    row = browser.find_element(By.CSS_SELECTOR, "tr[data-name=door]")
+    status = row.find_element(By.CSS_SELECTOR, "[data-testid=processor-status]")
+    assert status.text.startswith("RUNNING")
+
+    def analysed() -> int:
+        camera = row.find_element(By.CSS_SELECTOR, "[data-field=camera]").text
+        found = re.search(r"(\d+) frames analysed", camera)
+        return int(found.group(1)) if found else -1
+
+    first = analysed()
+    assert first >= 0
+    # the page is not reloaded: its script updates the row as the camera plays
+    WebDriverWait(browser, 30).until(lambda _: analysed() > first + 3)
+    loaded = browser.execute_script(
+        "return performance.getEntriesByType('resource').map(e => e.name)"
+    )
+    assert all(name.startswith(runner.server.url) for name in loaded)
 
 
 def test_the_operations_answer_as_rekognition_does(site: Site, door: Records) -> None:

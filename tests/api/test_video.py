@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 import numpy as np
@@ -24,6 +24,9 @@ from ml.evaluation.videos import Appearance, Script, audio_only, blank_video, en
 from service.testing.local_server import LiveServer, running_server
 from tests.support.clients import finished, rekognition_client
 from tests.support.moto import CREDENTIALS, aws_client
+
+if TYPE_CHECKING:
+    from selenium.webdriver.remote.webdriver import WebDriver
 
 BUCKET = "videos"
 SAMPLE_MS = 200
@@ -204,6 +207,29 @@ def test_face_search_as_aws_documents_it(client: Any, scenes: Scenes, moto_endpo
     by_index = all_pages(client.get_face_search, "Persons", JobId=job, SortBy="INDEX")
     keys = [(p["Person"]["Index"], p["Timestamp"]) for p in by_index]
     assert keys == sorted(keys) and len(by_index) == len(persons)
+
+
+def test_the_console_shows_who_a_face_search_found_when(
+    video_server: LiveServer, client: Any, scenes: Scenes, browser: WebDriver
+) -> None:
+    from selenium.webdriver.common.by import By
+
+    job = client.start_face_search(Video=s3_video("scenes.mp4"), CollectionId=scenes.collection)
+    finished(client.get_face_search, job["JobId"])
+    browser.get(f"{video_server.url}/console/video")  # no keys: open, on loopback
+    row = next(
+        r
+        for r in browser.find_elements(By.CSS_SELECTOR, "[data-testid=job-row]")
+        if job["JobId"][:12] in r.text
+    )
+    assert "SUCCEEDED" in row.text and scenes.collection in row.text
+    row.find_element(By.TAG_NAME, "a").click()
+    people = [
+        lane.find_element(By.CLASS_NAME, "who").text
+        for lane in browser.find_elements(By.CSS_SELECTOR, "[data-testid=timeline-person]")
+    ]
+    assert set(ENROLLED) <= set(people)
+    assert "elton_john" not in people  # not in the collection: an unknown person, if anyone
 
 
 def _completion(sqs: Any, queue: str, timeout: float = 180) -> dict[str, Any]:
