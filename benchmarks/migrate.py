@@ -59,6 +59,13 @@ def flat_copy(faces: Path, into: Path) -> Path:
     return into
 
 
+def delete_collection(url: str, collection: str) -> str:
+    config = Config(signature_version=UNSIGNED)
+    client = boto3.client("rekognition", endpoint_url=url, region_name="us-east-1", config=config)
+    client.delete_collection(CollectionId=collection)
+    return collection
+
+
 def migrate(
     source: str,
     target: str,
@@ -82,6 +89,7 @@ def migrate(
         "seconds": round(seconds, 1),
         "faces_per_s": round(moved["faces_moved"] / seconds, 2),
         "parity_same_top_match": moved["parity"]["share_same_top_match"],
+        "first_not_moved": moved["not_moved"][0] if moved["not_moved"] else None,
     }
 
 
@@ -95,7 +103,13 @@ def main() -> None:
         folder = flat_copy(args.faces, tmp / "photos")
         moto, moto_url = start_moto(tmp / "moto.log")
         env = {**os.environ, **CREDENTIALS, "AWS_ENDPOINT_URL_S3": moto_url}
-        s3 = boto3.client("s3", endpoint_url=moto_url, region_name="us-east-1")
+        s3 = boto3.client(
+            "s3",
+            endpoint_url=moto_url,
+            region_name="us-east-1",
+            aws_access_key_id=CREDENTIALS["AWS_ACCESS_KEY_ID"],
+            aws_secret_access_key=CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+        )
         s3.create_bucket(Bucket="photos")
         for photo in folder.iterdir():
             s3.upload_file(str(photo), "photos", photo.name)
@@ -112,6 +126,8 @@ def main() -> None:
                         args.concurrency,
                         tmp / "r1",
                     ),
+                    # FaceIds are unique across a deployment: the first copy goes first
+                    "deleted": delete_collection(target.url, "from-folder"),
                     "s3": migrate(
                         source.url,
                         target.url,
@@ -124,6 +140,7 @@ def main() -> None:
                 }
         finally:
             moto.terminate()
+    runs.pop("deleted")
     result = {
         "commit": git_commit(),
         "cpu": describe_cpu(),

@@ -12,10 +12,7 @@ machine measures once; a setting forces either precision without measuring.
 from __future__ import annotations
 
 import copy
-import json
 import logging
-import math
-import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -25,7 +22,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from ml.cpu import cpu_flags, cpu_model
+from ml import cpu
+from ml.cpu import best_ms
 from ml.embedder import TorchEmbedder, cpu_has_bf16
 from ml.face_models import ModelSpec
 
@@ -39,7 +37,6 @@ ACCEPTED_MIN_COSINE = 0.999
 # are the ones every other replica computes too.
 REQUIRED_GAIN = 0.05
 PROBE_BATCH = 8
-PROBE_REPEATS = 3
 CACHE_FILE = "cpu-precision.json"
 
 
@@ -97,30 +94,6 @@ def probe_crops() -> np.ndarray:
 CLEARLY_SLOWER = 1.5
 
 
-def timed_ms(
-    embed: Callable[[np.ndarray], np.ndarray], crops: np.ndarray
-) -> tuple[float, np.ndarray]:
-    start = time.perf_counter()
-    vectors = embed(crops)
-    return (time.perf_counter() - start) * 1000.0, vectors
-
-
-def best_ms(
-    embed: Callable[[np.ndarray], np.ndarray], crops: np.ndarray, give_up_ms: float = math.inf
-) -> tuple[float, np.ndarray]:
-    """The best of PROBE_REPEATS timed calls after a warm one (oneDNN creates its primitives
-    on the first call), or of fewer once a call takes longer than `give_up_ms`; with the
-    vectors the last call gave."""
-    embed(crops)
-    times, vectors = [], np.zeros(0)
-    for _ in range(PROBE_REPEATS):
-        took, vectors = timed_ms(embed, crops)
-        times.append(took)
-        if took > give_up_ms:
-            break
-    return round(min(times), 1), vectors
-
-
 def measure(spec: ModelSpec, network: nn.Module) -> PrecisionChoice:
     """Time the embedder on `network` (an fp32 one) in fp32 and in bf16 on the CPU."""
     cpu, crops = torch.device("cpu"), probe_crops()
@@ -142,13 +115,7 @@ def measure(spec: ModelSpec, network: nn.Module) -> PrecisionChoice:
 
 def machine_key(spec: ModelSpec) -> dict[str, Any]:
     """What the measurement depends on: a change in any of these measures again."""
-    return {
-        "cpu": cpu_model(),
-        "flags": cpu_flags(),
-        "torch": torch.__version__,
-        "threads": torch.get_num_threads(),
-        "network": spec.network,
-    }
+    return {**cpu.machine_key(), "network": spec.network}
 
 
 def choose(
@@ -164,36 +131,13 @@ def choose(
         return PrecisionChoice(setting, "setting", native_bf16=cpu_has_bf16())
     key = machine_key(spec)
     cache = None if cache_dir is None else cache_dir / CACHE_FILE
-    cached = _read_cache(cache, key)
+    cached = cpu.read_cached(cache, key)
     if cached is not None:
-        return cached
+        try:
+            return PrecisionChoice(**{**cached, "chosen_by": "measured earlier on this machine"})
+        except TypeError:
+            pass  # written by another version: measure again
     choice = measure_on(spec, network)
     if cache is not None:
-        _write_cache(cache, key, choice)
+        cpu.store_cached(cache, key, asdict(choice))
     return choice
-
-
-def _read_cache(cache: Path | None, key: dict[str, Any]) -> PrecisionChoice | None:
-    if cache is None or not cache.exists():
-        return None
-    try:
-        stored = json.loads(cache.read_text())
-        if stored["key"] != key:
-            return None
-        fields = {**stored["choice"], "chosen_by": "measured earlier on this machine"}
-        return PrecisionChoice(**fields)
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        log.warning("the CPU precision cache %s is unreadable (%s): measuring again", cache, exc)
-        return None
-
-
-def _write_cache(cache: Path, key: dict[str, Any], choice: PrecisionChoice) -> None:
-    """Written whole or not at all; a data dir that cannot take it only costs a measurement at
-    the next start."""
-    try:
-        cache.parent.mkdir(parents=True, exist_ok=True)
-        partial = cache.with_suffix(".partial")
-        partial.write_text(json.dumps({"key": key, "choice": asdict(choice)}, indent=2) + "\n")
-        partial.replace(cache)
-    except OSError as exc:
-        log.warning("the CPU precision measurement was not cached in %s: %s", cache, exc)

@@ -13,6 +13,7 @@ from PIL import Image
 
 from ml.align import recipe_crops
 from ml.attributes import AttributeEstimator
+from ml.cpu_levers import DetectorChoice
 from ml.cpu_precision import PrecisionChoice
 from ml.decode import DecodedImage, ImageDecoder, ImageLimits, decode_image
 from ml.detector import REKOGNITION_MIN_FACE_SIZE, FaceDetector, MtcnnDetector
@@ -56,6 +57,8 @@ class FaceModels(Protocol):
     def also_serves(self) -> dict[str, ServedModel]: ...
     @property
     def embedder_precision(self) -> PrecisionChoice | None: ...
+    @property
+    def detector_workers(self) -> DetectorChoice | None: ...
     def decode(self, data: bytes) -> DecodedImage: ...
     def describe(self, image: DecodedImage) -> list[FaceDescription]: ...
     def embed(
@@ -88,6 +91,8 @@ class FacePipeline:
     # What the embedder runs in and how that was chosen (the server's builder sets it); None:
     # as loaded, fp32 on the CPU and fp16 on CUDA.
     embedder_precision: PrecisionChoice | None = None
+    # How the CPU detector splits its batches and how that was chosen; None: one pass.
+    detector_workers: DetectorChoice | None = None
 
     def decode(self, data: bytes) -> DecodedImage:
         if self.decoder is not None:

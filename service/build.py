@@ -16,7 +16,7 @@ import torch
 from PIL import Image
 from sqlalchemy import Engine
 
-from ml import cpu_precision
+from ml import cpu_levers, cpu_precision
 from ml.decode import ImageLimits
 from ml.device_decode import TorchvisionDecoder
 from ml.embedder import TorchEmbedder
@@ -73,7 +73,19 @@ def build_pipeline(
     )
     if device.type != "cpu":
         return replace(pipeline, embedder_precision=cpu_precision.PrecisionChoice("fp16", "device"))
-    return with_cpu_precision(pipeline, settings)
+    return with_detector_workers(with_cpu_precision(pipeline, settings), settings)
+
+
+def with_detector_workers(pipeline: FacePipeline, settings: Settings) -> FacePipeline:
+    """The pipeline with its CPU detector's batches split as chosen for this machine."""
+    choice = cpu_levers.choose(
+        settings.detect_workers, pipeline.detector, settings.detect_batch_size, settings.data_dir
+    )
+    log.info("%s", choice.summary())
+    detector = pipeline.detector
+    if choice.workers > 1:
+        detector = cpu_levers.SplitDetector(detector, choice.workers)
+    return replace(pipeline, detector=detector, detector_workers=choice)
 
 
 def with_cpu_precision(pipeline: FacePipeline, settings: Settings) -> FacePipeline:

@@ -155,6 +155,10 @@ class Settings(BaseSettings):
     # admits at once: beyond max_inflight requests (or a full detector or embedder queue) it
     # answers ThrottlingException.
     detect_batch_size: int = Field(default=8, ge=1)
+    # On the CPU, a detector batch in one pass of every torch thread (1) or split over N
+    # one-thread workers; 0: time both on this machine once (cached in the data dir) and take
+    # the faster (ml/cpu_levers.py).
+    detect_workers: int = Field(default=0, ge=0)
     detect_batch_wait_ms: float = Field(default=2.0, ge=0)
     detect_queue_size: int = Field(default=64, ge=1)
     # The CPU embedder's precision. "auto": time fp32 and bf16 on this machine (once; cached

@@ -26,10 +26,11 @@ from tests.support.images import blank_jpeg
 if TYPE_CHECKING:
     from selenium.webdriver.remote.webdriver import WebDriver
 
-# The servers the tests start serve the fp32 embedder without timing both precisions first
-# (seconds a start on a CPU without native bf16); the session's `server` times them, as a
-# deployment does, and tests/unit/test_cpu_precision.py checks the choice.
+# The servers the tests start serve the fp32 embedder and one detector pass without timing the
+# alternatives first (seconds a start on a CPU without native bf16); the session's `server`
+# times them, as a deployment does, and tests/unit/test_cpu_*.py check the choices.
 os.environ.setdefault("FACEBANK_EMBED_CPU_PRECISION", "fp32")
+os.environ.setdefault("FACEBANK_DETECT_WORKERS", "1")  # and the detector's split, likewise
 # The image tier needs a built image: `make test-image` builds one and names it here.
 collect_ignore = [] if os.environ.get("FACEBANK_TEST_IMAGE") else ["image"]
 
@@ -98,7 +99,7 @@ def pipeline(models_dir: Path) -> FacePipeline:
 
 @pytest.fixture(scope="session")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    measured = {"FACEBANK_EMBED_CPU_PRECISION": "auto"}
+    measured = {"FACEBANK_EMBED_CPU_PRECISION": "auto", "FACEBANK_DETECT_WORKERS": "0"}
     with running_server(tmp_path_factory.mktemp("open-server"), measured) as live:
         yield live
 

@@ -349,6 +349,12 @@ def embedder_precision(pipeline: FaceModels) -> dict[str, Any]:
     return {"Precision": "fp32"} if choice is None else choice.as_response()
 
 
+def detector_workers(pipeline: FaceModels) -> dict[str, Any]:
+    """How the detector's batches use the CPU's cores, and how that was chosen."""
+    choice = pipeline.detector_workers
+    return {"Workers": 1} if choice is None else choice.as_response()
+
+
 async def face_model(request: Request) -> Response:
     """The face model this server gives new collections: the FaceModelVersion collections
     record, and the model's name behind that number (which the wire surface has no member for);
@@ -371,6 +377,7 @@ async def face_model(request: Request) -> Response:
             ],
             "Networks": networks_in_use(pipeline),
             "EmbedderPrecision": embedder_precision(pipeline),
+            "DetectorWorkers": detector_workers(pipeline),
         },
         headers={"x-request-id": request_id},
     )

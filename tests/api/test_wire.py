@@ -247,4 +247,7 @@ def test_face_model_versions_are_numbers_and_the_name_is_on_rest(
         timings["fp32"], timings["bf16"], precision["MinCosineToFp32"]
     )
     assert "embedder in " + precision["Precision"] in server.log.read_text()
+    split = model["DetectorWorkers"]  # the detector's split, timed the same way
+    assert split["ChosenBy"] in ("measured", "measured earlier on this machine")
+    assert split["Workers"] in (1, 2) and split["BatchMillis"]["split"] > 0  # 2 torch threads
     rekognition.delete_collection(CollectionId="versions")

@@ -18,6 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ml.attributes import AttributeEstimator
+from ml.cpu_levers import DetectorChoice
 from ml.cpu_precision import PrecisionChoice
 from ml.decode import DecodedImage, ImageLimits
 from ml.face_models import FACENET_2017, ModelSpec
@@ -42,6 +43,7 @@ class StubPipeline:
     attributes: AttributeEstimator | None = None
     also_serves: dict[str, ServedModel] = field(default_factory=dict)
     embedder_precision: PrecisionChoice | None = None
+    detector_workers: DetectorChoice | None = None
 
     def serves(self, face_model_version: str) -> bool:
         return face_model_version == self.spec.face_model_version
