@@ -170,7 +170,7 @@ def measure(
             RoleArn="arn:aws:iam::000000000000:role/rekognition",
         )
         client.start_stream_processor(Name=f"cam{i}")
-    time.sleep(10)  # connected and warm
+    time.sleep(min(10.0, seconds))  # connected and warm
     receiver.latencies.clear()
     before = per_camera(url)
     time.sleep(seconds)

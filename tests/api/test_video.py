@@ -214,15 +214,21 @@ def test_the_console_shows_who_a_face_search_found_when(
 ) -> None:
     from selenium.webdriver.common.by import By
 
-    job = client.start_face_search(Video=s3_video("scenes.mp4"), CollectionId=scenes.collection)
-    finished(client.get_face_search, job["JobId"])
     browser.get(f"{video_server.url}/console/video")  # no keys: open, on loopback
-    row = next(
-        r
-        for r in browser.find_elements(By.CSS_SELECTOR, "[data-testid=job-row]")
-        if job["JobId"][:12] in r.text
-    )
-    assert "SUCCEEDED" in row.text and scenes.collection in row.text
+
+    def searched() -> list[Any]:
+        return [
+            row
+            for row in browser.find_elements(By.CSS_SELECTOR, "[data-testid=job-row]")
+            if "face search" in row.text and "SUCCEEDED" in row.text
+        ]
+
+    if not searched():  # the face search test above did not run
+        job = client.start_face_search(Video=s3_video("scenes.mp4"), CollectionId=scenes.collection)
+        finished(client.get_face_search, job["JobId"])
+        browser.refresh()
+    row = searched()[0]
+    assert scenes.collection in row.text
     row.find_element(By.TAG_NAME, "a").click()
     people = [
         lane.find_element(By.CLASS_NAME, "who").text

@@ -22,7 +22,13 @@ def test_gpu_suite_rehearsal_on_the_cpu(tmp_path: Path, faces_dir: Path) -> None
     summary = json.loads((out / "summary.json").read_text())
     steps = {step["name"]: step for step in summary["steps"]}
     assert summary["ok"] and summary["weights"] == "random"
-    assert set(steps) == {"weights", "cuda tests", "throughput detect search http", "video"}
+    assert set(steps) == {
+        "weights",
+        "cuda tests",
+        "throughput detect search http",
+        "video",
+        "streams",
+    }
     cuda_tier = steps["cuda tests"]["detail"]
     assert cuda_tier["tests"] >= 5 and cuda_tier["failures"] == cuda_tier["errors"] == 0
     if not torch.cuda.is_available():
@@ -36,3 +42,5 @@ def test_gpu_suite_rehearsal_on_the_cpu(tmp_path: Path, faces_dir: Path) -> None
     assert report["http"]["SearchFacesByImage"]["one_client"]["requests_per_s"] > 0
     video = json.loads((out / "video-cpu.json").read_text())["speed"]
     assert video[0]["resolution"] == "640x360" and video[0]["video_s_per_wall_s"] > 0
+    streams = json.loads((out / "streams-cpu.json").read_text())
+    assert streams["source"] == "file" and streams["runs"][0]["records"] > 0

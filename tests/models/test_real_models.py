@@ -166,7 +166,7 @@ def test_the_served_cpu_precision_keeps_vectors_within_the_accepted_drift(
     network = pipeline.embedder.network  # type: ignore[attr-defined]
     choice = cpu_precision.choose("auto", pipeline.spec, network, tmp_path)
     assert choice.chosen_by == "measured" and choice.precision in ("fp32", "bf16")
-    crops, _ = celebrity_crops
+    crops = celebrity_crops[0][::4]
     served = fp32_embedder(pipeline, cpu_bf16=choice.precision == "bf16").embed(crops)
     full = fp32_embedder(pipeline).embed(crops)
     assert np.min(np.sum(full * served, axis=1)) >= ACCEPTED_MIN_COSINE

@@ -10,7 +10,7 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from service.http.console.session import Sessions, SignInLimiter
-from service.http.console.views import HERE, router
+from service.http.console.views import HERE, SignInNeededError, router, signed_out
 from service.settings import Settings
 from service.storage.pagination import load_or_create_secret
 
@@ -28,3 +28,4 @@ def install(app: FastAPI, settings: Settings) -> None:
     app.state.facebank_console = Console(Sessions(secret), SignInLimiter())
     app.mount("/console/static", StaticFiles(directory=HERE / "static"), name="console-static")
     app.include_router(router)
+    app.add_exception_handler(SignInNeededError, signed_out)

@@ -47,7 +47,12 @@ DEFAULT_THRESHOLD = 80.0
 
 
 class SignInNeededError(Exception):
-    """The request has no valid session while the server has keys."""
+    """The request has no valid session while the server has keys: a page answers with the
+    sign-in page (`signed_out`, installed as the app's handler for it)."""
+
+
+async def signed_out(request: Request, _: Exception) -> Response:
+    return back("")
 
 
 def _console(request: Request) -> tuple[AppState, Sessions, SignInLimiter]:
@@ -244,10 +249,7 @@ async def sign_out(request: Request) -> Response:
 
 @router.get("/collections")
 async def collections_page(request: Request) -> Response:
-    try:
-        session = session_of(request)
-    except SignInNeededError:
-        return back("")
+    session = session_of(request)  # or SignInNeededError: to the sign-in page
     try:
         listed = await act(request, session, "ListCollections", {})
         collections = await _described(request, session, listed["CollectionIds"], tags=True)
@@ -307,10 +309,7 @@ def _tags(text: str) -> dict[str, str]:
 async def _action(request: Request, run: Any) -> Response:
     """A form post: signed in, its CSRF token checked, then the action, whose refusal shows
     AWS's message."""
-    try:
-        session = session_of(request)
-    except SignInNeededError:
-        return back("")
+    session = session_of(request)  # or SignInNeededError: to the sign-in page
     try:
         form = await checked_form(request, session)
         response: Response = await run(request, session, form)
@@ -321,10 +320,7 @@ async def _action(request: Request, run: Any) -> Response:
 
 @router.get("/collections/{collection_id}")
 async def collection_page(request: Request, collection_id: str) -> Response:
-    try:
-        session = session_of(request)
-    except SignInNeededError:
-        return back("")
+    session = session_of(request)  # or SignInNeededError: to the sign-in page
     query = request.query_params
     state = app_state(request)
     context, caller = state.running().context, caller_of(request, session)
@@ -370,10 +366,7 @@ async def collection_page(request: Request, collection_id: str) -> Response:
 
 @router.get("/collections/{collection_id}/delete")
 async def confirm_delete(request: Request, collection_id: str) -> Response:
-    try:
-        session = session_of(request)
-    except SignInNeededError:
-        return back("")
+    session = session_of(request)  # or SignInNeededError: to the sign-in page
     try:
         described = await act(
             request, session, "DescribeCollection", {"CollectionId": collection_id}
@@ -458,10 +451,7 @@ async def delete_user(request: Request, collection_id: str, user_id: str) -> Res
 
 @router.get("/try")
 async def try_page(request: Request) -> Response:
-    try:
-        session = session_of(request)
-    except SignInNeededError:
-        return back("")
+    session = session_of(request)  # or SignInNeededError: to the sign-in page
     try:
         listed = await act(request, session, "ListCollections", {})
     except errors.ServiceError:
@@ -534,10 +524,7 @@ def _typed(name: str, value: str) -> Any:
 
 @router.get("/video")
 async def video_page(request: Request) -> Response:
-    try:
-        session = session_of(request)
-    except SignInNeededError:
-        return back("")
+    session = session_of(request)  # or SignInNeededError: to the sign-in page
     state = app_state(request)
     jobs = await run_in_threadpool(
         console_reads.video_jobs, state.running().context, caller_of(request, session)
@@ -547,10 +534,7 @@ async def video_page(request: Request) -> Response:
 
 @router.get("/video/{job_id}")
 async def video_job(request: Request, job_id: str) -> Response:
-    try:
-        session = session_of(request)
-    except SignInNeededError:
-        return back("")
+    session = session_of(request)  # or SignInNeededError: to the sign-in page
     state = app_state(request)
     jobs = await run_in_threadpool(
         console_reads.video_jobs, state.running().context, caller_of(request, session)
@@ -614,10 +598,7 @@ def _timeline(job: dict[str, Any], pages: list[Any]) -> dict[str, Any]:
 
 @router.get("/cameras")
 async def cameras_page(request: Request) -> Response:
-    try:
-        session = session_of(request)
-    except SignInNeededError:
-        return back("")
+    session = session_of(request)  # or SignInNeededError: to the sign-in page
     try:
         processors = await _processors(request, session)
     except errors.ServiceError as error:
@@ -681,10 +662,7 @@ async def start_or_stop(request: Request, name: str, what: str) -> Response:
 
 @router.get("/thresholds")
 async def thresholds_page(request: Request) -> Response:
-    try:
-        session = session_of(request)
-    except SignInNeededError:
-        return back("")
+    session = session_of(request)  # or SignInNeededError: to the sign-in page
     pipeline = app_state(request).running().context.pipeline
     calibration = pipeline.calibration
     return render(
