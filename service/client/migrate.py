@@ -218,8 +218,10 @@ class Migration:
             missing = [face for face in faces if face["FaceId"] not in stored]
             self.moved.faces_already_there = len(faces) - len(missing)
             self._move_faces(missing)
-            self._move_users(faces)
-            self.moved.parity = self._parity(faces)
+            # what the target holds once the faces moved: whose users to restore, what to probe
+            owners = {face["FaceId"]: face.get("UserId") for face in self._target_faces()}
+            self._move_users(faces, owners)
+            self.moved.parity = self._parity(faces, set(owners))
         except KeyboardInterrupt:
             self.moved.interrupted = True
         finally:
@@ -293,7 +295,7 @@ class Migration:
                     entry["ExternalImageId"] = face["ExternalImageId"]
                 self.moved.not_moved.append({**entry, "detail": detail, "location": location})
 
-    def _move_users(self, faces: list[dict[str, Any]]) -> None:
+    def _move_users(self, faces: list[dict[str, Any]], on_target: dict[str, str | None]) -> None:
         """The source's users, with the associations of the faces that reached the target."""
         users = list(pages(self.source.list_users, "Users", CollectionId=self.collection))
         self.moved.users_at_source = len(users)
@@ -301,7 +303,6 @@ class Migration:
             user["UserId"]
             for user in pages(self.target.list_users, "Users", CollectionId=self.target_collection)
         }
-        on_target = {face["FaceId"]: face.get("UserId") for face in self._target_faces()}
         for user in users:
             user_id = user["UserId"]
             if user_id not in present:
@@ -329,9 +330,8 @@ class Migration:
                 for item in answer["UnsuccessfulFaceAssociations"]
             ]
 
-    def _parity(self, faces: list[dict[str, Any]]) -> dict[str, Any]:
+    def _parity(self, faces: list[dict[str, Any]], on_target: set[str]) -> dict[str, Any]:
         """SearchFaces by the same probe faces on both sides: whose top match is the same."""
-        on_target = {face["FaceId"] for face in self._target_faces()}
         probes = sorted(face["FaceId"] for face in faces if face["FaceId"] in on_target)
         step = max(1, len(probes) // PARITY_SAMPLE)
         rows = [self._compare(face_id, on_target) for face_id in probes[::step][:PARITY_SAMPLE]]

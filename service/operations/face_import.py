@@ -22,7 +22,7 @@ from ml.tracking import iou
 from ml.types import Box, FaceDescription
 from service import errors
 from service.operations import Params, Result
-from service.operations.faces import FacesContext, add_faces
+from service.operations.faces import FacesContext, add_faces, image_by_content
 from service.operations.inputs import image_for_collection, model_collection
 from service.operations.render import confidence, face_json
 from service.storage.schema import CollectionRow, FaceRow, ImageRow
@@ -138,13 +138,7 @@ def _image_row(session: Session, collection: CollectionRow, request: Params) -> 
         return found
     digest = hashlib.sha256(request["Image"]["Bytes"]).hexdigest()
     external = request.get("ExternalImageId") or ""
-    clash = session.scalars(
-        select(ImageRow).where(
-            ImageRow.collection_pk == collection.pk,
-            ImageRow.image_sha256 == digest,
-            ImageRow.external_key == external,
-        )
-    ).one_or_none()
+    clash = image_by_content(session, collection, digest, external)
     if clash is not None:
         raise errors.InvalidParameterError(
             f"This image, with this ExternalImageId, is already in the collection as ImageId "

@@ -61,14 +61,21 @@ def _stored_box(row: FaceRow, image: DecodedImage) -> Box:
     return Box(left, top, left + row.width * image.width, top + row.height * image.height)
 
 
-def _image_row(session: Session, collection: CollectionRow, digest: str, external: str) -> ImageRow:
-    row = session.scalars(
+def image_by_content(
+    session: Session, collection: CollectionRow, digest: str, external: str
+) -> ImageRow | None:
+    """The collection's row for an image's content and ExternalImageId ('' when none)."""
+    return session.scalars(
         select(ImageRow).where(
             ImageRow.collection_pk == collection.pk,
             ImageRow.image_sha256 == digest,
             ImageRow.external_key == external,
         )
     ).one_or_none()
+
+
+def _image_row(session: Session, collection: CollectionRow, digest: str, external: str) -> ImageRow:
+    row = image_by_content(session, collection, digest, external)
     if row is None:
         row = ImageRow(
             collection_pk=collection.pk,
