@@ -202,9 +202,10 @@ class ProcessorRun:
                 log.info("stream processor %s: stopped, deleted or taken over", self.name)
                 return False
             self.request = json.loads(row.request)  # an Update's regions take effect
-            if self._message != self._written or row.status != store.RUNNING:
-                row.status, row.status_message = store.RUNNING, self._message
-                self._written = self._message
+            message = self._message  # read once: the camera's thread may change it meanwhile
+            if message != self._written or row.status != store.RUNNING:
+                row.status, row.status_message = store.RUNNING, message
+                self._written = message
         return True
 
     def _camera_changed(self, message: str | None) -> None:
