@@ -84,24 +84,38 @@ def video_jobs(
         ).all()
     found = []
     for row in rows:
-        getter = "GetFaceSearch" if row.api == "StartFaceSearch" else "GetFaceDetection"
         try:
-            authorize(context, caller.key, getter, {"JobId": row.job_id}, caller.facts)
+            found.append(_readable_job(context, caller, row))
         except errors.AccessDeniedError:
             continue
-        request = json.loads(row.request)
-        found.append(
-            {
-                "JobId": row.job_id,
-                "Get": getter,
-                "Status": row.status,
-                "StatusMessage": row.status_message,
-                "CollectionId": request.get("CollectionId"),
-                "Video": request.get("Video", {}).get("S3Object", {}),
-                "FramesDone": row.frames_done,
-                "CreatedAt": row.created_at,
-                "CompletedAt": row.completed_at,
-                "Metadata": json.loads(row.video_metadata) if row.video_metadata else None,
-            }
-        )
     return found
+
+
+def video_job(context: AuthorizationContext, caller: Caller, job_id: str) -> dict[str, Any]:
+    """One job, however old, if the caller may read it; ResourceNotFoundError when no job has
+    this id, AccessDeniedError when the caller may not read it."""
+    with context.read() as session:
+        row = session.scalar(select(VideoJobRow).where(VideoJobRow.job_id == job_id))
+    if row is None:
+        raise errors.ResourceNotFoundError(f"No job {job_id} to show")
+    return _readable_job(context, caller, row)
+
+
+def _readable_job(
+    context: AuthorizationContext, caller: Caller, row: VideoJobRow
+) -> dict[str, Any]:
+    getter = "GetFaceSearch" if row.api == "StartFaceSearch" else "GetFaceDetection"
+    authorize(context, caller.key, getter, {"JobId": row.job_id}, caller.facts)
+    request = json.loads(row.request)
+    return {
+        "JobId": row.job_id,
+        "Get": getter,
+        "Status": row.status,
+        "StatusMessage": row.status_message,
+        "CollectionId": request.get("CollectionId"),
+        "Video": request.get("Video", {}).get("S3Object", {}),
+        "FramesDone": row.frames_done,
+        "CreatedAt": row.created_at,
+        "CompletedAt": row.completed_at,
+        "Metadata": json.loads(row.video_metadata) if row.video_metadata else None,
+    }

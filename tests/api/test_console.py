@@ -14,6 +14,7 @@ import httpx
 import pytest
 
 from service.testing.local_server import LiveServer
+from tests.support.browser import click_and_wait
 from tests.support.clients import rekognition_client
 from tests.support.keys import NODELETE, READER
 from tests.support.photos import GROUP_PEOPLE, first_photo, group_photo
@@ -78,8 +79,7 @@ def test_sign_in_refuses_a_wrong_secret_and_signs_out(
     sign_in(browser, console.url, OPERATOR)
     assert browser.find_element(By.TAG_NAME, "h1").text == "Overview"
     assert browser.find_elements(By.CSS_SELECTOR, "[data-testid=collection-row]")
-    browser.find_element(By.CSS_SELECTOR, "form.signout button").click()
-    assert browser.find_elements(By.ID, "key_id")  # the sign-in form again
+    click_and_wait(browser, browser.find_element(By.CSS_SELECTOR, "form.signout button"), "#key_id")
     browser.get(f"{console.url}/console/collections")
     assert browser.find_elements(By.ID, "key_id")
     logged = console.log.read_text()
@@ -96,8 +96,8 @@ def test_a_key_denied_delete_sees_the_refusal_and_the_collection_stays(
     browser.get(f"{console.url}/console/collections/console-keep/delete")
     assert "deletes its 0 faces" in browser.find_element(By.TAG_NAME, "main").text
     browser.find_element(By.ID, "confirm").send_keys("console-keep")
-    browser.find_element(By.CSS_SELECTOR, "[data-testid=confirm-delete]").click()
-    refusal = browser.find_element(By.CSS_SELECTOR, "[data-testid=refusal]").text
+    confirm = browser.find_element(By.CSS_SELECTOR, "[data-testid=confirm-delete]")
+    refusal = click_and_wait(browser, confirm, "[data-testid=refusal]")[0].text
     assert "is not authorized to perform: rekognition:DeleteCollection" in refusal
     described = rekognition_client(console.url, *OPERATOR).describe_collection(
         CollectionId="console-keep"

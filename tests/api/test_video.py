@@ -22,6 +22,7 @@ from botocore.exceptions import ClientError
 
 from ml.evaluation.videos import Appearance, Script, audio_only, blank_video, encode, render
 from service.testing.local_server import LiveServer, running_server
+from tests.support.browser import click_and_wait
 from tests.support.clients import finished, rekognition_client
 from tests.support.moto import CREDENTIALS, aws_client
 
@@ -229,13 +230,14 @@ def test_the_console_shows_who_a_face_search_found_when(
         browser.refresh()
     row = searched()[0]
     assert scenes.collection in row.text
-    row.find_element(By.TAG_NAME, "a").click()
-    people = [
-        lane.find_element(By.CLASS_NAME, "who").text
-        for lane in browser.find_elements(By.CSS_SELECTOR, "[data-testid=timeline-person]")
-    ]
+    lanes = click_and_wait(
+        browser, row.find_element(By.TAG_NAME, "a"), "[data-testid=timeline-person]"
+    )
+    people = [lane.find_element(By.CLASS_NAME, "who").text for lane in lanes]
     assert set(ENROLLED) <= set(people)
     assert "elton_john" not in people  # not in the collection: an unknown person, if anyone
+    missing = httpx.get(f"{video_server.url}/console/video/no-such-job")
+    assert missing.status_code == 404 and "No job no-such-job" in missing.text
 
 
 def _completion(sqs: Any, queue: str, timeout: float = 180) -> dict[str, Any]:

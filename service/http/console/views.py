@@ -145,8 +145,7 @@ def _same_origin(request: Request) -> bool:
 
 
 def refusal(request: Request, session: ConsoleSession, error: errors.ServiceError) -> Response:
-    status = 403 if error.code == "AccessDeniedException" else error.rest_status
-    return render(request, session, "refused.html", status=status, error=error)
+    return render(request, session, "refused.html", status=error.rest_status, error=error)
 
 
 def back(path: str, **query: str) -> RedirectResponse:
@@ -490,8 +489,8 @@ async def try_call(request: Request, what: str) -> Response:
         body = await _try_body(request, operation)
         answer = await act(request, session, operation, body)
     except errors.ServiceError as error:
-        status = 403 if error.code == "AccessDeniedException" else error.rest_status
-        return JSONResponse({"code": error.code, "message": error.message}, status_code=status)
+        body = {"code": error.code, "message": error.message}
+        return JSONResponse(body, status_code=error.rest_status)
     return JSONResponse({"operation": operation, "answer": answer})
 
 
@@ -536,13 +535,10 @@ async def video_page(request: Request) -> Response:
 async def video_job(request: Request, job_id: str) -> Response:
     session = session_of(request)  # or SignInNeededError: to the sign-in page
     state = app_state(request)
-    jobs = await run_in_threadpool(
-        console_reads.video_jobs, state.running().context, caller_of(request, session)
-    )
-    job = next((found for found in jobs if found["JobId"] == job_id), None)
-    if job is None:
-        return refusal(request, session, errors.ResourceNotFoundError(f"No job {job_id} to show"))
     try:
+        job = await run_in_threadpool(
+            console_reads.video_job, state.running().context, caller_of(request, session), job_id
+        )
         answer = await _job_results(request, session, job)
     except errors.ServiceError as error:
         return refusal(request, session, error)
