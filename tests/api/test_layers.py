@@ -33,10 +33,10 @@ print("\\n".join(sorted(sys.modules)))
 NOT_AT_RUN_TIME = ("ml.provision", "ml.evaluation", "service.client", "onnx", "tflite", "h5py")
 
 
-def test_serving_imports_nothing_of_provisioning_evaluation_or_clients(tmp_path: Path) -> None:
-    env = {**os.environ, "FACEBANK_DATA_DIR": str(tmp_path), "FACEBANK_DEVICE": "cpu"}
+def modules_loaded_by(script: str, *args: str, env: dict[str, str] | None = None) -> list[str]:
+    """The module names `script` prints, run by this Python in a process of its own."""
     result = subprocess.run(
-        [sys.executable, "-c", START_UP],
+        [sys.executable, "-c", script, *args],
         env=env,
         cwd=ROOT,
         capture_output=True,
@@ -45,7 +45,12 @@ def test_serving_imports_nothing_of_provisioning_evaluation_or_clients(tmp_path:
         check=False,
     )
     assert result.returncode == 0, result.stderr
-    modules = result.stdout.split()
+    return result.stdout.split()
+
+
+def test_serving_imports_nothing_of_provisioning_evaluation_or_clients(tmp_path: Path) -> None:
+    env = {**os.environ, "FACEBANK_DATA_DIR": str(tmp_path), "FACEBANK_DEVICE": "cpu"}
+    modules = modules_loaded_by(START_UP, env=env)
     assert "ml.pipeline" in modules and "service.app" in modules  # it did walk the start-up
     unwanted = [m for m in modules if any(m == p or m.startswith(f"{p}.") for p in NOT_AT_RUN_TIME)]
     assert unwanted == []
@@ -62,3 +67,26 @@ def test_every_import_runs_down_the_layers() -> None:
     )
     assert checked.returncode == 0, checked.stdout[-4000:]
     assert "0 broken" in checked.stdout
+
+
+# The client commands (and the container's health probe, run every few seconds) as the
+# `facebank` command runs them, up to the point of calling a server.
+CLIENT_COMMANDS = """
+import sys
+from service.cli import main
+
+try:
+    main(["healthcheck", "--port", sys.argv[1], "--timeout", "1"])
+except SystemExit:
+    pass  # nothing listens there: the probe fails, as it should
+import service.client.evaluation_report, service.client.importer, service.client.migrate
+print("\\n".join(sorted(sys.modules)))
+"""
+
+
+def test_client_commands_and_the_health_probe_load_no_models() -> None:
+    from service.testing.local_server import free_port
+
+    modules = modules_loaded_by(CLIENT_COMMANDS, str(free_port()))
+    assert "service.client.migrate" in modules
+    assert [m for m in modules if m == "torch" or m.startswith(("torch.", "ml.networks"))] == []
