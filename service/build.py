@@ -108,13 +108,19 @@ def mesh_check(settings: Settings) -> MeshCheck | None:
 
 
 def warm_up(pipeline: FacePipeline, settings: Settings) -> None:
-    """Run each model once, and at the largest batch it will see, so the first requests do not
-    pay for lazy initialisation."""
+    """Run each model once, alone and in a batch, so the first requests do not pay for lazy
+    initialisation. On CUDA the batches are the largest the queues will form (cuDNN chooses
+    kernels per shape and the allocator grows to the largest); on the CPU a batch of two: a
+    first full batch after it is no slower there, and full batches would lengthen every start
+    (measured: docs/performance.md, Start-up)."""
+    on_cuda = resolve_device(settings.device).type == "cuda"
+    detect_batch = settings.detect_batch_size if on_cuda else min(2, settings.detect_batch_size)
+    embed_batch = settings.embed_batch_size if on_cuda else min(2, settings.embed_batch_size)
     noise = np.random.default_rng(0).integers(0, 256, (160, 160, 3), dtype=np.uint8)
     pipeline.detector.detect(noise)
-    pipeline.detector.detect_many([noise] * settings.detect_batch_size)
+    pipeline.detector.detect_many([noise] * detect_batch)
     pipeline.embedder.embed(noise[None])
-    pipeline.embedder.embed(np.repeat(noise[None], settings.embed_batch_size, axis=0))
+    pipeline.embedder.embed(np.repeat(noise[None], embed_batch, axis=0))
     if pipeline.attributes is not None:
         marks = np.array([[50, 60], [110, 60], [80, 90], [55, 120], [105, 120]], dtype=float)
         pipeline.attributes.estimate(noise, [Detection(Box(20, 20, 140, 150), 1.0, marks)])
