@@ -18,10 +18,10 @@ through `deploy/gpu/run-suite.sh`, which first installs the wheels carried in `.
 6. streams: the most 1080p cameras the device analyses at 5 frames a second with
    capture-to-record p99 under 1 s (`benchmarks.streams --source file`) -> streams-<device>.json.
 
-Each step runs in its own process under a time limit, so one that fails or hangs still leaves
-the others' results. summary.json says what each step did and how long it took. With
-`--device cpu --small` the same run takes about a minute on two cores: the CUDA tests skip,
-but every step and every file is exercised before a GPU is ever lent.
+Each step runs in its own process under a time limit, so one that fails or hangs still leaves the
+others' results. summary.json says what each step did and how long it took. With `--device cpu
+--small` the same run takes under a minute and a half on two cores: the CUDA tests skip, but every
+step and every file is exercised before a GPU is ever lent.
 """
 
 from __future__ import annotations
@@ -151,7 +151,7 @@ def throughput_command(args: argparse.Namespace, parts: list[str], out: Path) ->
     command = [sys.executable, "-m", "benchmarks.throughput", "--device", args.device]
     command += ["--parts", *parts, "--faces", str(args.photos_dir), "--out", str(out)]
     if args.small:
-        command += ["--images", "8", "--batch", "4", "--repeats", "1", "--search-sizes", "20000"]
+        command += ["--images", "4", "--batch", "2", "--repeats", "1", "--search-sizes", "20000"]
         command += ["--clients", "2", "--requests", "2", "--collection-faces", "2000"]
     return command
 
@@ -262,7 +262,8 @@ def streams(args: argparse.Namespace, env: dict[str, str], deadline: float) -> S
     command += ["--source", "file", "--until-goal", "--faces", str(args.photos_dir)]
     command += ["--out", str(out)]
     if args.small:
-        command += ["--size", "640x360", "--cameras", "1", "--seconds", "5"]
+        command += ["--size", "640x360", "--cameras", "1", "--seconds", "3"]
+        command += ["--video-seconds", "10"]  # a camera video as long as the run needs
     else:
         command += ["--size", "1920x1080", "--cameras", *STREAM_CAMERAS, "--seconds", "30"]
     limit = max(30.0, deadline - time.monotonic())

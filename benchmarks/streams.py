@@ -2,16 +2,17 @@
 
     python -m benchmarks.streams [--cameras 1 2 4] [--seconds 600] [--size 1280x720]
                                  [--sample-ms 200] [--source rtsp|file] [--device cpu|cuda]
+                                 [--video-seconds 60]
                                  [--until-goal] [--out FILE]
 
-For each camera count: a fresh `facebank serve` (real weights, embedded SQLite) with a
-collection of the enrolled people, that many cameras each playing a 60 s H.264 video of the
-provisioned photos in which somebody is always in view, and one face search stream processor
-per camera writing to a webhook on loopback. With `--source rtsp` (the default) each camera is
-GStreamer's RTSP server (Debian's python3-gi, service/testing/rtsp_camera.py), which hangs up
-at the video's end and is reconnected, as a rebooting camera would be; with `--source file`
-each processor reads the video file, paced as a camera sends it (for machines without
-GStreamer, such as the lent GPU machine). Reports, per run:
+For each camera count: a fresh `facebank serve` (real weights, embedded SQLite) with a collection of
+the enrolled people, that many cameras each playing a 60 s (--video-seconds) H.264 video of the
+provisioned photos in which somebody is always in view, and one face search stream processor per
+camera writing to a webhook on loopback. With `--source rtsp` (the default) each camera is
+GStreamer's RTSP server (Debian's python3-gi, service/testing/rtsp_camera.py), which hangs up at the
+video's end and is reconnected, as a rebooting camera would be; with `--source file` each processor
+reads the video file, paced as a camera sends it (for machines without GStreamer, such as the lent
+GPU machine). Reports, per run:
 - capture-to-record latency (the webhook's receipt less ProducerTimestamp +
   FrameOffsetInSeconds) p50, p99 and the largest;
 - records per second, and per camera the frames read, analysed and dropped (sampling slots that
@@ -62,8 +63,8 @@ def script(faces: Path, width: int, height: int, seconds: int = VIDEO_S) -> Scri
     return Script(tuple(appearances), seconds * 1000, width, height, fps=25)
 
 
-def video(faces: Path, width: int, height: int) -> bytes:
-    return render(script(faces, width, height))
+def video(faces: Path, width: int, height: int, seconds: int = VIDEO_S) -> bytes:
+    return render(script(faces, width, height, seconds))
 
 
 class Receiver:
@@ -102,7 +103,7 @@ def run(count: int, seconds: float, args: argparse.Namespace) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as scratch:
         tmp = Path(scratch)
         clip = tmp / "camera.mp4"
-        clip.write_bytes(video(args.faces, width, height))
+        clip.write_bytes(video(args.faces, width, height, args.video_seconds))
         if args.source == "rtsp":
             ports = [free_port() for _ in range(count)]
             cameras = [
@@ -222,6 +223,12 @@ def main() -> None:
     parser.add_argument("--cameras", type=int, nargs="+", default=[1, 2, 4])
     parser.add_argument("--seconds", type=float, default=600)
     parser.add_argument("--size", default="1280x720")
+    parser.add_argument(
+        "--video-seconds",
+        type=int,
+        default=VIDEO_S,
+        help="the camera's video (a multiple of 5 s); at its end the camera is reconnected",
+    )
     parser.add_argument("--sample-ms", type=int, default=200)
     parser.add_argument("--source", choices=["rtsp", "file"], default="rtsp")
     parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu")

