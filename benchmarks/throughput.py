@@ -13,7 +13,8 @@ crop. "facebank" is the server's pipeline (vectorised detection, pose, quality, 
 embedding with every view of the default model's recipe, model 1.1: the upright face and its
 mirror image; the smallest face is Rekognition's 40 px in a 1920-px frame, in proportion in
 others: 27 px in these scenes, where stock's is MTCNN's 20 px; on the CPU the embedder in the
-precision the server would serve here, timed afresh as ml/cpu_precision.py times it).
+way the server would serve here, timed afresh as ml/cpu_precision.py times it: torch in fp32
+or bf16, or ONNX Runtime in fp32 on the same weights exported).
 `--levers` also times each of those choices undone. On
 the CPU facebank splits each batch over `--workers` threads (default: one per
 core) with one torch thread each, because MTCNN's many small operations scale poorly inside one
@@ -28,8 +29,8 @@ http: `benchmarks.http_load` (a live server with real weights; 64 clients on CUD
 SearchFacesByImage over a collection of --collection-faces synthetic faces).
 
 Writes benchmarks/results/throughput-<device>.json with the device, the CPU (model, cores, the
-flags that decide precision: AMX, AVX512-BF16, AVX2...), the embedder's precision with both
-timings, versions and commit.
+flags that decide precision: AMX, AVX512-BF16, AVX2...), the embedder's precision and runtime
+with each way's timing, versions and commit.
 """
 
 from __future__ import annotations
@@ -37,9 +38,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import tempfile
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, replace
 from importlib.metadata import version
 from itertools import pairwise
 from pathlib import Path
@@ -57,10 +60,12 @@ from ml.cpu import describe_cpu
 from ml.cpu_precision import PrecisionChoice
 from ml.decode import DecodedImage, decode_image
 from ml.detector import REKOGNITION_MIN_FACE_SIZE, MtcnnDetector
-from ml.embedder import TorchEmbedder, build_network, cpu_has_bf16
+from ml.embedder import FaceEmbedder, TorchEmbedder, build_network, cpu_has_bf16
 from ml.face_models import DEFAULT_MODEL_VERSION, FACENET_2017, ModelSpec, model_spec
 from ml.mtcnn import MTCNN_MIN_FACE_SIZE
+from ml.onnx_embedder import OnnxRuntimeEmbedder
 from ml.pipeline import described
+from ml.provision.embedder_graph import export_graph
 from ml.provision.photos import default_photos_dir
 
 PARTS = ["detect", "search", "http"]
@@ -91,15 +96,31 @@ def stock_pipeline(device: torch.device) -> Callable[[list[DecodedImage]], int]:
     return run
 
 
+@dataclass(frozen=True)
+class EmbedderWay:
+    """How facebank's embedder runs: on the CPU, one of the ways ml/cpu_precision.py times."""
+
+    precision: str  # fp32, bf16 (CPU) or fp16 (CUDA)
+    runtime: str = "torch"  # or onnxruntime (CPU, fp32)
+    graph: Path | None = None  # the ONNX graph of the benchmark's weights
+    threads: int = 1  # ONNX Runtime's threads: one per worker, as torch's
+
+    def embedder(self, spec: ModelSpec, device: torch.device) -> FaceEmbedder:
+        if self.runtime == "onnxruntime" and self.graph is not None:
+            return OnnxRuntimeEmbedder(spec, self.graph, self.threads, batch=512)
+        cpu_bf16 = self.precision == "bf16"
+        return TorchEmbedder(spec, build_network(spec), device, batch=512, cpu_bf16=cpu_bf16)
+
+
 def facebank_pipeline(
     device: torch.device,
-    cpu_bf16: bool,
+    way: EmbedderWay,
     spec: ModelSpec = SERVED_SPEC,
     min_face_size: int = REKOGNITION_MIN_FACE_SIZE,
 ) -> Callable[[list[DecodedImage]], int]:
     """Detection and embedding as the server runs them for `spec`: every view of its recipe
     (model 1.1: the upright face and its mirror image), all faces of a batch in one pass."""
-    embedder = TorchEmbedder(spec, build_network(spec), device, batch=512, cpu_bf16=cpu_bf16)
+    embedder = way.embedder(spec, device)
     detector = MtcnnDetector(device, reference_min_face=min_face_size)
 
     def run(batch: list[DecodedImage]) -> int:
@@ -120,27 +141,43 @@ def facebank_pipeline(
     return run
 
 
+# The CPU embedder's ways that the levers time when the server would not serve them.
+CPU_WAYS = {
+    "torch fp32 embedder": ("fp32", "torch"),
+    "bf16 embedder": ("bf16", "torch"),
+    "onnxruntime embedder": ("fp32", "onnxruntime"),
+}
+
+
 def levers(
-    device: torch.device, served_bf16: bool
+    device: torch.device, served: EmbedderWay
 ) -> dict[str, Callable[[list[DecodedImage]], int]]:
     """facebank with one of its defaults changed back, to measure what each buys."""
     variants = {
-        "20-px minimum face": facebank_pipeline(
-            device, served_bf16, min_face_size=MTCNN_MIN_FACE_SIZE
-        ),
-        "model 1.0 (one view)": facebank_pipeline(device, served_bf16, spec=FACENET_2017),
+        "20-px minimum face": facebank_pipeline(device, served, min_face_size=MTCNN_MIN_FACE_SIZE),
+        "model 1.0 (one view)": facebank_pipeline(device, served, spec=FACENET_2017),
     }
     if device.type == "cpu":
-        other = "fp32" if served_bf16 else "bf16"
-        variants[f"{other} embedder"] = facebank_pipeline(device, not served_bf16)
+        for name, (precision, runtime) in CPU_WAYS.items():
+            if (precision, runtime) != (served.precision, served.runtime):
+                way = replace(served, precision=precision, runtime=runtime)
+                variants[name] = facebank_pipeline(device, way)
     return variants
 
 
-def served_precision(device: torch.device) -> PrecisionChoice:
-    """The embedder's precision as the server chooses it on this machine (timed afresh)."""
+def served_way(
+    device: torch.device, graph: Path, workers: int
+) -> tuple[EmbedderWay, PrecisionChoice]:
+    """The embedder's way as the server chooses it on this machine (timed afresh, on the
+    benchmark's weights and their exported graph)."""
     if device.type != "cpu":
-        return PrecisionChoice("fp16", "device")
-    return cpu_precision.measure(SERVED_SPEC, build_network(SERVED_SPEC))
+        return EmbedderWay("fp16"), PrecisionChoice("fp16", "device")
+    torch.manual_seed(0)
+    network = build_network(SERVED_SPEC)
+    export_graph(network, graph)
+    choice = cpu_precision.measure(SERVED_SPEC, network, graph)
+    threads = 1 if workers > 1 else torch.get_num_threads()
+    return EmbedderWay(choice.precision, choice.runtime, graph, threads), choice
 
 
 def split_over(
@@ -197,20 +234,23 @@ def timed(
 
 def detect_embed(args: argparse.Namespace, device: torch.device) -> dict[str, Any]:
     workers = args.workers or (os.cpu_count() or 1 if device.type == "cpu" else 1)
-    torch.manual_seed(0)
-    images = scenes(args.faces, args.images)
-    precision = served_precision(device)
-    bf16 = precision.precision == "bf16"
-    stock, facebank = stock_pipeline(device), facebank_pipeline(device, bf16)
-    results: dict[str, Any] = {"stock facenet-pytorch": timed(stock, images, args, 1)}
-    if workers > 1:
-        results[f"stock, {workers} workers"] = timed(stock, images, args, workers)
-    results["facebank"] = timed(facebank, images, args, workers)
-    if args.levers:
-        for name, lever in levers(device, bf16).items():
-            results[f"facebank, {name}"] = timed(lever, images, args, workers)
-        if workers > 1:  # as the server calls it: one pass over each batch, every thread
-            results["facebank, one pass"] = timed(facebank, images, args, 1)
+    with tempfile.TemporaryDirectory() as scratch:
+        way, precision = served_way(device, Path(scratch) / "embedder.onnx", workers)
+        torch.manual_seed(0)
+        images = scenes(args.faces, args.images)
+        stock, facebank = stock_pipeline(device), facebank_pipeline(device, way)
+        results: dict[str, Any] = {"stock facenet-pytorch": timed(stock, images, args, 1)}
+        if workers > 1:
+            results[f"stock, {workers} workers"] = timed(stock, images, args, workers)
+        results["facebank"] = timed(facebank, images, args, workers)
+        if args.levers:
+            for name, lever in levers(device, way).items():
+                results[f"facebank, {name}"] = timed(lever, images, args, workers)
+            if workers > 1:  # as the server calls it: one pass over each batch, every thread
+                one_pass = replace(way, threads=torch.get_num_threads())
+                results["facebank, one pass"] = timed(
+                    facebank_pipeline(device, one_pass), images, args, 1
+                )
     return {
         "model_version": SERVED_SPEC.version,
         "min_face_size": REKOGNITION_MIN_FACE_SIZE,

@@ -1,12 +1,15 @@
-"""Which precision the embedder runs in on a CPU, chosen by timing both on this machine.
+"""How the embedder runs on a CPU: torch in fp32, torch in bf16, or ONNX Runtime in fp32, chosen by
+timing each on this machine.
 
 bf16 is faster than fp32 where oneDNN has native kernels for it (AMX above all), and slower
 where the CPU only reports AVX512-BF16 behind a hypervisor that hides AMX, or has AVX2 only: a
-flag check cannot tell which (docs/performance.md has the figures per CPU). So the embedder is
-timed in both on a small batch, and bf16 is served only when it is clearly faster and its
-vectors stay within the drift benchmarks.precision accepted. The measurement is cached in the
-data dir, keyed by what it depends on (CPU model and flags, torch, threads, network), so a
-machine measures once; a setting forces either precision without measuring.
+flag check cannot tell which (docs/performance.md has the figures per CPU). ONNX Runtime's fp32
+kernels beat torch's on some CPUs and not on others. So the embedder is timed each way on a
+small batch; bf16 is served only when it is clearly faster than the faster fp32 and its vectors
+stay within the drift benchmarks.precision accepted, and ONNX Runtime only when it is clearly
+faster than torch in fp32 (its vectors are fp32's). The measurement is cached in the data dir,
+keyed by what it depends on (CPU model and flags, torch, threads, network, the graph), so a
+machine measures once; a setting forces one way without measuring.
 """
 
 from __future__ import annotations
@@ -24,17 +27,22 @@ from torch import nn
 
 from ml import cpu
 from ml.cpu import best_ms
-from ml.embedder import TorchEmbedder, cpu_has_bf16
+from ml.embedder import FaceEmbedder, TorchEmbedder, cpu_has_bf16
 from ml.face_models import ModelSpec
+from ml.manifest import WeightsError
+from ml.onnx_embedder import OnnxRuntimeEmbedder
 
 log = logging.getLogger("facebank.models")
 
 Precision = Literal["fp32", "bf16", "fp16"]  # fp16: on CUDA, where nothing is measured
+Runtime = Literal["torch", "onnxruntime"]
+Setting = Literal["auto", "fp32", "bf16", "onnxruntime"]
 # The least cosine between a crop's fp32 and bf16 vectors for bf16 to be served: the bound the
 # model tests hold bf16 to on real faces (benchmarks.precision's worst face is above it).
 ACCEPTED_MIN_COSINE = 0.999
 # bf16 is served only when this much faster: within timing noise fp32 wins, since its vectors
-# are the ones every other replica computes too.
+# are the ones every other replica computes too. ONNX Runtime likewise against torch: within
+# noise the one runtime the server always has.
 REQUIRED_GAIN = 0.05
 PROBE_BATCH = 8
 CACHE_FILE = "cpu-precision.json"
@@ -48,26 +56,41 @@ class PrecisionChoice:
     bf16_ms: float | None = None
     min_cosine: float | None = None  # between the probe's fp32 and bf16 vectors
     native_bf16: bool = False  # what oneDNN says of this CPU, for the record only
+    runtime: Runtime = "torch"
+    # ONNX Runtime's fp32 timing and least cosine to torch's fp32 vectors; None where its
+    # graph is not provisioned.
+    onnxruntime_ms: float | None = None
+    onnxruntime_cosine: float | None = None
 
     def as_response(self) -> dict[str, Any]:
         """As /v1/models/current shows it."""
-        found: dict[str, Any] = {"Precision": self.precision, "ChosenBy": self.chosen_by}
+        found: dict[str, Any] = {
+            "Precision": self.precision,
+            "Runtime": self.runtime,
+            "ChosenBy": self.chosen_by,
+        }
         if self.fp32_ms is not None and self.bf16_ms is not None:
             found["BatchMillis"] = {"fp32": self.fp32_ms, "bf16": self.bf16_ms}
+            if self.onnxruntime_ms is not None:
+                found["BatchMillis"]["onnxruntime"] = self.onnxruntime_ms
             found["BatchSize"] = PROBE_BATCH
         if self.min_cosine is not None:
             found["MinCosineToFp32"] = self.min_cosine
+        if self.onnxruntime_cosine is not None:
+            found["OnnxRuntimeMinCosineToFp32"] = self.onnxruntime_cosine
         found["NativeBf16"] = self.native_bf16
         return found
 
     def summary(self) -> str:
         """For the start-up log."""
-        text = f"embedder in {self.precision} on the CPU ({self.chosen_by}"
+        text = f"embedder in {self.precision} on the CPU by {self.runtime} ({self.chosen_by}"
         if self.fp32_ms is not None and self.bf16_ms is not None:
             text += (
                 f": {PROBE_BATCH} crops in {self.fp32_ms:.0f} ms in fp32, {self.bf16_ms:.0f} ms "
                 f"in bf16, least cosine {self.min_cosine:.5f}"
             )
+            if self.onnxruntime_ms is not None:
+                text += f"; {self.onnxruntime_ms:.0f} ms by onnxruntime in fp32"
         return text + ")"
 
 
@@ -75,6 +98,25 @@ def faster_precision(fp32_ms: float, bf16_ms: float, min_cosine: float) -> Liter
     """bf16 when it is clearly faster and its vectors stay within the accepted drift."""
     clearly_faster = bf16_ms < fp32_ms * (1.0 - REQUIRED_GAIN)
     return "bf16" if clearly_faster and min_cosine >= ACCEPTED_MIN_COSINE else "fp32"
+
+
+def fastest_way(
+    fp32_ms: float,
+    bf16_ms: float,
+    min_cosine: float,
+    onnxruntime_ms: float | None = None,
+    onnxruntime_cosine: float | None = None,
+) -> tuple[Literal["fp32", "bf16"], Runtime]:
+    """The faster fp32 runtime (ONNX Runtime when clearly faster than torch and its vectors
+    agree), then bf16 in torch when it is clearly faster than that and within the drift."""
+    fp32_runtime: Runtime = "torch"
+    if onnxruntime_ms is not None and onnxruntime_cosine is not None:
+        agrees = onnxruntime_cosine >= ACCEPTED_MIN_COSINE
+        if agrees and onnxruntime_ms < fp32_ms * (1.0 - REQUIRED_GAIN):
+            fp32_runtime, fp32_ms = "onnxruntime", onnxruntime_ms
+    if faster_precision(fp32_ms, bf16_ms, min_cosine) == "bf16":
+        return "bf16", "torch"
+    return "fp32", fp32_runtime
 
 
 def probe_crops() -> np.ndarray:
@@ -94,42 +136,94 @@ def probe_crops() -> np.ndarray:
 CLEARLY_SLOWER = 1.5
 
 
-def measure(spec: ModelSpec, network: nn.Module) -> PrecisionChoice:
-    """Time the embedder on `network` (an fp32 one) in fp32 and in bf16 on the CPU."""
+def least_cosine(vectors: np.ndarray, reference: np.ndarray) -> float:
+    return round(float(np.min(np.sum(vectors * reference, axis=1))), 6)
+
+
+def measure(spec: ModelSpec, network: nn.Module, graph: Path | None = None) -> PrecisionChoice:
+    """Time the embedder on `network` (an fp32 one) in fp32 and in bf16 on the CPU, and by
+    ONNX Runtime on `graph` (the same weights exported) when there is one."""
     cpu, crops = torch.device("cpu"), probe_crops()
     fp32 = TorchEmbedder(spec, copy.deepcopy(network), cpu, batch=PROBE_BATCH)
     fp32_ms, full = best_ms(fp32.embed, crops)
     del fp32
     bf16 = TorchEmbedder(spec, copy.deepcopy(network), cpu, batch=PROBE_BATCH, cpu_bf16=True)
     bf16_ms, reduced = best_ms(bf16.embed, crops, give_up_ms=fp32_ms * CLEARLY_SLOWER)
-    cosine = float(np.min(np.sum(full * reduced, axis=1)))
+    del bf16
+    cosine = least_cosine(reduced, full)
+    onnxruntime_ms = onnxruntime_cosine = None
+    if graph is not None:
+        runtime = OnnxRuntimeEmbedder(spec, graph, torch.get_num_threads(), batch=PROBE_BATCH)
+        onnxruntime_ms, exported = best_ms(runtime.embed, crops)
+        onnxruntime_cosine = least_cosine(exported, full)
+    precision, runtime_chosen = fastest_way(
+        fp32_ms, bf16_ms, cosine, onnxruntime_ms, onnxruntime_cosine
+    )
     return PrecisionChoice(
-        faster_precision(fp32_ms, bf16_ms, cosine),
+        precision,
         "measured",
         fp32_ms,
         bf16_ms,
-        round(cosine, 6),
+        cosine,
         cpu_has_bf16(),
+        runtime_chosen,
+        onnxruntime_ms,
+        onnxruntime_cosine,
     )
 
 
-def machine_key(spec: ModelSpec) -> dict[str, Any]:
+def served_embedder(
+    spec: ModelSpec, network: nn.Module, choice: PrecisionChoice, graph: Path | bytes | None
+) -> FaceEmbedder:
+    """The CPU embedder that runs as `choice` says, on `network` or its exported `graph`."""
+    cpu = torch.device("cpu")
+    if choice.runtime == "onnxruntime":
+        if graph is None:
+            raise WeightsError(
+                f"the embedder's ONNX graph of {spec.network} is not provisioned; "
+                "run `facebank models fetch` (or `make models`)"
+            )
+        return OnnxRuntimeEmbedder(spec, graph, torch.get_num_threads())
+    return TorchEmbedder(spec, network, cpu, cpu_bf16=choice.precision == "bf16")
+
+
+def machine_key(spec: ModelSpec, graph_sha256: str | None = None) -> dict[str, Any]:
     """What the measurement depends on: a change in any of these measures again."""
-    return {**cpu.machine_key(), "network": spec.network}
+    return {
+        **cpu.machine_key(),
+        "network": spec.network,
+        "onnx_graph": graph_sha256,
+        "onnxruntime": _onnxruntime_version() if graph_sha256 else None,
+    }
+
+
+def _onnxruntime_version() -> str:
+    import onnxruntime
+
+    return str(onnxruntime.__version__)
+
+
+def from_setting(setting: Literal["fp32", "bf16", "onnxruntime"]) -> PrecisionChoice:
+    if setting == "onnxruntime":
+        return PrecisionChoice("fp32", "setting", native_bf16=cpu_has_bf16(), runtime=setting)
+    return PrecisionChoice(setting, "setting", native_bf16=cpu_has_bf16())
 
 
 def choose(
-    setting: Literal["auto", "fp32", "bf16"],
+    setting: Setting,
     spec: ModelSpec,
     network: nn.Module,
     cache_dir: Path | None,
-    measure_on: Callable[[ModelSpec, nn.Module], PrecisionChoice] = measure,
+    measure_on: Callable[[ModelSpec, nn.Module, Path | None], PrecisionChoice] = measure,
+    graph: Path | None = None,
+    graph_sha256: str | None = None,
 ) -> PrecisionChoice:
-    """The precision to serve: the setting's when it names one, else the cached measurement
-    for this machine, else a fresh one (then cached)."""
+    """How to serve: the setting's way when it names one, else the cached measurement for this
+    machine, else a fresh one (then cached). `graph`: the network's provisioned ONNX graph, and
+    its checksum as the manifest records it."""
     if setting != "auto":
-        return PrecisionChoice(setting, "setting", native_bf16=cpu_has_bf16())
-    key = machine_key(spec)
+        return from_setting(setting)
+    key = machine_key(spec, graph_sha256 if graph is not None else None)
     cache = None if cache_dir is None else cache_dir / CACHE_FILE
     cached = cpu.read_cached(cache, key)
     if cached is not None:
@@ -137,7 +231,7 @@ def choose(
             return PrecisionChoice(**{**cached, "chosen_by": "measured earlier on this machine"})
         except TypeError:
             pass  # written by another version: measure again
-    choice = measure_on(spec, network)
+    choice = measure_on(spec, network, graph)
     if cache is not None:
         cpu.store_cached(cache, key, asdict(choice))
     return choice

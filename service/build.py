@@ -20,7 +20,9 @@ from ml import cpu_levers, cpu_precision
 from ml.decode import ImageLimits
 from ml.device_decode import TorchvisionDecoder
 from ml.embedder import TorchEmbedder
+from ml.networks import table as networks
 from ml.networks.runner import ChipRunner
+from ml.onnx_embedder import graph_sha256, provisioned_graph
 from ml.pipeline import FaceModels, FacePipeline, MeshCheck, load_pipeline, resolve_device
 from ml.types import Box, Detection
 from service.access.rates import RateLimits
@@ -89,15 +91,24 @@ def with_detector_workers(pipeline: FacePipeline, settings: Settings) -> FacePip
 
 
 def with_cpu_precision(pipeline: FacePipeline, settings: Settings) -> FacePipeline:
-    """The pipeline with its CPU embedder in the precision chosen for this machine."""
+    """The pipeline with its CPU embedder run the way chosen for this machine."""
     if not isinstance(pipeline.embedder, TorchEmbedder):
         return pipeline
-    network = pipeline.embedder.network
-    choice = cpu_precision.choose(settings.cpu_precision, pipeline.spec, network, settings.data_dir)
+    spec, network = pipeline.spec, pipeline.embedder.network
+    entry = networks.network(spec.network)
+    graph = provisioned_graph(settings.models_dir, entry)
+    choice = cpu_precision.choose(
+        settings.cpu_precision,
+        spec,
+        network,
+        settings.data_dir,
+        graph=graph,
+        graph_sha256=graph_sha256(settings.models_dir, entry),
+    )
     log.info("%s", choice.summary())
-    embedder = pipeline.embedder
-    if choice.precision == "bf16":
-        embedder = TorchEmbedder(pipeline.spec, network, torch.device("cpu"), cpu_bf16=True)
+    if (choice.precision, choice.runtime) == ("fp32", "torch"):
+        return replace(pipeline, embedder_precision=choice)  # as loaded
+    embedder = cpu_precision.served_embedder(spec, network, choice, graph)
     return replace(pipeline, embedder=embedder, embedder_precision=choice)
 
 

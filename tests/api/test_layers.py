@@ -50,8 +50,10 @@ def modules_loaded_by(script: str, *args: str, env: dict[str, str] | None = None
 
 def test_serving_imports_nothing_of_provisioning_evaluation_or_clients(tmp_path: Path) -> None:
     env = {**os.environ, "FACEBANK_DATA_DIR": str(tmp_path), "FACEBANK_DEVICE": "cpu"}
+    env["FACEBANK_EMBED_CPU_PRECISION"] = "auto"  # times ONNX Runtime on the exported graph too
     modules = modules_loaded_by(START_UP, env=env)
     assert "ml.pipeline" in modules and "service.app" in modules  # it did walk the start-up
+    assert "onnxruntime" in modules  # and ran the graph, without the onnx package below
     unwanted = [m for m in modules if any(m == p or m.startswith(f"{p}.") for p in NOT_AT_RUN_TIME)]
     assert unwanted == []
 

@@ -15,6 +15,8 @@ from ml.decode import decode_image
 from ml.embedder import TorchEmbedder, build_network, cpu_has_bf16
 from ml.evaluation.crops import crop_faces
 from ml.evaluation.statistics import pair_scores, roc_auc
+from ml.networks.table import FACENET_2017_NETWORK
+from ml.onnx_embedder import OnnxRuntimeEmbedder, provisioned_graph
 from ml.pipeline import FacePipeline
 from tests.support.images import jpeg_bytes
 from tests.support.photos import GROUP_PEOPLE, DescribedPhoto, first_photo, group_photo
@@ -158,17 +160,42 @@ def test_a_bf16_embedders_network_copied_into_an_fp32_one_runs_in_fp32(
 
 
 def test_the_served_cpu_precision_keeps_vectors_within_the_accepted_drift(
-    pipeline: FacePipeline, celebrity_crops: tuple[np.ndarray, list[str]], tmp_path: Path
+    pipeline: FacePipeline,
+    celebrity_crops: tuple[np.ndarray, list[str]],
+    models_dir: Path,
+    tmp_path: Path,
 ) -> None:
-    """Whichever precision this machine's timing chooses, its vectors are fp32's within the
-    drift that lets bf16 be served (bf16 itself is held to it on any CPU above)."""
+    """Whichever way this machine's timing chooses (torch in fp32 or bf16, ONNX Runtime on the
+    provisioned graph), its vectors are fp32's within the drift that lets bf16 be served (bf16
+    itself is held to it on any CPU above)."""
     network = pipeline.embedder.network  # type: ignore[attr-defined]
-    choice = cpu_precision.choose("auto", pipeline.spec, network, tmp_path)
-    assert choice.chosen_by == "measured" and choice.precision in ("fp32", "bf16")
+    graph = provisioned_graph(models_dir, FACENET_2017_NETWORK)
+    assert graph is not None  # `make models` exports it
+    choice = cpu_precision.choose(
+        "auto", pipeline.spec, network, tmp_path, graph=graph, graph_sha256="provisioned"
+    )
+    assert choice.chosen_by == "measured" and choice.onnxruntime_ms is not None
     crops = celebrity_crops[0][::4]
-    served = fp32_embedder(pipeline, cpu_bf16=choice.precision == "bf16").embed(crops)
+    served = cpu_precision.served_embedder(pipeline.spec, copy.deepcopy(network), choice, graph)
     full = fp32_embedder(pipeline).embed(crops)
-    assert np.min(np.sum(full * served, axis=1)) >= ACCEPTED_MIN_COSINE
+    assert np.min(np.sum(full * served.embed(crops), axis=1)) >= ACCEPTED_MIN_COSINE
+
+
+def test_the_onnx_graph_gives_torchs_fp32_vectors(
+    pipeline: FacePipeline, celebrity_crops: tuple[np.ndarray, list[str]], models_dir: Path
+) -> None:
+    """The graph provisioning exports runs in ONNX Runtime to the same vectors as the weights
+    in torch (to rounding), so it verifies the same pairs; any batch size."""
+    crops, labels = celebrity_crops
+    graph = provisioned_graph(models_dir, FACENET_2017_NETWORK)
+    assert graph is not None
+    exported = OnnxRuntimeEmbedder(pipeline.spec, graph, threads=2, batch=7).embed(crops)
+    full = fp32_embedder(pipeline).embed(crops)
+    assert exported.shape == full.shape
+    assert np.min(np.sum(full * exported, axis=1)) > 0.99999
+    assert roc_auc(*pair_scores(exported, labels)) == pytest.approx(
+        roc_auc(*pair_scores(full, labels)), abs=1e-4
+    )
 
 
 def test_model_1_1_recipe_matches_more_genuine_pairs_at_80_than_1_0(

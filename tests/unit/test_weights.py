@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import subprocess
 import sys
 import tarfile
@@ -17,9 +18,11 @@ import torch
 
 from ml.embedder import TorchEmbedder, build_network, load_network
 from ml.face_models import FACENET_2017, VGGFACE2_2018
-from ml.manifest import WeightsError, sha256_of, verified_file
+from ml.manifest import WeightsError, read_manifest, sha256_of, verified_file
 from ml.networks.base import NetworkEntry, Package, Source
 from ml.networks.table import FACENET_2017_NETWORK, VGGFACE2_2018_NETWORK
+from ml.onnx_embedder import OnnxRuntimeEmbedder, graph_entry, provisioned_graph
+from ml.provision.embedder_graph import provision_graph
 from ml.provision.fetch import install_vggface2
 from ml.provision.packaged import provision_packaged
 from service.testing.local_server import ROOT
@@ -37,10 +40,16 @@ def vggface2_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-def test_vggface2_becomes_a_512d_model_version(tmp_path: Path, vggface2_file: Path) -> None:
-    entry = install_vggface2(tmp_path, vggface2_file)
-    assert entry.version == "facenet-vggface2-20180402"
-    weights = VGGFACE2_2018_NETWORK.verified_path(tmp_path)
+@pytest.fixture(scope="module")
+def vggface2_models(tmp_path_factory: pytest.TempPathFactory, vggface2_file: Path) -> Path:
+    """A models folder with that checkpoint installed (tests that change it work on a copy)."""
+    models = tmp_path_factory.mktemp("models")
+    assert install_vggface2(models, vggface2_file).version == "facenet-vggface2-20180402"
+    return models
+
+
+def test_vggface2_becomes_a_512d_model_version(vggface2_models: Path) -> None:
+    weights = VGGFACE2_2018_NETWORK.verified_path(vggface2_models)
     embedder = TorchEmbedder(
         VGGFACE2_2018, load_network(VGGFACE2_2018, weights), torch.device("cpu")
     )
@@ -48,6 +57,29 @@ def test_vggface2_becomes_a_512d_model_version(tmp_path: Path, vggface2_file: Pa
     vectors = embedder.embed(crops)
     assert vectors.shape == (2, 512)
     assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
+    # Its ONNX graph is exported beside it, for ONNX Runtime, and gives the same vectors.
+    graph = provisioned_graph(vggface2_models, VGGFACE2_2018_NETWORK)
+    assert graph is not None
+    exported = OnnxRuntimeEmbedder(VGGFACE2_2018, graph, threads=1).embed(crops)
+    assert np.allclose(exported, vectors, atol=1e-4)
+
+
+def test_the_graph_is_exported_again_only_when_its_weights_change(
+    tmp_path: Path, vggface2_models: Path, vggface2_file: Path
+) -> None:
+    shutil.copytree(vggface2_models, tmp_path, dirs_exist_ok=True)
+    name, _ = graph_entry(VGGFACE2_2018_NETWORK)
+    first = read_manifest(tmp_path)[name]
+    assert VGGFACE2_2018_NETWORK.file in first.source and sha256_of(vggface2_file) in first.source
+    assert provision_graph(tmp_path, VGGFACE2_2018_NETWORK) == first  # nothing to do
+    other = tmp_path / "other" / VGGFACE2_2018_NETWORK.file
+    other.parent.mkdir()
+    state = torch.load(vggface2_file, weights_only=True)
+    state["last_linear.weight"] = torch.flip(state["last_linear.weight"], [0])
+    torch.save(state, other)
+    install_vggface2(tmp_path, other)
+    again = read_manifest(tmp_path)[name]
+    assert sha256_of(other) in again.source and again.sha256 != first.sha256
 
 
 def test_a_file_that_is_not_vggface2_is_refused(tmp_path: Path) -> None:
@@ -62,8 +94,7 @@ def test_missing_manifest_entry_names_the_fetch_command(tmp_path: Path) -> None:
         FACENET_2017_NETWORK.verified_path(tmp_path)
 
 
-def test_server_without_a_calibration_refuses_to_start(tmp_path: Path, vggface2_file: Path) -> None:
-    install_vggface2(tmp_path, vggface2_file)
+def test_server_without_a_calibration_refuses_to_start(vggface2_models: Path) -> None:
     result = subprocess.run(
         [sys.executable, "-m", "service.cli", "serve"],
         cwd=ROOT,
@@ -73,7 +104,7 @@ def test_server_without_a_calibration_refuses_to_start(tmp_path: Path, vggface2_
         check=False,
         env={
             **os.environ,
-            "FACEBANK_MODELS_DIR": str(tmp_path),
+            "FACEBANK_MODELS_DIR": str(vggface2_models),
             "FACEBANK_MODEL_VERSION": VGGFACE2_2018.version,
             "FACEBANK_PORT": "1",
         },

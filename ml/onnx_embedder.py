@@ -1,0 +1,78 @@
+"""The embedder's network run by ONNX Runtime on the CPU, in fp32.
+
+On some CPUs ONNX Runtime's kernels run FaceNet faster than torch's oneDNN ones in fp32, and on
+others they do not; whether they do here is measured with the other ways to run the embedder
+(ml/cpu_precision.py). The graph is exported from the same weights at provisioning
+(`ml.provision.embedder_graph`) and checked against the manifest like the weights; its vectors
+are torch fp32's to within rounding.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ml.embedder import standardise
+from ml.face_models import ModelSpec
+from ml.manifest import WeightsError, is_provisioned, read_manifest, verified_file
+from ml.networks.base import NetworkEntry
+
+INPUT_NAME = "crops"
+OUTPUT_NAME = "vectors"
+
+
+def graph_entry(network: NetworkEntry) -> tuple[str, str]:
+    """The manifest key and file name of the ONNX graph exported from `network`'s weights."""
+    return f"{network.name}.onnx", Path(network.file).with_suffix(".onnx").name
+
+
+def graph_sha256(models_dir: Path, network: NetworkEntry) -> str | None:
+    """The provisioned graph's checksum as the manifest records it (not re-read), or None."""
+    name, _ = graph_entry(network)
+    entry = read_manifest(models_dir).get(name)
+    return None if entry is None else entry.sha256
+
+
+def provisioned_graph(models_dir: Path, network: NetworkEntry) -> Path | None:
+    """The graph, checked against the manifest, or None when it is not provisioned."""
+    name, file = graph_entry(network)
+    return verified_file(models_dir, name, file) if is_provisioned(models_dir, name, file) else None
+
+
+class OnnxRuntimeEmbedder:
+    """FaceNet in fp32 through ONNX Runtime's CPU kernels, `threads` intra-op threads, in
+    batches of `batch`; vectors normalised as TorchEmbedder's are."""
+
+    def __init__(self, spec: ModelSpec, graph: Path | bytes, threads: int, batch: int = 32):
+        import onnxruntime
+
+        self.spec, self.dim, self.batch = spec, spec.embedding_dim, batch
+        options = onnxruntime.SessionOptions()
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+        # Idle pool threads would otherwise spin on the cores the detector needs next.
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        source = graph if isinstance(graph, bytes) else str(graph)
+        try:
+            self._session = onnxruntime.InferenceSession(
+                source, options, providers=["CPUExecutionProvider"]
+            )
+        except Exception as exc:  # onnxruntime raises its own types for a bad graph
+            raise WeightsError(f"ONNX Runtime cannot load the embedder's graph: {exc}") from exc
+
+    def embed(self, crops: np.ndarray) -> np.ndarray:
+        if len(crops) == 0:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        chunks = [
+            self._embed_chunk(crops[i : i + self.batch]) for i in range(0, len(crops), self.batch)
+        ]
+        return np.concatenate(chunks)
+
+    def _embed_chunk(self, crops: np.ndarray) -> np.ndarray:
+        batch = torch.from_numpy(np.ascontiguousarray(crops)).permute(0, 3, 1, 2)
+        x = standardise(batch, self.spec.standardisation).contiguous().numpy()
+        (vectors,) = self._session.run([OUTPUT_NAME], {INPUT_NAME: x})
+        normalised = torch.nn.functional.normalize(torch.from_numpy(vectors), dim=1)
+        return np.asarray(normalised.numpy(), dtype=np.float32)
