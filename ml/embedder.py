@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Protocol
 
@@ -74,6 +75,16 @@ def standardise(batch: torch.Tensor, method: str) -> torch.Tensor:
     return (x - mean) / torch.maximum(std, floor).view(-1, 1, 1, 1)
 
 
+def embed_in_batches(
+    crops: np.ndarray, batch: int, dim: int, embed_batch: Callable[[np.ndarray], np.ndarray]
+) -> np.ndarray:
+    """N crops through `embed_batch`, `batch` at a time, as one N x dim array (0 x dim for none)."""
+    if len(crops) == 0:
+        return np.zeros((0, dim), dtype=np.float32)
+    parts = [embed_batch(crops[i : i + batch]) for i in range(0, len(crops), batch)]
+    return np.concatenate(parts)
+
+
 def cpu_has_bf16() -> bool:
     """Whether oneDNN runs bf16 natively here (AVX512-BF16 or AMX)."""
     return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
@@ -111,12 +122,7 @@ class TorchEmbedder:
         self.network = network.to(memory_format=torch.channels_last)
 
     def embed(self, crops: np.ndarray) -> np.ndarray:
-        if len(crops) == 0:
-            return np.zeros((0, self.dim), dtype=np.float32)
-        chunks = [
-            self._embed_chunk(crops[i : i + self.batch]) for i in range(0, len(crops), self.batch)
-        ]
-        return np.concatenate(chunks)
+        return embed_in_batches(crops, self.batch, self.dim, self._embed_chunk)
 
     def _embed_chunk(self, crops: np.ndarray) -> np.ndarray:
         batch = torch.from_numpy(np.ascontiguousarray(crops)).permute(0, 3, 1, 2).to(self.device)

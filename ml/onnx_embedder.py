@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ml.embedder import standardise
+from ml.embedder import embed_in_batches, standardise
 from ml.face_models import ModelSpec
 from ml.manifest import WeightsError, is_provisioned, read_manifest, verified_file
 from ml.networks.base import NetworkEntry
@@ -63,12 +63,7 @@ class OnnxRuntimeEmbedder:
             raise WeightsError(f"ONNX Runtime cannot load the embedder's graph: {exc}") from exc
 
     def embed(self, crops: np.ndarray) -> np.ndarray:
-        if len(crops) == 0:
-            return np.zeros((0, self.dim), dtype=np.float32)
-        chunks = [
-            self._embed_chunk(crops[i : i + self.batch]) for i in range(0, len(crops), self.batch)
-        ]
-        return np.concatenate(chunks)
+        return embed_in_batches(crops, self.batch, self.dim, self._embed_chunk)
 
     def _embed_chunk(self, crops: np.ndarray) -> np.ndarray:
         batch = torch.from_numpy(np.ascontiguousarray(crops)).permute(0, 3, 1, 2)

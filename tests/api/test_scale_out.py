@@ -22,14 +22,19 @@ from service.testing.local_server import ROOT, free_port
 SCRIPTS = ROOT / "deploy" / "scale-out"
 
 
-@pytest.fixture(scope="module")
-def cluster() -> Iterator[dict[str, str]]:
+def require_nginx_and_postgresql() -> None:
+    """Skip where Debian's nginx or PostgreSQL server is missing (fail on CI, which has them)."""
     has_nginx = shutil.which("nginx") or Path("/usr/sbin/nginx").exists()
     if not has_nginx or not list(Path("/usr/lib/postgresql").glob("*/bin")):
         hint = "Debian's nginx and postgresql packages are needed (.ci/run installs them)"
         if os.environ.get("CI"):
             pytest.fail(hint)
         pytest.skip(hint)
+
+
+@pytest.fixture(scope="module")
+def cluster() -> Iterator[dict[str, str]]:
+    require_nginx_and_postgresql()
     state = reachable_state_dir()
     lb_port = free_port()
     env = {k: v for k, v in os.environ.items() if k != "FACEBANK_DATABASE_URL"}
@@ -180,6 +185,7 @@ def test_a_missing_prerequisite_starts_nothing(tmp_path: Path) -> None:
 
 
 def test_a_failed_step_stops_what_was_started(tmp_path: Path) -> None:
+    require_nginx_and_postgresql()  # the step that fails comes after PostgreSQL has started
     state = reachable_state_dir()
     env = {k: v for k, v in os.environ.items() if k != "FACEBANK_DATABASE_URL"}
     started = subprocess.run(  # the replicas cannot start without weights
