@@ -9,6 +9,7 @@ are torch fp32's to within rounding.
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import numpy as np
@@ -16,9 +17,10 @@ import torch
 
 from ml.embedder import embed_in_batches, standardise
 from ml.face_models import ModelSpec
-from ml.manifest import WeightsError, is_provisioned, read_manifest, verified_file
+from ml.manifest import WeightsError, read_manifest, verified_file
 from ml.networks.base import NetworkEntry
 
+log = logging.getLogger("facebank.models")
 INPUT_NAME = "crops"
 OUTPUT_NAME = "vectors"
 
@@ -36,9 +38,16 @@ def graph_sha256(models_dir: Path, network: NetworkEntry) -> str | None:
 
 
 def provisioned_graph(models_dir: Path, network: NetworkEntry) -> Path | None:
-    """The graph, checked against the manifest, or None when it is not provisioned."""
+    """The graph, checked against the manifest, or None when it is not provisioned (said in
+    the log when the manifest names it but the file is missing or altered)."""
     name, file = graph_entry(network)
-    return verified_file(models_dir, name, file) if is_provisioned(models_dir, name, file) else None
+    if name not in read_manifest(models_dir):
+        return None
+    try:
+        return verified_file(models_dir, name, file)
+    except WeightsError as exc:
+        log.warning("ONNX Runtime is not a way to run the embedder here: %s", exc)
+        return None
 
 
 class OnnxRuntimeEmbedder:

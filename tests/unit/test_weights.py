@@ -64,6 +64,19 @@ def test_vggface2_becomes_a_512d_model_version(vggface2_models: Path) -> None:
     assert np.allclose(exported, vectors, atol=1e-4)
 
 
+def test_an_altered_graph_is_not_run_and_the_log_says_why(
+    tmp_path: Path, vggface2_models: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    shutil.copytree(vggface2_models, tmp_path, dirs_exist_ok=True)
+    _, file = graph_entry(VGGFACE2_2018_NETWORK)
+    with (tmp_path / file).open("r+b") as graph:
+        graph.seek(-4, os.SEEK_END)
+        graph.write(b"\0\0\0\0")
+    assert provisioned_graph(tmp_path, VGGFACE2_2018_NETWORK) is None
+    assert "does not match the checksum" in caplog.text and "facebank models fetch" in caplog.text
+    assert provisioned_graph(tmp_path / "empty", VGGFACE2_2018_NETWORK) is None  # never fetched
+
+
 def test_the_graph_is_exported_again_only_when_its_weights_change(
     tmp_path: Path, vggface2_models: Path, vggface2_file: Path
 ) -> None:
