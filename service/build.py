@@ -96,7 +96,9 @@ def with_cpu_precision(pipeline: FacePipeline, settings: Settings) -> FacePipeli
         return pipeline
     spec, network = pipeline.spec, pipeline.embedder.network
     entry = networks.network(spec.network)
-    graph = provisioned_graph(settings.models_dir, entry)
+    # The graph (checked against its checksum) only where it may be timed or served.
+    wanted = settings.cpu_precision in ("auto", "onnxruntime")
+    graph = provisioned_graph(settings.models_dir, entry) if wanted else None
     choice = cpu_precision.choose(
         settings.cpu_precision,
         spec,
