@@ -57,13 +57,12 @@ from benchmarks.scenes import celebrity_photos, compose_scene
 from ml import cpu_precision
 from ml.align import recipe_crops
 from ml.cpu import describe_cpu
-from ml.cpu_precision import PrecisionChoice
+from ml.cpu_precision import Precision, PrecisionChoice, Runtime
 from ml.decode import DecodedImage, decode_image
 from ml.detector import REKOGNITION_MIN_FACE_SIZE, MtcnnDetector
 from ml.embedder import FaceEmbedder, TorchEmbedder, build_network, cpu_has_bf16
 from ml.face_models import DEFAULT_MODEL_VERSION, FACENET_2017, ModelSpec, model_spec
 from ml.mtcnn import MTCNN_MIN_FACE_SIZE
-from ml.onnx_embedder import OnnxRuntimeEmbedder
 from ml.pipeline import described
 from ml.provision.embedder_graph import export_graph
 from ml.provision.photos import default_photos_dir
@@ -100,16 +99,17 @@ def stock_pipeline(device: torch.device) -> Callable[[list[DecodedImage]], int]:
 class EmbedderWay:
     """How facebank's embedder runs: on the CPU, one of the ways ml/cpu_precision.py times."""
 
-    precision: str  # fp32, bf16 (CPU) or fp16 (CUDA)
-    runtime: str = "torch"  # or onnxruntime (CPU, fp32)
+    choice: PrecisionChoice
     graph: Path | None = None  # the ONNX graph of the benchmark's weights
     threads: int = 1  # ONNX Runtime's threads: one per worker, as torch's
 
     def embedder(self, spec: ModelSpec, device: torch.device) -> FaceEmbedder:
-        if self.runtime == "onnxruntime" and self.graph is not None:
-            return OnnxRuntimeEmbedder(spec, self.graph, self.threads, batch=512)
-        cpu_bf16 = self.precision == "bf16"
-        return TorchEmbedder(spec, build_network(spec), device, batch=512, cpu_bf16=cpu_bf16)
+        network = build_network(spec)
+        if device.type != "cpu":
+            return TorchEmbedder(spec, network, device, batch=512)
+        return cpu_precision.served_embedder(
+            spec, network, self.choice, self.graph, self.threads, batch=512
+        )
 
 
 def facebank_pipeline(
@@ -142,7 +142,7 @@ def facebank_pipeline(
 
 
 # The CPU embedder's ways that the levers time when the server would not serve them.
-CPU_WAYS = {
+CPU_WAYS: dict[str, tuple[Precision, Runtime]] = {
     "torch fp32 embedder": ("fp32", "torch"),
     "bf16 embedder": ("bf16", "torch"),
     "onnxruntime embedder": ("fp32", "onnxruntime"),
@@ -159,25 +159,23 @@ def levers(
     }
     if device.type == "cpu":
         for name, (precision, runtime) in CPU_WAYS.items():
-            if (precision, runtime) != (served.precision, served.runtime):
-                way = replace(served, precision=precision, runtime=runtime)
-                variants[name] = facebank_pipeline(device, way)
+            if (precision, runtime) != (served.choice.precision, served.choice.runtime):
+                lever = PrecisionChoice(precision, "lever", runtime=runtime)
+                variants[name] = facebank_pipeline(device, replace(served, choice=lever))
     return variants
 
 
-def served_way(
-    device: torch.device, graph: Path, workers: int
-) -> tuple[EmbedderWay, PrecisionChoice]:
+def served_way(device: torch.device, graph: Path, workers: int) -> EmbedderWay:
     """The embedder's way as the server chooses it on this machine (timed afresh, on the
     benchmark's weights and their exported graph)."""
     if device.type != "cpu":
-        return EmbedderWay("fp16"), PrecisionChoice("fp16", "device")
+        return EmbedderWay(PrecisionChoice("fp16", "device"))
     torch.manual_seed(0)
     network = build_network(SERVED_SPEC)
     export_graph(network, graph)
     choice = cpu_precision.measure(SERVED_SPEC, network, graph)
     threads = 1 if workers > 1 else torch.get_num_threads()
-    return EmbedderWay(choice.precision, choice.runtime, graph, threads), choice
+    return EmbedderWay(choice, graph, threads)
 
 
 def split_over(
@@ -235,7 +233,7 @@ def timed(
 def detect_embed(args: argparse.Namespace, device: torch.device) -> dict[str, Any]:
     workers = args.workers or (os.cpu_count() or 1 if device.type == "cpu" else 1)
     with tempfile.TemporaryDirectory() as scratch:
-        way, precision = served_way(device, Path(scratch) / "embedder.onnx", workers)
+        way = served_way(device, Path(scratch) / "embedder.onnx", workers)
         torch.manual_seed(0)
         images = scenes(args.faces, args.images)
         stock, facebank = stock_pipeline(device), facebank_pipeline(device, way)
@@ -254,7 +252,7 @@ def detect_embed(args: argparse.Namespace, device: torch.device) -> dict[str, An
     return {
         "model_version": SERVED_SPEC.version,
         "min_face_size": REKOGNITION_MIN_FACE_SIZE,
-        "embedder": precision.as_response(),
+        "embedder": way.choice.as_response(),
         "images": args.images,
         "batch": args.batch,
         "repeats": args.repeats,

@@ -30,7 +30,7 @@ from ml.cpu import best_ms
 from ml.embedder import FaceEmbedder, TorchEmbedder, cpu_has_bf16
 from ml.face_models import ModelSpec
 from ml.manifest import WeightsError
-from ml.onnx_embedder import OnnxRuntimeEmbedder
+from ml.onnx_embedder import OnnxRuntimeEmbedder, ProvisionedGraph
 
 log = logging.getLogger("facebank.models")
 
@@ -153,12 +153,10 @@ def measure(spec: ModelSpec, network: nn.Module, graph: Path | None = None) -> P
     cosine = least_cosine(reduced, full)
     onnxruntime_ms = onnxruntime_cosine = None
     if graph is not None:
-        runtime = OnnxRuntimeEmbedder(spec, graph, torch.get_num_threads(), batch=PROBE_BATCH)
-        onnxruntime_ms, exported = best_ms(runtime.embed, crops)
-        onnxruntime_cosine = least_cosine(exported, full)
-    precision, runtime_chosen = fastest_way(
-        fp32_ms, bf16_ms, cosine, onnxruntime_ms, onnxruntime_cosine
-    )
+        exported = OnnxRuntimeEmbedder(spec, graph, torch.get_num_threads(), batch=PROBE_BATCH)
+        onnxruntime_ms, exported_vectors = best_ms(exported.embed, crops)
+        onnxruntime_cosine = least_cosine(exported_vectors, full)
+    precision, runtime = fastest_way(fp32_ms, bf16_ms, cosine, onnxruntime_ms, onnxruntime_cosine)
     return PrecisionChoice(
         precision,
         "measured",
@@ -166,25 +164,31 @@ def measure(spec: ModelSpec, network: nn.Module, graph: Path | None = None) -> P
         bf16_ms,
         cosine,
         cpu_has_bf16(),
-        runtime_chosen,
+        runtime,
         onnxruntime_ms,
         onnxruntime_cosine,
     )
 
 
 def served_embedder(
-    spec: ModelSpec, network: nn.Module, choice: PrecisionChoice, graph: Path | bytes | None
+    spec: ModelSpec,
+    network: nn.Module,
+    choice: PrecisionChoice,
+    graph: Path | None,
+    threads: int | None = None,
+    batch: int = 32,
 ) -> FaceEmbedder:
-    """The CPU embedder that runs as `choice` says, on `network` or its exported `graph`."""
-    cpu = torch.device("cpu")
+    """The CPU embedder that runs as `choice` says, on `network` or its exported `graph`, with
+    `threads` of ONNX Runtime's (torch's count when None)."""
     if choice.runtime == "onnxruntime":
         if graph is None:
             raise WeightsError(
                 f"the embedder's ONNX graph of {spec.network} is not provisioned; "
                 "run `facebank models fetch` (or `make models`)"
             )
-        return OnnxRuntimeEmbedder(spec, graph, torch.get_num_threads())
-    return TorchEmbedder(spec, network, cpu, cpu_bf16=choice.precision == "bf16")
+        return OnnxRuntimeEmbedder(spec, graph, threads or torch.get_num_threads(), batch)
+    cpu_bf16 = choice.precision == "bf16"
+    return TorchEmbedder(spec, network, torch.device("cpu"), batch=batch, cpu_bf16=cpu_bf16)
 
 
 def machine_key(spec: ModelSpec, graph_sha256: str | None = None) -> dict[str, Any]:
@@ -215,15 +219,13 @@ def choose(
     network: nn.Module,
     cache_dir: Path | None,
     measure_on: Callable[[ModelSpec, nn.Module, Path | None], PrecisionChoice] = measure,
-    graph: Path | None = None,
-    graph_sha256: str | None = None,
+    graph: ProvisionedGraph | None = None,
 ) -> PrecisionChoice:
     """How to serve: the setting's way when it names one, else the cached measurement for this
-    machine, else a fresh one (then cached). `graph`: the network's provisioned ONNX graph, and
-    its checksum as the manifest records it."""
+    machine, else a fresh one (then cached). `graph`: the network's provisioned ONNX graph."""
     if setting != "auto":
         return from_setting(setting)
-    key = machine_key(spec, graph_sha256 if graph is not None else None)
+    key = machine_key(spec, None if graph is None else graph.sha256)
     cache = None if cache_dir is None else cache_dir / CACHE_FILE
     cached = cpu.read_cached(cache, key)
     if cached is not None:
@@ -231,7 +233,7 @@ def choose(
             return PrecisionChoice(**{**cached, "chosen_by": "measured earlier on this machine"})
         except TypeError:
             pass  # written by another version: measure again
-    choice = measure_on(spec, network, graph)
+    choice = measure_on(spec, network, None if graph is None else graph.path)
     if cache is not None:
         cpu.store_cached(cache, key, asdict(choice))
     return choice

@@ -10,6 +10,7 @@ are torch fp32's to within rounding.
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -30,21 +31,23 @@ def graph_entry(network: NetworkEntry) -> tuple[str, str]:
     return f"{network.name}.onnx", Path(network.file).with_suffix(".onnx").name
 
 
-def graph_sha256(models_dir: Path, network: NetworkEntry) -> str | None:
-    """The provisioned graph's checksum as the manifest records it (not re-read), or None."""
-    name, _ = graph_entry(network)
-    entry = read_manifest(models_dir).get(name)
-    return None if entry is None else entry.sha256
+@dataclass(frozen=True)
+class ProvisionedGraph:
+    """A graph checked against the manifest, with the checksum the manifest records for it."""
+
+    path: Path
+    sha256: str
 
 
-def provisioned_graph(models_dir: Path, network: NetworkEntry) -> Path | None:
+def provisioned_graph(models_dir: Path, network: NetworkEntry) -> ProvisionedGraph | None:
     """The graph, checked against the manifest, or None when it is not provisioned (said in
     the log when the manifest names it but the file is missing or altered)."""
     name, file = graph_entry(network)
-    if name not in read_manifest(models_dir):
+    entry = read_manifest(models_dir).get(name)
+    if entry is None:
         return None
     try:
-        return verified_file(models_dir, name, file)
+        return ProvisionedGraph(verified_file(models_dir, name, file), entry.sha256)
     except WeightsError as exc:
         log.warning("ONNX Runtime is not a way to run the embedder here: %s", exc)
         return None
@@ -54,7 +57,7 @@ class OnnxRuntimeEmbedder:
     """FaceNet in fp32 through ONNX Runtime's CPU kernels, `threads` intra-op threads, in
     batches of `batch`; vectors normalised as TorchEmbedder's are."""
 
-    def __init__(self, spec: ModelSpec, graph: Path | bytes, threads: int, batch: int = 32):
+    def __init__(self, spec: ModelSpec, graph: Path, threads: int, batch: int = 32):
         import onnxruntime
 
         self.spec, self.dim, self.batch = spec, spec.embedding_dim, batch
@@ -63,10 +66,9 @@ class OnnxRuntimeEmbedder:
         options.inter_op_num_threads = 1
         # Idle pool threads would otherwise spin on the cores the detector needs next.
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        source = graph if isinstance(graph, bytes) else str(graph)
         try:
             self._session = onnxruntime.InferenceSession(
-                source, options, providers=["CPUExecutionProvider"]
+                str(graph), options, providers=["CPUExecutionProvider"]
             )
         except Exception as exc:  # onnxruntime raises its own types for a bad graph
             raise WeightsError(f"ONNX Runtime cannot load the embedder's graph: {exc}") from exc

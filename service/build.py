@@ -22,7 +22,7 @@ from ml.device_decode import TorchvisionDecoder
 from ml.embedder import TorchEmbedder
 from ml.networks import table as networks
 from ml.networks.runner import ChipRunner
-from ml.onnx_embedder import graph_sha256, provisioned_graph
+from ml.onnx_embedder import provisioned_graph
 from ml.pipeline import FaceModels, FacePipeline, MeshCheck, load_pipeline, resolve_device
 from ml.types import Box, Detection
 from service.access.rates import RateLimits
@@ -100,17 +100,14 @@ def with_cpu_precision(pipeline: FacePipeline, settings: Settings) -> FacePipeli
     wanted = settings.cpu_precision in ("auto", "onnxruntime")
     graph = provisioned_graph(settings.models_dir, entry) if wanted else None
     choice = cpu_precision.choose(
-        settings.cpu_precision,
-        spec,
-        network,
-        settings.data_dir,
-        graph=graph,
-        graph_sha256=graph_sha256(settings.models_dir, entry),
+        settings.cpu_precision, spec, network, settings.data_dir, graph=graph
     )
     log.info("%s", choice.summary())
     if (choice.precision, choice.runtime) == ("fp32", "torch"):
         return replace(pipeline, embedder_precision=choice)  # as loaded
-    embedder = cpu_precision.served_embedder(spec, network, choice, graph)
+    embedder = cpu_precision.served_embedder(
+        spec, network, choice, None if graph is None else graph.path
+    )
     return replace(pipeline, embedder=embedder, embedder_precision=choice)
 
 

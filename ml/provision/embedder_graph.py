@@ -14,7 +14,7 @@ from torch import nn
 
 from ml.embedder import fold_batch_norms, load_network
 from ml.face_models import MODEL_SPECS
-from ml.manifest import ManifestEntry, WeightsError, is_provisioned, read_manifest, sha256_of
+from ml.manifest import ManifestEntry, WeightsError, is_provisioned, read_manifest
 from ml.networks.base import NetworkEntry
 from ml.onnx_embedder import INPUT_NAME, OUTPUT_NAME, graph_entry
 from ml.provision.packaged import record_file
@@ -50,13 +50,14 @@ def export_graph(network: nn.Module, target: Path) -> None:
 def provision_graph(models_dir: Path, network: NetworkEntry, force: bool = False) -> ManifestEntry:
     """Export the graph of a provisioned embedder network (idempotent: done again when its
     weights changed, or when forced)."""
-    weights = network.verified_path(models_dir)
+    weights = network.verified_path(models_dir)  # its checksum is the manifest's from here on
+    manifest = read_manifest(models_dir)
     name, file = graph_entry(network)
-    origin = f"exported from {weights.name} (sha256 {sha256_of(weights)}) by torch.onnx"
-    recorded = read_manifest(models_dir).get(name)
+    origin = f"exported from {weights.name} (sha256 {manifest[network.name].sha256}) by torch.onnx"
+    recorded = manifest.get(name)
     current = recorded is not None and recorded.source.startswith(origin)
-    if current and is_provisioned(models_dir, name, file) and not force:
-        return read_manifest(models_dir)[name]
+    if recorded and current and is_provisioned(models_dir, name, file) and not force:
+        return recorded
     spec = next((s for s in MODEL_SPECS.values() if s.network == network.name), None)
     if spec is None:
         raise WeightsError(f"{network.name} is not an embedder network")

@@ -171,12 +171,12 @@ def test_the_served_cpu_precision_keeps_vectors_within_the_accepted_drift(
     network = pipeline.embedder.network  # type: ignore[attr-defined]
     graph = provisioned_graph(models_dir, FACENET_2017_NETWORK)
     assert graph is not None  # `make models` exports it
-    choice = cpu_precision.choose(
-        "auto", pipeline.spec, network, tmp_path, graph=graph, graph_sha256="provisioned"
-    )
+    choice = cpu_precision.choose("auto", pipeline.spec, network, tmp_path, graph=graph)
     assert choice.chosen_by == "measured" and choice.onnxruntime_ms is not None
     crops = celebrity_crops[0][::4]
-    served = cpu_precision.served_embedder(pipeline.spec, copy.deepcopy(network), choice, graph)
+    served = cpu_precision.served_embedder(
+        pipeline.spec, copy.deepcopy(network), choice, graph.path
+    )
     full = fp32_embedder(pipeline).embed(crops)
     assert np.min(np.sum(full * served.embed(crops), axis=1)) >= ACCEPTED_MIN_COSINE
 
@@ -189,7 +189,7 @@ def test_the_onnx_graph_gives_torchs_fp32_vectors(
     crops, labels = celebrity_crops
     graph = provisioned_graph(models_dir, FACENET_2017_NETWORK)
     assert graph is not None
-    exported = OnnxRuntimeEmbedder(pipeline.spec, graph, threads=2, batch=7).embed(crops)
+    exported = OnnxRuntimeEmbedder(pipeline.spec, graph.path, threads=2, batch=7).embed(crops)
     full = fp32_embedder(pipeline).embed(crops)
     assert exported.shape == full.shape
     assert np.min(np.sum(full * exported, axis=1)) > 0.99999

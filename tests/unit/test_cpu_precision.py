@@ -27,7 +27,7 @@ from ml.cpu_precision import (
     served_embedder,
 )
 from ml.face_models import DEFAULT_MODEL_VERSION, ModelSpec, model_spec
-from ml.onnx_embedder import OnnxRuntimeEmbedder
+from ml.onnx_embedder import OnnxRuntimeEmbedder, ProvisionedGraph
 from ml.provision.embedder_graph import export_graph
 
 SPEC = model_spec(DEFAULT_MODEL_VERSION)
@@ -154,7 +154,8 @@ def test_a_setting_forces_any_way_without_measuring(
 def test_a_graph_provisioned_later_measures_again(tmp_path: Path) -> None:
     fake = FakeMeasurement("fp32")
     choose("auto", SPEC, nn.Identity(), tmp_path, fake)
-    choose("auto", SPEC, nn.Identity(), tmp_path, fake, tmp_path / "g.onnx", "0" * 64)
+    graph = ProvisionedGraph(tmp_path / "g.onnx", "0" * 64)
+    choose("auto", SPEC, nn.Identity(), tmp_path, fake, graph)
     assert fake.calls == 2
 
 

@@ -60,7 +60,7 @@ def test_vggface2_becomes_a_512d_model_version(vggface2_models: Path) -> None:
     # Its ONNX graph is exported beside it, for ONNX Runtime, and gives the same vectors.
     graph = provisioned_graph(vggface2_models, VGGFACE2_2018_NETWORK)
     assert graph is not None
-    exported = OnnxRuntimeEmbedder(VGGFACE2_2018, graph, threads=1).embed(crops)
+    exported = OnnxRuntimeEmbedder(VGGFACE2_2018, graph.path, threads=1).embed(crops)
     assert np.allclose(exported, vectors, atol=1e-4)
 
 
