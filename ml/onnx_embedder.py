@@ -76,9 +76,13 @@ class OnnxRuntimeEmbedder:
     def embed(self, crops: np.ndarray) -> np.ndarray:
         return embed_in_batches(crops, self.batch, self.dim, self._embed_chunk)
 
-    def _embed_chunk(self, crops: np.ndarray) -> np.ndarray:
+    def graph_input(self, crops: np.ndarray) -> np.ndarray:
+        """N x H x W x 3 uint8 crops as the graph takes them: N x 3 x H x W, standardised."""
         batch = torch.from_numpy(np.ascontiguousarray(crops)).permute(0, 3, 1, 2)
-        x = standardise(batch, self.spec.standardisation).contiguous().numpy()
+        return np.ascontiguousarray(standardise(batch, self.spec.standardisation).numpy())
+
+    def _embed_chunk(self, crops: np.ndarray) -> np.ndarray:
+        x = self.graph_input(crops)
         (vectors,) = self._session.run([OUTPUT_NAME], {INPUT_NAME: x})
         normalised = torch.nn.functional.normalize(torch.from_numpy(vectors), dim=1)
         return np.asarray(normalised.numpy(), dtype=np.float32)
