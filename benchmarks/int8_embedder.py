@@ -46,18 +46,17 @@ def calibration_inputs(
     pipeline: FacePipeline, embedder: OnnxRuntimeEmbedder, folders: list[Path], most: int
 ) -> np.ndarray:
     """The graph's inputs for every face (both views) of up to `most` photos per folder."""
-    spec, inputs = pipeline.spec, []
+    found = []
     for folder in folders:
         photos = sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
         for path in photos[:most]:
             image = pipeline.decode(path.read_bytes())
-            detections = [face.detection for face in pipeline.describe(image)]
-            if detections:
-                crops = recipe_crops(image.pixels, detections, spec.upright, spec.mirrored)
-                inputs.append(embedder.graph_input(crops.reshape(-1, *crops.shape[2:])))
-    if not inputs:
+            faces = pipeline.describe(image)
+            if faces:
+                found.append((image, faces))
+    if not found:
         raise SystemExit(f"no faces found to calibrate on in {', '.join(map(str, folders))}")
-    return np.concatenate(inputs)
+    return embedder.graph_input(face_crops(pipeline, found))
 
 
 def quantized(graph: Path, inputs: np.ndarray, out: Path) -> Path:
