@@ -1,7 +1,7 @@
 """Throughput of the whole node in one run: detect + embed against stock, search, HTTP load.
 
     python -m benchmarks.throughput [--device cpu|cuda] [--parts detect search http]
-        [--images 32] [--batch 8] [--repeats 3] [--workers N]
+        [--images 32] [--batch 8] [--repeats 3] [--workers N] [--levers] [--runs N]
         [--search-sizes N ...] [--clients N] [--requests 8] [--collection-faces 1000000]
 
 detect: the stock facenet-pytorch pipeline against facebank's, in this process on the same
@@ -28,7 +28,10 @@ search: `benchmarks.search_throughput` on the same device (sizes 100k, 1M and 10
 http: `benchmarks.http_load` (a live server with real weights; 64 clients on CUDA, 8 on the CPU;
 SearchFacesByImage over a collection of --collection-faces synthetic faces).
 
-Writes benchmarks/results/throughput-<device>.json with the device, the CPU (model, cores, the
+`--runs N` (with `--parts detect`) runs the detect part N times in a row, each a whole report,
+into benchmarks/results/throughput-<device>-detect-runs.json with facebank's ratios to stock in
+each run, as the CPU-speed figures in docs/performance.md are taken. Otherwise it writes
+benchmarks/results/throughput-<device>.json with the device, the CPU (model, cores, the
 flags that decide precision: AMX, AVX512-BF16, AVX2...), the embedder's precision and runtime
 with each way's timing, versions and commit.
 """
@@ -287,12 +290,26 @@ def arguments() -> argparse.Namespace:
     parser.add_argument("--clients", type=int, help="HTTP clients; 64 on CUDA, 8 on the CPU")
     parser.add_argument("--requests", type=int, default=8, help="HTTP requests per client")
     parser.add_argument("--collection-faces", type=int, default=1_000_000)
+    parser.add_argument(
+        "--runs",
+        type=int,
+        default=1,
+        help="the detect part this many times in a row, into throughput-<device>-detect-runs.json",
+    )
     parser.add_argument("--out", type=Path, help="default: benchmarks/results/throughput-<device>")
-    return parser.parse_args()
+    args = parser.parse_args()
+    if args.runs < 1:
+        parser.error("--runs takes 1 or more")
+    if args.runs > 1 and args.parts != ["detect"]:
+        parser.error("--runs repeats the detect part alone: give --parts detect")
+    return args
 
 
 def main() -> None:
     args = arguments()
+    if args.runs > 1:
+        detect_runs(args)
+        return
     device = torch.device(args.device)
     cuda = device.type == "cuda"
     report: dict[str, Any] = environment(device)
@@ -314,6 +331,31 @@ def main() -> None:
     out = args.out or RESULTS / f"throughput-{device.type}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(report, indent=2) + "\n")
+
+
+def detect_runs(args: argparse.Namespace) -> None:
+    """The detect part `--runs` times in a row, each as a whole report of its own, and how
+    facebank stood against stock in each: the check "2x stock in every run" in one command."""
+    device = torch.device(args.device)
+    runs = []
+    for number in range(1, args.runs + 1):
+        print(f"run {number} of {args.runs}")
+        report = environment(device)
+        report["detect_embed"] = detect_embed(args, device)
+        print_report(report["detect_embed"]["results"], report["detect_embed"]["ratios"])
+        runs.append(report)
+    ratios = {
+        name: [run["detect_embed"]["ratios"][name] for run in runs]
+        for name in runs[0]["detect_embed"]["ratios"]
+        if name.startswith("facebank / ")
+    }
+    for name, per_run in ratios.items():
+        print(f"{name}, each run: {', '.join(f'{ratio:.2f}x' for ratio in per_run)}")
+    levers = " --levers" if args.levers else ""
+    note = f"{args.runs} runs of the detect part{levers}, one after another"
+    out = args.out or RESULTS / f"throughput-{device.type}-detect-runs.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps({"note": note, "ratios": ratios, "runs": runs}, indent=2) + "\n")
 
 
 def environment(device: torch.device) -> dict[str, Any]:
