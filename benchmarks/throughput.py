@@ -314,8 +314,7 @@ def main() -> None:
     cuda = device.type == "cuda"
     report: dict[str, Any] = environment(device)
     if "detect" in args.parts:
-        report["detect_embed"] = detect_embed(args, device)
-        print_report(report["detect_embed"]["results"], report["detect_embed"]["ratios"])
+        report["detect_embed"] = detect_embed_printed(args, device)
     if "search" in args.parts:
         sizes = args.search_sizes or ([100_000, 1_000_000, 10_000_000] if cuda else [100_000])
         report["search"] = search_throughput.run(device, sizes)
@@ -333,6 +332,13 @@ def main() -> None:
     out.write_text(json.dumps(report, indent=2) + "\n")
 
 
+def detect_embed_printed(args: argparse.Namespace, device: torch.device) -> dict[str, Any]:
+    """The detect part's report, its table printed."""
+    part = detect_embed(args, device)
+    print_report(part["results"], part["ratios"])
+    return part
+
+
 def detect_runs(args: argparse.Namespace) -> None:
     """The detect part `--runs` times in a row, each as a whole report of its own, and how
     facebank stood against stock in each: the check "2x stock in every run" in one command."""
@@ -340,10 +346,7 @@ def detect_runs(args: argparse.Namespace) -> None:
     runs = []
     for number in range(1, args.runs + 1):
         print(f"run {number} of {args.runs}")
-        report = environment(device)
-        report["detect_embed"] = detect_embed(args, device)
-        print_report(report["detect_embed"]["results"], report["detect_embed"]["ratios"])
-        runs.append(report)
+        runs.append({**environment(device), "detect_embed": detect_embed_printed(args, device)})
     ratios = {
         name: [run["detect_embed"]["ratios"][name] for run in runs]
         for name in runs[0]["detect_embed"]["ratios"]
