@@ -14,7 +14,7 @@ embedding with every view of the default model's recipe, model 1.1: the upright 
 mirror image; the smallest face is Rekognition's 40 px in a 1920-px frame, in proportion in
 others: 27 px in these scenes, where stock's is MTCNN's 20 px; on the CPU the embedder in the
 way the server would serve here, timed afresh as ml/cpu_precision.py times it: torch in fp32
-or bf16, or ONNX Runtime in fp32 on the same weights exported).
+or bf16, ONNX Runtime in fp32, or OpenVINO in fp32 or bf16 on the same weights exported).
 `--levers` also times each of those choices undone. On
 the CPU facebank splits each batch over `--workers` threads (default: one per
 core) with one torch thread each, because MTCNN's many small operations scale poorly inside one
@@ -60,7 +60,7 @@ from benchmarks.scenes import celebrity_photos, compose_scene
 from ml import cpu_precision
 from ml.align import recipe_crops
 from ml.cpu import describe_cpu
-from ml.cpu_precision import Precision, PrecisionChoice, Runtime
+from ml.cpu_precision import WAYS, PrecisionChoice, Way
 from ml.decode import DecodedImage, decode_image
 from ml.detector import REKOGNITION_MIN_FACE_SIZE, MtcnnDetector
 from ml.embedder import FaceEmbedder, TorchEmbedder, build_network, cpu_has_bf16
@@ -104,14 +104,15 @@ class EmbedderWay:
 
     choice: PrecisionChoice
     graph: Path | None = None  # the ONNX graph of the benchmark's weights
-    threads: int = 1  # ONNX Runtime's threads: one per worker, as torch's
+    threads: int = 1  # a graph runtime's threads a call: one per worker, as torch's
+    workers: int = 1  # calls at once (OpenVINO is compiled for as many)
 
     def embedder(self, spec: ModelSpec, device: torch.device) -> FaceEmbedder:
         network = build_network(spec)
         if device.type != "cpu":
             return TorchEmbedder(spec, network, device, batch=512)
         return cpu_precision.served_embedder(
-            spec, network, self.choice, self.graph, self.threads, batch=512
+            spec, network, self.choice, self.graph, self.threads, 512, self.workers
         )
 
 
@@ -145,10 +146,12 @@ def facebank_pipeline(
 
 
 # The CPU embedder's ways that the levers time when the server would not serve them.
-CPU_WAYS: dict[str, tuple[Precision, Runtime]] = {
-    "torch fp32 embedder": ("fp32", "torch"),
-    "bf16 embedder": ("bf16", "torch"),
-    "onnxruntime embedder": ("fp32", "onnxruntime"),
+CPU_WAYS: dict[str, Way] = {
+    "torch fp32 embedder": "fp32",
+    "bf16 embedder": "bf16",
+    "onnxruntime embedder": "onnxruntime",
+    "openvino fp32 embedder": "openvino",
+    "openvino bf16 embedder": "openvino-bf16",
 }
 
 
@@ -161,9 +164,10 @@ def levers(
         "model 1.0 (one view)": facebank_pipeline(device, served, spec=FACENET_2017),
     }
     if device.type == "cpu":
-        for name, (precision, runtime) in CPU_WAYS.items():
-            if (precision, runtime) != (served.choice.precision, served.choice.runtime):
-                lever = PrecisionChoice(precision, "lever", runtime=runtime)
+        for name, way in CPU_WAYS.items():
+            if way != served.choice.way and way in served.choice.batch_ms:  # runnable here
+                precision, runtime = WAYS[way]
+                lever = PrecisionChoice(precision, "lever", runtime)
                 variants[name] = facebank_pipeline(device, replace(served, choice=lever))
     return variants
 
@@ -178,7 +182,7 @@ def served_way(device: torch.device, graph: Path, workers: int) -> EmbedderWay:
     export_graph(network, graph)
     choice = cpu_precision.measure(SERVED_SPEC, network, graph)
     threads = 1 if workers > 1 else torch.get_num_threads()
-    return EmbedderWay(choice, graph, threads)
+    return EmbedderWay(choice, graph, threads, workers)
 
 
 def split_over(
@@ -248,7 +252,7 @@ def detect_embed(args: argparse.Namespace, device: torch.device) -> dict[str, An
             for name, lever in levers(device, way).items():
                 results[f"facebank, {name}"] = timed(lever, images, args, workers)
             if workers > 1:  # as the server calls it: one pass over each batch, every thread
-                one_pass = replace(way, threads=torch.get_num_threads())
+                one_pass = replace(way, threads=torch.get_num_threads(), workers=1)
                 results["facebank, one pass"] = timed(
                     facebank_pipeline(device, one_pass), images, args, 1
                 )

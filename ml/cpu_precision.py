@@ -1,14 +1,14 @@
-"""How the embedder runs on a CPU: torch in fp32, torch in bf16, or ONNX Runtime in fp32, chosen by
-timing each on this machine.
+"""How the embedder runs on a CPU: torch in fp32 or bf16, ONNX Runtime in fp32, or OpenVINO in
+fp32 or bf16, chosen by timing each on this machine.
 
-bf16 is faster than fp32 where oneDNN has native kernels for it (AMX above all), and slower
+bf16 is faster than fp32 where the runtime has native kernels for it (AMX above all), and slower
 where the CPU only reports AVX512-BF16 behind a hypervisor that hides AMX, or has AVX2 only: a
-flag check cannot tell which (docs/performance.md has the figures per CPU). ONNX Runtime's fp32
-kernels beat torch's on some CPUs and not on others. So the embedder is timed each way on a
-small batch; bf16 is served only when it is clearly faster than the faster fp32 and its vectors
-stay within the drift benchmarks.precision accepted, and ONNX Runtime only when it is clearly
-faster than torch in fp32 (its vectors are fp32's). The measurement is cached in the data dir,
-keyed by what it depends on (CPU model and flags, torch, threads, network, the graph), so a
+flag check cannot tell which (docs/performance.md has the figures per CPU). Each runtime's
+kernels beat the others' on some CPUs and not on others. So the embedder is timed each way on a
+small batch, and a way replaces the one served so far only when it is clearly faster and its
+vectors stay within the drift benchmarks.precision accepted; the fp32 ways come first, so bf16
+must beat the fastest fp32. The measurement is cached in the data dir, keyed by what it depends
+on (CPU model and flags, torch, threads, network, the graph, the runtimes' versions), so a
 machine measures once; a setting forces one way without measuring.
 """
 
@@ -17,7 +17,7 @@ from __future__ import annotations
 import copy
 import logging
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
@@ -30,19 +30,35 @@ from ml.cpu import best_ms
 from ml.embedder import FaceEmbedder, TorchEmbedder, cpu_has_bf16
 from ml.face_models import ModelSpec
 from ml.manifest import WeightsError
-from ml.onnx_embedder import OnnxRuntimeEmbedder, ProvisionedGraph
+from ml.onnx_embedder import (
+    OnnxRuntimeEmbedder,
+    OpenVinoEmbedder,
+    ProvisionedGraph,
+    openvino_available,
+)
 
 log = logging.getLogger("facebank.models")
 
 Precision = Literal["fp32", "bf16", "fp16"]  # fp16: on CUDA, where nothing is measured
-Runtime = Literal["torch", "onnxruntime"]
-Setting = Literal["auto", "fp32", "bf16", "onnxruntime"]
-# The least cosine between a crop's fp32 and bf16 vectors for bf16 to be served: the bound the
-# model tests hold bf16 to on real faces (benchmarks.precision's worst face is above it).
+Runtime = Literal["torch", "onnxruntime", "openvino"]
+Way = Literal["fp32", "bf16", "onnxruntime", "openvino", "openvino-bf16"]
+Setting = Literal["auto", "fp32", "bf16", "onnxruntime", "openvino", "openvino-bf16"]
+# Each way's precision and runtime ("fp32" and "bf16": torch's), in the order each is tried
+# against the one served so far: torch's fp32 first, then the other fp32 ways, then bf16.
+WAYS: dict[Way, tuple[Literal["fp32", "bf16"], Runtime]] = {
+    "fp32": ("fp32", "torch"),
+    "onnxruntime": ("fp32", "onnxruntime"),
+    "openvino": ("fp32", "openvino"),
+    "bf16": ("bf16", "torch"),
+    "openvino-bf16": ("bf16", "openvino"),
+}
+# The least cosine between a crop's torch fp32 vector and another way's for that way to be
+# served: the bound the model tests hold bf16 to on real faces (benchmarks.precision's worst
+# face is above it); the fp32 ways give fp32's vectors to rounding.
 ACCEPTED_MIN_COSINE = 0.999
-# bf16 is served only when this much faster: within timing noise fp32 wins, since its vectors
-# are the ones every other replica computes too. ONNX Runtime likewise against torch: within
-# noise the one runtime the server always has.
+# A way replaces the one served so far only when this much faster: within timing noise the
+# earlier way wins, since torch's fp32 vectors are the ones every other replica computes too
+# and torch is the one runtime the server always runs.
 REQUIRED_GAIN = 0.05
 PROBE_BATCH = 8
 CACHE_FILE = "cpu-precision.json"
@@ -52,71 +68,67 @@ CACHE_FILE = "cpu-precision.json"
 class PrecisionChoice:
     precision: Precision
     chosen_by: str  # "measured", "measured earlier on this machine", "setting", "device"
-    fp32_ms: float | None = None  # the best of PROBE_REPEATS batches of PROBE_BATCH crops
-    bf16_ms: float | None = None
-    min_cosine: float | None = None  # between the probe's fp32 and bf16 vectors
-    native_bf16: bool = False  # what oneDNN says of this CPU, for the record only
     runtime: Runtime = "torch"
-    # ONNX Runtime's fp32 timing and least cosine to torch's fp32 vectors; None where its
-    # graph is not provisioned.
-    onnxruntime_ms: float | None = None
-    onnxruntime_cosine: float | None = None
+    # Per way timed: the best of PROBE_REPEATS batches of PROBE_BATCH crops, and the least
+    # cosine between its vectors and torch fp32's. A way not timed here is absent (its runtime
+    # is not installed, the graph is not provisioned, or OpenVINO has no bf16 on this CPU).
+    batch_ms: dict[Way, float] = field(default_factory=dict)
+    min_cosines: dict[Way, float] = field(default_factory=dict)
+    native_bf16: bool = False  # what oneDNN says of this CPU, for the record only
+
+    @property
+    def way(self) -> Way:
+        return next(way for way, taken in WAYS.items() if taken == (self.precision, self.runtime))
 
     def as_response(self) -> dict[str, Any]:
-        """As /v1/models/current shows it."""
+        """As /v1/models/current shows it (MinCosineToFp32 and OnnxRuntimeMinCosineToFp32:
+        the bf16 and ONNX Runtime entries of MinCosinesToFp32, as earlier versions showed them)."""
         found: dict[str, Any] = {
             "Precision": self.precision,
             "Runtime": self.runtime,
             "ChosenBy": self.chosen_by,
         }
-        if self.fp32_ms is not None and self.bf16_ms is not None:
-            found["BatchMillis"] = {"fp32": self.fp32_ms, "bf16": self.bf16_ms}
-            if self.onnxruntime_ms is not None:
-                found["BatchMillis"]["onnxruntime"] = self.onnxruntime_ms
+        if self.batch_ms:
+            found["BatchMillis"] = dict(self.batch_ms)
             found["BatchSize"] = PROBE_BATCH
-        if self.min_cosine is not None:
-            found["MinCosineToFp32"] = self.min_cosine
-        if self.onnxruntime_cosine is not None:
-            found["OnnxRuntimeMinCosineToFp32"] = self.onnxruntime_cosine
+        if self.min_cosines:
+            found["MinCosinesToFp32"] = dict(self.min_cosines)
+        for way, key in (
+            ("bf16", "MinCosineToFp32"),
+            ("onnxruntime", "OnnxRuntimeMinCosineToFp32"),
+        ):
+            if way in self.min_cosines:
+                found[key] = self.min_cosines[way]
         found["NativeBf16"] = self.native_bf16
         return found
 
     def summary(self) -> str:
         """For the start-up log."""
         text = f"embedder in {self.precision} on the CPU by {self.runtime} ({self.chosen_by}"
-        if self.fp32_ms is not None and self.bf16_ms is not None:
-            text += (
-                f": {PROBE_BATCH} crops in {self.fp32_ms:.0f} ms in fp32, {self.bf16_ms:.0f} ms "
-                f"in bf16, least cosine {self.min_cosine:.5f}"
-            )
-            if self.onnxruntime_ms is not None:
-                text += f"; {self.onnxruntime_ms:.0f} ms by onnxruntime in fp32"
+        if self.batch_ms:
+            timed = [self._timed(way, ms) for way, ms in self.batch_ms.items()]
+            text += f": {PROBE_BATCH} crops in " + ", ".join(timed)
         return text + ")"
 
+    def _timed(self, way: Way, ms: float) -> str:
+        precision, runtime = WAYS[way]
+        text = f"{ms:.0f} ms by {runtime} in {precision}"
+        if precision == "bf16" and way in self.min_cosines:
+            text += f" (least cosine {self.min_cosines[way]:.5f})"
+        return text
 
-def faster_precision(fp32_ms: float, bf16_ms: float, min_cosine: float) -> Literal["fp32", "bf16"]:
-    """bf16 when it is clearly faster and its vectors stay within the accepted drift."""
-    clearly_faster = bf16_ms < fp32_ms * (1.0 - REQUIRED_GAIN)
-    return "bf16" if clearly_faster and min_cosine >= ACCEPTED_MIN_COSINE else "fp32"
 
-
-def fastest_way(
-    fp32_ms: float,
-    bf16_ms: float,
-    min_cosine: float,
-    onnxruntime_ms: float | None = None,
-    onnxruntime_cosine: float | None = None,
-) -> tuple[Literal["fp32", "bf16"], Runtime]:
-    """The faster fp32 runtime (ONNX Runtime when clearly faster than torch and its vectors
-    agree), then bf16 in torch when it is clearly faster than that and within the drift."""
-    fp32_runtime: Runtime = "torch"
-    if onnxruntime_ms is not None and onnxruntime_cosine is not None:
-        agrees = onnxruntime_cosine >= ACCEPTED_MIN_COSINE
-        if agrees and onnxruntime_ms < fp32_ms * (1.0 - REQUIRED_GAIN):
-            fp32_runtime, fp32_ms = "onnxruntime", onnxruntime_ms
-    if faster_precision(fp32_ms, bf16_ms, min_cosine) == "bf16":
-        return "bf16", "torch"
-    return "fp32", fp32_runtime
+def fastest_way(batch_ms: dict[Way, float], min_cosines: dict[Way, float]) -> Way:
+    """Torch's fp32, replaced by each timed way in WAYS's order that is clearly faster than the
+    way served so far and whose vectors agree with fp32's within the accepted drift."""
+    served: Way = "fp32"
+    for way in WAYS:
+        if way == "fp32" or way not in batch_ms:
+            continue
+        agrees = min_cosines.get(way, -1.0) >= ACCEPTED_MIN_COSINE
+        if agrees and batch_ms[way] < batch_ms[served] * (1.0 - REQUIRED_GAIN):
+            served = way
+    return served
 
 
 def probe_crops() -> np.ndarray:
@@ -131,8 +143,8 @@ def probe_crops() -> np.ndarray:
     return np.asarray(crops).astype(np.uint8)
 
 
-# bf16 is timed once after its warm-up; this much slower than fp32 already, it cannot win
-# and is not timed again (emulated bf16 on an AVX2-only CPU is several times slower).
+# A way is timed once after its warm-up when it is this much slower than torch's fp32 already:
+# it cannot win (emulated bf16 on an AVX2-only CPU is several times slower).
 CLEARLY_SLOWER = 1.5
 
 
@@ -141,33 +153,59 @@ def least_cosine(vectors: np.ndarray, reference: np.ndarray) -> float:
 
 
 def measure(spec: ModelSpec, network: nn.Module, graph: Path | None = None) -> PrecisionChoice:
-    """Time the embedder on `network` (an fp32 one) in fp32 and in bf16 on the CPU, and by
-    ONNX Runtime on `graph` (the same weights exported) when there is one."""
-    cpu, crops = torch.device("cpu"), probe_crops()
-    fp32 = TorchEmbedder(spec, copy.deepcopy(network), cpu, batch=PROBE_BATCH)
-    fp32_ms, full = best_ms(fp32.embed, crops)
-    del fp32
-    bf16 = TorchEmbedder(spec, copy.deepcopy(network), cpu, batch=PROBE_BATCH, cpu_bf16=True)
-    bf16_ms, reduced = best_ms(bf16.embed, crops, give_up_ms=fp32_ms * CLEARLY_SLOWER)
-    del bf16
-    cosine = least_cosine(reduced, full)
-    onnxruntime_ms = onnxruntime_cosine = None
+    """Time the embedder on `network` (an fp32 one) each way this machine can run it: torch in
+    fp32 and bf16, and ONNX Runtime and OpenVINO on `graph` (the same weights exported) when
+    there is one."""
+    crops, threads = probe_crops(), torch.get_num_threads()
+    reference = way_embedder(spec, copy.deepcopy(network), "fp32", None, threads)
+    fp32_ms, full = best_ms(reference.embed, crops)
+    del reference
+    batch_ms: dict[Way, float] = {"fp32": fp32_ms}
+    min_cosines: dict[Way, float] = {}
+    for way in ways_to_time(graph):
+        embedder = way_embedder(spec, copy.deepcopy(network), way, graph, threads)
+        if isinstance(embedder, OpenVinoEmbedder) and embedder.executes_in != WAYS[way][0]:
+            continue  # OpenVINO would run fp32 under bf16's name: no bf16 here
+        ms, vectors = best_ms(embedder.embed, crops, give_up_ms=fp32_ms * CLEARLY_SLOWER)
+        batch_ms[way], min_cosines[way] = ms, least_cosine(vectors, full)
+        del embedder
+    precision, runtime = WAYS[fastest_way(batch_ms, min_cosines)]
+    return PrecisionChoice(precision, "measured", runtime, batch_ms, min_cosines, cpu_has_bf16())
+
+
+def ways_to_time(graph: Path | None) -> list[Way]:
+    """Every way but torch's fp32 (the reference) that this machine can run."""
+    ways: list[Way] = ["bf16"]
     if graph is not None:
-        exported = OnnxRuntimeEmbedder(spec, graph, torch.get_num_threads(), batch=PROBE_BATCH)
-        onnxruntime_ms, exported_vectors = best_ms(exported.embed, crops)
-        onnxruntime_cosine = least_cosine(exported_vectors, full)
-    precision, runtime = fastest_way(fp32_ms, bf16_ms, cosine, onnxruntime_ms, onnxruntime_cosine)
-    return PrecisionChoice(
-        precision,
-        "measured",
-        fp32_ms,
-        bf16_ms,
-        cosine,
-        cpu_has_bf16(),
-        runtime,
-        onnxruntime_ms,
-        onnxruntime_cosine,
-    )
+        ways.append("onnxruntime")
+        if openvino_available():
+            ways += ["openvino", "openvino-bf16"]
+    return [way for way in WAYS if way in ways]
+
+
+def way_embedder(
+    spec: ModelSpec,
+    network: nn.Module,
+    way: Way,
+    graph: Path | None,
+    threads: int,
+    batch: int = PROBE_BATCH,
+    streams: int = 1,
+) -> FaceEmbedder:
+    """The embedder that runs `way`: on `network`, or on its exported `graph` with `threads`
+    threads a call (OpenVINO: compiled for `streams` calls at once)."""
+    precision, runtime = WAYS[way]
+    if runtime == "torch":
+        cpu_bf16 = precision == "bf16"
+        return TorchEmbedder(spec, network, torch.device("cpu"), batch=batch, cpu_bf16=cpu_bf16)
+    if graph is None:
+        raise WeightsError(
+            f"the embedder's ONNX graph of {spec.network} is not provisioned; "
+            "run `facebank models fetch` (or `make models`)"
+        )
+    if runtime == "onnxruntime":
+        return OnnxRuntimeEmbedder(spec, graph, threads, batch)
+    return OpenVinoEmbedder(spec, graph, threads, precision, batch, streams)
 
 
 def served_embedder(
@@ -177,18 +215,12 @@ def served_embedder(
     graph: Path | None,
     threads: int | None = None,
     batch: int = 32,
+    streams: int = 1,
 ) -> FaceEmbedder:
     """The CPU embedder that runs as `choice` says, on `network` or its exported `graph`, with
-    `threads` of ONNX Runtime's (torch's count when None)."""
-    if choice.runtime == "onnxruntime":
-        if graph is None:
-            raise WeightsError(
-                f"the embedder's ONNX graph of {spec.network} is not provisioned; "
-                "run `facebank models fetch` (or `make models`)"
-            )
-        return OnnxRuntimeEmbedder(spec, graph, threads or torch.get_num_threads(), batch)
-    cpu_bf16 = choice.precision == "bf16"
-    return TorchEmbedder(spec, network, torch.device("cpu"), batch=batch, cpu_bf16=cpu_bf16)
+    `threads` of the graph runtime's (torch's count when None)."""
+    count = threads or torch.get_num_threads()
+    return way_embedder(spec, network, choice.way, graph, count, batch, streams)
 
 
 def machine_key(spec: ModelSpec, graph_sha256: str | None = None) -> dict[str, Any]:
@@ -197,20 +229,25 @@ def machine_key(spec: ModelSpec, graph_sha256: str | None = None) -> dict[str, A
         **cpu.machine_key(),
         "network": spec.network,
         "onnx_graph": graph_sha256,
-        "onnxruntime": _onnxruntime_version() if graph_sha256 else None,
+        "onnxruntime": _version("onnxruntime") if graph_sha256 else None,
+        "openvino": _version("openvino") if graph_sha256 and openvino_available() else None,
     }
 
 
-def _onnxruntime_version() -> str:
-    import onnxruntime
+def _version(package: str) -> str:
+    from importlib.metadata import version
 
-    return str(onnxruntime.__version__)
+    return version(package)
 
 
-def from_setting(setting: Literal["fp32", "bf16", "onnxruntime"]) -> PrecisionChoice:
-    if setting == "onnxruntime":
-        return PrecisionChoice("fp32", "setting", native_bf16=cpu_has_bf16(), runtime=setting)
-    return PrecisionChoice(setting, "setting", native_bf16=cpu_has_bf16())
+def from_setting(setting: Way) -> PrecisionChoice:
+    precision, runtime = WAYS[setting]
+    return PrecisionChoice(precision, "setting", runtime, native_bf16=cpu_has_bf16())
+
+
+def needs_graph(setting: Setting) -> bool:
+    """Whether `setting` may time or serve a way that runs the exported graph."""
+    return setting == "auto" or WAYS[setting][1] != "torch"
 
 
 def choose(

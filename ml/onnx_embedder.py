@@ -1,17 +1,20 @@
-"""The embedder's network run by ONNX Runtime on the CPU, in fp32.
+"""The embedder's network run from its exported ONNX graph on the CPU: by ONNX Runtime in fp32,
+or by OpenVINO in fp32 or bf16.
 
-On some CPUs ONNX Runtime's kernels run FaceNet faster than torch's oneDNN ones in fp32, and on
-others they do not; whether they do here is measured with the other ways to run the embedder
+On some CPUs these runtimes' kernels run FaceNet faster than torch's oneDNN ones, and on others
+they do not; whether they do here is measured with the other ways to run the embedder
 (ml/cpu_precision.py). The graph is exported from the same weights at provisioning
-(`ml.provision.embedder_graph`) and checked against the manifest like the weights; its vectors
-are torch fp32's to within rounding.
+(`ml.provision.embedder_graph`) and checked against the manifest like the weights; its fp32
+vectors are torch fp32's to within rounding.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -49,18 +52,42 @@ def provisioned_graph(models_dir: Path, network: NetworkEntry) -> ProvisionedGra
     try:
         return ProvisionedGraph(verified_file(models_dir, name, file), entry.sha256)
     except WeightsError as exc:
-        log.warning("ONNX Runtime is not a way to run the embedder here: %s", exc)
+        log.warning("ONNX Runtime and OpenVINO are not ways to run the embedder here: %s", exc)
         return None
 
 
-class OnnxRuntimeEmbedder:
+class GraphEmbedder:
+    """The graph's vectors for N x H x W x 3 uint8 crops, `batch` at a time, normalised as
+    TorchEmbedder's are; a runtime supplies `_vectors` (standardised crops -> raw vectors)."""
+
+    def __init__(self, spec: ModelSpec, batch: int) -> None:
+        self.spec, self.dim, self.batch = spec, spec.embedding_dim, batch
+
+    def embed(self, crops: np.ndarray) -> np.ndarray:
+        return embed_in_batches(crops, self.batch, self.dim, self._embed_chunk)
+
+    def graph_input(self, crops: np.ndarray) -> np.ndarray:
+        """N x H x W x 3 uint8 crops as the graph takes them: N x 3 x H x W, standardised."""
+        batch = torch.from_numpy(np.ascontiguousarray(crops)).permute(0, 3, 1, 2)
+        return np.ascontiguousarray(standardise(batch, self.spec.standardisation).numpy())
+
+    def _embed_chunk(self, crops: np.ndarray) -> np.ndarray:
+        vectors = torch.from_numpy(np.array(self._vectors(self.graph_input(crops))))
+        normalised = torch.nn.functional.normalize(vectors, dim=1)
+        return np.asarray(normalised.numpy(), dtype=np.float32)
+
+    def _vectors(self, standardised: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+
+class OnnxRuntimeEmbedder(GraphEmbedder):
     """FaceNet in fp32 through ONNX Runtime's CPU kernels, `threads` intra-op threads, in
-    batches of `batch`; vectors normalised as TorchEmbedder's are."""
+    batches of `batch`."""
 
     def __init__(self, spec: ModelSpec, graph: Path, threads: int, batch: int = 32):
         import onnxruntime
 
-        self.spec, self.dim, self.batch = spec, spec.embedding_dim, batch
+        super().__init__(spec, batch)
         options = onnxruntime.SessionOptions()
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
@@ -73,16 +100,67 @@ class OnnxRuntimeEmbedder:
         except Exception as exc:  # onnxruntime raises its own types for a bad graph
             raise WeightsError(f"ONNX Runtime cannot load the embedder's graph: {exc}") from exc
 
-    def embed(self, crops: np.ndarray) -> np.ndarray:
-        return embed_in_batches(crops, self.batch, self.dim, self._embed_chunk)
+    def _vectors(self, standardised: np.ndarray) -> np.ndarray:
+        (vectors,) = self._session.run([OUTPUT_NAME], {INPUT_NAME: standardised})
+        return np.asarray(vectors)
 
-    def graph_input(self, crops: np.ndarray) -> np.ndarray:
-        """N x H x W x 3 uint8 crops as the graph takes them: N x 3 x H x W, standardised."""
-        batch = torch.from_numpy(np.ascontiguousarray(crops)).permute(0, 3, 1, 2)
-        return np.ascontiguousarray(standardise(batch, self.spec.standardisation).numpy())
 
-    def _embed_chunk(self, crops: np.ndarray) -> np.ndarray:
-        x = self.graph_input(crops)
-        (vectors,) = self._session.run([OUTPUT_NAME], {INPUT_NAME: x})
-        normalised = torch.nn.functional.normalize(torch.from_numpy(vectors), dim=1)
-        return np.asarray(normalised.numpy(), dtype=np.float32)
+GraphPrecision = Literal["fp32", "bf16"]
+_OPENVINO_PRECISION = {"fp32": "f32", "bf16": "bf16"}
+
+
+def openvino_available() -> bool:
+    try:
+        import openvino  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+class OpenVinoEmbedder(GraphEmbedder):
+    """FaceNet through OpenVINO's CPU plugin in fp32 or bf16, compiled once for `streams` calls
+    that may run at once on `threads` threads each (each calling thread has its own request: a
+    request is not safe to share between threads; calls beyond `streams` wait their turn)."""
+
+    def __init__(
+        self,
+        spec: ModelSpec,
+        graph: Path,
+        threads: int,
+        precision: GraphPrecision,
+        batch: int = 32,
+        streams: int = 1,
+    ) -> None:
+        try:
+            import openvino
+        except ImportError as exc:
+            raise WeightsError("OpenVINO is not installed: `pip install openvino`") from exc
+
+        super().__init__(spec, batch)
+        config = {
+            "INFERENCE_NUM_THREADS": threads * streams,
+            "NUM_STREAMS": streams,
+            "INFERENCE_PRECISION_HINT": _OPENVINO_PRECISION[precision],
+            # Pinned, two compiled models' threads landed on one core: the 2-worker benchmark
+            # ran slower than torch's (docs/performance.md).
+            "ENABLE_CPU_PINNING": False,
+        }
+        try:
+            core = openvino.Core()
+            self._compiled = core.compile_model(core.read_model(str(graph)), "CPU", config)
+        except Exception as exc:  # OpenVINO raises its own types for a bad graph
+            raise WeightsError(f"OpenVINO cannot load the embedder's graph: {exc}") from exc
+        self._requests = threading.local()
+
+    @property
+    def executes_in(self) -> GraphPrecision:
+        """The precision OpenVINO compiled for: fp32 where the CPU cannot run bf16 (asked for
+        bf16, the plugin falls back without saying so)."""
+        hint = str(self._compiled.get_property("INFERENCE_PRECISION_HINT"))
+        return "bf16" if "bf16" in hint.lower() or "bfloat16" in hint.lower() else "fp32"
+
+    def _vectors(self, standardised: np.ndarray) -> np.ndarray:
+        request: Any = getattr(self._requests, "request", None)
+        if request is None:
+            request = self._requests.request = self._compiled.create_infer_request()
+        return np.asarray(request.infer({0: standardised})[0])

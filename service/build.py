@@ -97,7 +97,7 @@ def with_cpu_precision(pipeline: FacePipeline, settings: Settings) -> FacePipeli
     spec, network = pipeline.spec, pipeline.embedder.network
     entry = networks.network(spec.network)
     # The graph (checked against its checksum) only where it may be timed or served.
-    wanted = settings.cpu_precision in ("auto", "onnxruntime")
+    wanted = cpu_precision.needs_graph(settings.cpu_precision)
     graph = provisioned_graph(settings.models_dir, entry) if wanted else None
     choice = cpu_precision.choose(
         settings.cpu_precision, spec, network, settings.data_dir, graph=graph

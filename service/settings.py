@@ -16,6 +16,10 @@ from ml.face_models import DEFAULT_MODEL_VERSION, MODEL_SPECS
 from ml.manifest import default_models_dir
 from ml.similarity import deployment_calibration_path
 
+# ml.cpu_precision's Setting (a unit test holds them equal), spelled here so that reading the
+# settings does not load torch.
+EmbedCpuPrecision = Literal["auto", "fp32", "bf16", "onnxruntime", "openvino", "openvino-bf16"]
+
 LOOPBACK_NAMES = {"localhost"}
 # A secret shorter than this is guessable; AWS's own secret keys have 40 characters.
 MIN_SECRET_LENGTH = 16
@@ -161,12 +165,13 @@ class Settings(BaseSettings):
     detect_workers: int = Field(default=0, ge=0)
     detect_batch_wait_ms: float = Field(default=2.0, ge=0)
     detect_queue_size: int = Field(default=64, ge=1)
-    # How the CPU embedder runs. "auto": time torch in fp32 and bf16 and ONNX Runtime in fp32
-    # on this machine (once; cached in the data dir) and serve the fastest, bf16 only where its
-    # vectors stay within the accepted drift (ml/cpu_precision.py). "fp32" (torch), "bf16"
-    # (torch) or "onnxruntime" (fp32) forces one, e.g. fp32 for replicas on different CPUs
-    # that must store identical vectors.
-    embed_cpu_precision: Literal["auto", "fp32", "bf16", "onnxruntime"] = "auto"
+    # How the CPU embedder runs. "auto": time torch in fp32 and bf16, ONNX Runtime in fp32 and
+    # OpenVINO in fp32 and bf16 on this machine (once; cached in the data dir) and serve the
+    # fastest, bf16 only where its vectors stay within the accepted drift
+    # (ml/cpu_precision.py). "fp32" (torch), "bf16" (torch), "onnxruntime" (fp32), "openvino"
+    # (fp32) or "openvino-bf16" forces one, e.g. fp32 for replicas on different CPUs that must
+    # store identical vectors.
+    embed_cpu_precision: EmbedCpuPrecision = "auto"
     # Deprecated, kept so existing deployments start: false is embed_cpu_precision=fp32.
     embed_cpu_bf16: bool | None = None
     embed_batch_size: int = Field(default=32, ge=1)
@@ -294,7 +299,7 @@ class Settings(BaseSettings):
         )
 
     @property
-    def cpu_precision(self) -> Literal["auto", "fp32", "bf16", "onnxruntime"]:
+    def cpu_precision(self) -> EmbedCpuPrecision:
         if self.embed_cpu_precision == "auto" and self.embed_cpu_bf16 is False:
             return "fp32"
         return self.embed_cpu_precision

@@ -344,7 +344,7 @@ def networks_in_use(pipeline: FaceModels) -> list[dict[str, Any]]:
 
 
 def embedder_precision(pipeline: FaceModels) -> dict[str, Any]:
-    """What the embedder runs in, and on the CPU how that was chosen, with both timings."""
+    """What the embedder runs in, and on the CPU how that was chosen, with each way's timing."""
     choice = pipeline.embedder_precision
     return {"Precision": "fp32"} if choice is None else choice.as_response()
 

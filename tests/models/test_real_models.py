@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -16,7 +17,12 @@ from ml.embedder import TorchEmbedder, build_network, cpu_has_bf16
 from ml.evaluation.crops import crop_faces
 from ml.evaluation.statistics import pair_scores, roc_auc
 from ml.networks.table import FACENET_2017_NETWORK
-from ml.onnx_embedder import OnnxRuntimeEmbedder, provisioned_graph
+from ml.onnx_embedder import (
+    GraphPrecision,
+    OnnxRuntimeEmbedder,
+    OpenVinoEmbedder,
+    provisioned_graph,
+)
 from ml.pipeline import FacePipeline
 from tests.support.images import jpeg_bytes
 from tests.support.photos import GROUP_PEOPLE, DescribedPhoto, first_photo, group_photo
@@ -165,20 +171,45 @@ def test_the_served_cpu_precision_keeps_vectors_within_the_accepted_drift(
     models_dir: Path,
     tmp_path: Path,
 ) -> None:
-    """Whichever way this machine's timing chooses (torch in fp32 or bf16, ONNX Runtime on the
-    provisioned graph), its vectors are fp32's within the drift that lets bf16 be served (bf16
-    itself is held to it on any CPU above)."""
+    """Whichever way this machine's timing chooses (torch in fp32 or bf16, ONNX Runtime or
+    OpenVINO on the provisioned graph), its vectors are fp32's within the drift that lets bf16
+    be served (bf16 itself is held to it on any CPU above)."""
     network = pipeline.embedder.network  # type: ignore[attr-defined]
     graph = provisioned_graph(models_dir, FACENET_2017_NETWORK)
     assert graph is not None  # `make models` exports it
     choice = cpu_precision.choose("auto", pipeline.spec, network, tmp_path, graph=graph)
-    assert choice.chosen_by == "measured" and choice.onnxruntime_ms is not None
+    assert choice.chosen_by == "measured" and "openvino" in choice.batch_ms
     crops = celebrity_crops[0][::4]
     served = cpu_precision.served_embedder(
         pipeline.spec, copy.deepcopy(network), choice, graph.path
     )
     full = fp32_embedder(pipeline).embed(crops)
     assert np.min(np.sum(full * served.embed(crops), axis=1)) >= ACCEPTED_MIN_COSINE
+
+
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+def test_openvino_runs_the_graph_to_torchs_vectors(
+    pipeline: FacePipeline,
+    celebrity_crops: tuple[np.ndarray, list[str]],
+    models_dir: Path,
+    precision: GraphPrecision,
+) -> None:
+    """OpenVINO on the provisioned graph: fp32's vectors to rounding in fp32, and within bf16's
+    accepted drift in bf16 (where this CPU has no bf16, OpenVINO runs fp32 and says so), with
+    the same verification AUC; two threads calling at once get each their own crops' vectors."""
+    crops, labels = celebrity_crops
+    graph = provisioned_graph(models_dir, FACENET_2017_NETWORK)
+    assert graph is not None
+    embedder = OpenVinoEmbedder(pipeline.spec, graph.path, 1, precision, batch=7, streams=2)
+    halves = [crops[: len(crops) // 2], crops[len(crops) // 2 :]]
+    with ThreadPoolExecutor(2) as pool:
+        exported = np.concatenate(list(pool.map(embedder.embed, halves)))
+    full = fp32_embedder(pipeline).embed(crops)
+    bound = 0.99999 if embedder.executes_in == "fp32" else ACCEPTED_MIN_COSINE
+    assert np.min(np.sum(full * exported, axis=1)) > bound
+    assert roc_auc(*pair_scores(exported, labels)) == pytest.approx(
+        roc_auc(*pair_scores(full, labels)), abs=1e-3
+    )
 
 
 def test_the_onnx_graph_gives_torchs_fp32_vectors(
