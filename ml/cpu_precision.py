@@ -78,6 +78,7 @@ class PrecisionChoice:
 
     @property
     def way(self) -> Way:
+        """The way of WAYS this choice runs (a CPU choice: CUDA's fp16 is none of them)."""
         return next(way for way, taken in WAYS.items() if taken == (self.precision, self.runtime))
 
     def as_response(self) -> dict[str, Any]:
