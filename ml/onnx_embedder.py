@@ -10,6 +10,7 @@ vectors are torch fp32's to within rounding.
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 import threading
 from dataclasses import dataclass
@@ -72,7 +73,7 @@ class GraphEmbedder:
         return np.ascontiguousarray(standardise(batch, self.spec.standardisation).numpy())
 
     def _embed_chunk(self, crops: np.ndarray) -> np.ndarray:
-        vectors = torch.from_numpy(np.array(self._vectors(self.graph_input(crops))))
+        vectors = torch.from_numpy(self._vectors(self.graph_input(crops)))
         normalised = torch.nn.functional.normalize(vectors, dim=1)
         return np.asarray(normalised.numpy(), dtype=np.float32)
 
@@ -110,11 +111,9 @@ _OPENVINO_PRECISION = {"fp32": "f32", "bf16": "bf16"}
 
 
 def openvino_available() -> bool:
-    try:
-        import openvino  # noqa: F401
-    except ImportError:
-        return False
-    return True
+    """Whether OpenVINO is installed, without importing it (the server imports it only where
+    it times or serves it)."""
+    return importlib.util.find_spec("openvino") is not None
 
 
 class OpenVinoEmbedder(GraphEmbedder):
@@ -156,8 +155,10 @@ class OpenVinoEmbedder(GraphEmbedder):
     def executes_in(self) -> GraphPrecision:
         """The precision OpenVINO compiled for: fp32 where the CPU cannot run bf16 (asked for
         bf16, the plugin falls back without saying so)."""
-        hint = str(self._compiled.get_property("INFERENCE_PRECISION_HINT"))
-        return "bf16" if "bf16" in hint.lower() or "bfloat16" in hint.lower() else "fp32"
+        import openvino
+
+        compiled_for = self._compiled.get_property("INFERENCE_PRECISION_HINT")
+        return "bf16" if compiled_for == openvino.Type.bf16 else "fp32"
 
     def _vectors(self, standardised: np.ndarray) -> np.ndarray:
         request: Any = getattr(self._requests, "request", None)
