@@ -7,8 +7,9 @@ default model (1.1: upright and mirrored views) is served, in fp32 and at the re
 on this device, and reports the cosine between the two vectors of each face, verification AUC
 over all pairs for each, the change in calibrated Similarity over all pairs, and FMR/FNMR at
 Similarity 50, 80, 90 and 99 for each. On the CPU, where the embedder's ONNX graph is
-provisioned and OpenVINO has bf16 here, OpenVINO's bf16 is reported the same way under
-"openvino_bf16" (the server may serve either: ml/cpu_precision.py). Writes
+provisioned, OpenVINO's bf16 and fp16 are reported the same way under "openvino_bf16" and
+"openvino_fp16", each where OpenVINO has kernels for it here (the server may serve any of
+them: ml/cpu_precision.py). Writes
 benchmarks/results/precision-<device>.json.
 """
 
@@ -31,12 +32,18 @@ from ml.evaluation.statistics import error_rates, labelled_images, pair_scores, 
 from ml.face_models import DEFAULT_MODEL_VERSION
 from ml.manifest import default_models_dir
 from ml.networks.table import network
-from ml.onnx_embedder import OpenVinoEmbedder, openvino_available, provisioned_graph
+from ml.onnx_embedder import (
+    GraphPrecision,
+    OpenVinoEmbedder,
+    openvino_available,
+    provisioned_graph,
+)
 from ml.pipeline import FacePipeline, load_pipeline
 from ml.provision.photos import default_photos_dir
 from ml.types import FaceDescription
 
 THRESHOLDS = [50.0, 80.0, 90.0, 99.0]
+OPENVINO_REDUCED: list[GraphPrecision] = ["bf16", "fp16"]
 
 
 def celebrity_faces(
@@ -88,14 +95,14 @@ def rates(
     return error_rates(similarity(genuine), similarity(impostor), THRESHOLDS)
 
 
-def openvino_bf16(pipeline: FacePipeline) -> OpenVinoEmbedder | None:
-    """OpenVINO in bf16 on the provisioned graph, or None where there is no graph, no
-    OpenVINO, or no bf16 in OpenVINO on this CPU."""
+def openvino_in(pipeline: FacePipeline, precision: GraphPrecision) -> OpenVinoEmbedder | None:
+    """OpenVINO in `precision` on the provisioned graph, or None where there is no graph, no
+    OpenVINO, or no kernels for `precision` in OpenVINO on this CPU."""
     graph = provisioned_graph(default_models_dir(), network(pipeline.spec.network))
     if graph is None or not openvino_available():
         return None
-    embedder = OpenVinoEmbedder(pipeline.spec, graph.path, torch.get_num_threads(), "bf16")
-    return embedder if embedder.executes_in == "bf16" else None
+    embedder = OpenVinoEmbedder(pipeline.spec, graph.path, torch.get_num_threads(), precision)
+    return embedder if embedder.executes_in == precision else None
 
 
 def main() -> None:
@@ -120,10 +127,12 @@ def main() -> None:
         "faces": len(found),
         **drift(pipeline, labels, a, b, ("fp32", precision)),
     }
-    openvino = openvino_bf16(pipeline) if device.type == "cpu" else None
-    if openvino is not None:
-        c = vectors(replace(pipeline, embedder=openvino), found)
-        report["openvino_bf16"] = drift(pipeline, labels, a, c, ("fp32", "openvino bf16"))
+    for openvino_precision in OPENVINO_REDUCED if device.type == "cpu" else []:
+        openvino = openvino_in(pipeline, openvino_precision)
+        if openvino is not None:
+            c = vectors(replace(pipeline, embedder=openvino), found)
+            names = ("fp32", f"openvino {openvino_precision}")
+            report[f"openvino_{openvino_precision}"] = drift(pipeline, labels, a, c, names)
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / f"precision-{device.type}.json").write_text(json.dumps(report, indent=2) + "\n")
     print(json.dumps(report, indent=2))

@@ -14,7 +14,7 @@ embedding with every view of the default model's recipe, model 1.1: the upright 
 mirror image; the smallest face is Rekognition's 40 px in a 1920-px frame, in proportion in
 others: 27 px in these scenes, where stock's is MTCNN's 20 px; on the CPU the embedder in the
 way the server would serve here, timed afresh as ml/cpu_precision.py times it: torch in fp32
-or bf16, ONNX Runtime in fp32, or OpenVINO in fp32 or bf16 on the same weights exported).
+or bf16, ONNX Runtime in fp32, or OpenVINO in fp32, fp16 or bf16 on the same weights exported).
 `--levers` also times each of those choices undone. On
 the CPU facebank splits each batch over `--workers` threads (default: one per
 core) with one torch thread each, because MTCNN's many small operations scale poorly inside one
@@ -151,6 +151,7 @@ CPU_WAYS: dict[str, Way] = {
     "bf16 embedder": "bf16",
     "onnxruntime embedder": "onnxruntime",
     "openvino fp32 embedder": "openvino",
+    "openvino fp16 embedder": "openvino-fp16",
     "openvino bf16 embedder": "openvino-bf16",
 }
 

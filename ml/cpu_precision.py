@@ -1,15 +1,16 @@
 """How the embedder runs on a CPU: torch in fp32 or bf16, ONNX Runtime in fp32, or OpenVINO in
-fp32 or bf16, chosen by timing each on this machine.
+fp32, fp16 or bf16, chosen by timing each on this machine.
 
 bf16 is faster than fp32 where the runtime has native kernels for it (AMX above all), and slower
 where the CPU only reports AVX512-BF16 behind a hypervisor that hides AMX, or has AVX2 only: a
 flag check cannot tell which (docs/performance.md has the figures per CPU). Each runtime's
 kernels beat the others' on some CPUs and not on others. So the embedder is timed each way on a
 small batch, and a way replaces the one served so far only when it is clearly faster and its
-vectors stay within the drift benchmarks.precision accepted; the fp32 ways come first, so bf16
-must beat the fastest fp32. The measurement is cached in the data dir, keyed by what it depends
-on (CPU model and flags, torch, threads, network, the graph, the runtimes' versions), so a
-machine measures once; a setting forces one way without measuring.
+vectors stay within the drift benchmarks.precision accepted; the fp32 ways come first, then
+fp16 (where OpenVINO has kernels for it: AVX512-FP16), then bf16, so a way that rounds more
+must beat every way that rounds less. The measurement is cached in the data dir, keyed by
+what it depends on (CPU model and flags, torch, threads, network, the graph, the runtimes'
+versions), so a machine measures once; a setting forces one way without measuring.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from __future__ import annotations
 import copy
 import logging
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -31,24 +32,30 @@ from ml.embedder import FaceEmbedder, TorchEmbedder, cpu_has_bf16
 from ml.face_models import ModelSpec
 from ml.manifest import WeightsError
 from ml.onnx_embedder import (
+    GraphPrecision,
     OnnxRuntimeEmbedder,
     OpenVinoEmbedder,
     ProvisionedGraph,
     openvino_available,
+    openvino_precisions,
 )
 
 log = logging.getLogger("facebank.models")
 
-Precision = Literal["fp32", "bf16", "fp16"]  # fp16: on CUDA, where nothing is measured
+Precision = Literal["fp32", "bf16", "fp16"]  # fp16: OpenVINO's, or on CUDA (not measured)
 Runtime = Literal["torch", "onnxruntime", "openvino"]
-Way = Literal["fp32", "bf16", "onnxruntime", "openvino", "openvino-bf16"]
-Setting = Literal["auto", "fp32", "bf16", "onnxruntime", "openvino", "openvino-bf16"]
+Way = Literal["fp32", "bf16", "onnxruntime", "openvino", "openvino-fp16", "openvino-bf16"]
+Setting = Literal[
+    "auto", "fp32", "bf16", "onnxruntime", "openvino", "openvino-fp16", "openvino-bf16"
+]
 # Each way's precision and runtime ("fp32" and "bf16": torch's), in the order each is tried
-# against the one served so far: torch's fp32 first, then the other fp32 ways, then bf16.
-WAYS: dict[Way, tuple[Literal["fp32", "bf16"], Runtime]] = {
+# against the one served so far: torch's fp32 first, then the other fp32 ways, then fp16 (a
+# 10-bit mantissa), then bf16 (7 bits).
+WAYS: dict[Way, tuple[GraphPrecision, Runtime]] = {
     "fp32": ("fp32", "torch"),
     "onnxruntime": ("fp32", "onnxruntime"),
     "openvino": ("fp32", "openvino"),
+    "openvino-fp16": ("fp16", "openvino"),
     "bf16": ("bf16", "torch"),
     "openvino-bf16": ("bf16", "openvino"),
 }
@@ -71,7 +78,8 @@ class PrecisionChoice:
     runtime: Runtime = "torch"
     # Per way timed: the best of PROBE_REPEATS batches of PROBE_BATCH crops, and the least
     # cosine between its vectors and torch fp32's. A way not timed here is absent (its runtime
-    # is not installed, the graph is not provisioned, or OpenVINO has no bf16 on this CPU).
+    # is not installed, the graph is not provisioned, or OpenVINO has no kernels for its
+    # precision on this CPU).
     batch_ms: dict[Way, float] = field(default_factory=dict)
     min_cosines: dict[Way, float] = field(default_factory=dict)
     native_bf16: bool = False  # what oneDNN says of this CPU, for the record only
@@ -114,7 +122,7 @@ class PrecisionChoice:
     def _timed(self, way: Way, ms: float) -> str:
         precision, runtime = WAYS[way]
         text = f"{ms:.0f} ms by {runtime} in {precision}"
-        if precision == "bf16" and way in self.min_cosines:
+        if precision != "fp32" and way in self.min_cosines:
             text += f" (least cosine {self.min_cosines[way]:.5f})"
         return text
 
@@ -168,7 +176,7 @@ def measure(spec: ModelSpec, network: nn.Module, graph: Path | None = None) -> P
         source = copy.deepcopy(network) if WAYS[way][1] == "torch" else network
         embedder = way_embedder(spec, source, way, graph, threads)
         if isinstance(embedder, OpenVinoEmbedder) and embedder.executes_in != WAYS[way][0]:
-            continue  # OpenVINO would run fp32 under bf16's name: no bf16 here
+            continue  # OpenVINO would run another precision under this one's name
         ms, vectors = best_ms(embedder.embed, crops, give_up_ms=fp32_ms * CLEARLY_SLOWER)
         batch_ms[way], min_cosines[way] = ms, least_cosine(vectors, full)
         del embedder
@@ -177,11 +185,14 @@ def measure(spec: ModelSpec, network: nn.Module, graph: Path | None = None) -> P
 
 
 def ways_to_time(graph: Path | None) -> list[Way]:
-    """Every way but torch's fp32 (the reference) that this machine can run, in WAYS's order."""
-    runnable: set[Runtime] = {"torch"}
+    """Every way but torch's fp32 (the reference) that this machine can run, in WAYS's order:
+    OpenVINO's only in the precisions its CPU plugin has kernels for here."""
+    runnable: set[tuple[GraphPrecision, Runtime]] = {("fp32", "torch"), ("bf16", "torch")}
     if graph is not None:
-        runnable |= {"onnxruntime", "openvino"} if openvino_available() else {"onnxruntime"}
-    return [way for way, (_, runtime) in WAYS.items() if way != "fp32" and runtime in runnable]
+        runnable.add(("fp32", "onnxruntime"))
+        if openvino_available():
+            runnable |= {(precision, "openvino") for precision in openvino_precisions()}
+    return [way for way, taken in WAYS.items() if way != "fp32" and taken in runnable]
 
 
 def way_embedder(
@@ -222,6 +233,21 @@ def served_embedder(
     `threads` of the graph runtime's (torch's count when None)."""
     count = threads or torch.get_num_threads()
     return way_embedder(spec, network, choice.way, graph, count, batch, streams)
+
+
+def as_compiled(choice: PrecisionChoice, embedder: FaceEmbedder) -> PrecisionChoice:
+    """`choice` as `embedder` runs it: OpenVINO forced by a setting into a precision this CPU
+    has no kernels for compiles another one without saying so, and the log and
+    /v1/models/current say which it runs."""
+    if not isinstance(embedder, OpenVinoEmbedder) or embedder.executes_in == choice.precision:
+        return choice
+    log.warning(
+        "OpenVINO has no %s kernels on this CPU: the embedder runs in %s",
+        choice.precision,
+        embedder.executes_in,
+    )
+    compiled = f"{choice.chosen_by}; OpenVINO compiled {embedder.executes_in} here"
+    return replace(choice, precision=embedder.executes_in, chosen_by=compiled)
 
 
 def machine_key(spec: ModelSpec, graph_sha256: str | None = None) -> dict[str, Any]:

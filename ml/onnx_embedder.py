@@ -1,5 +1,5 @@
 """The embedder's network run from its exported ONNX graph on the CPU: by ONNX Runtime in fp32,
-or by OpenVINO in fp32 or bf16.
+or by OpenVINO in fp32, fp16 or bf16.
 
 On some CPUs these runtimes' kernels run FaceNet faster than torch's oneDNN ones, and on others
 they do not; whether they do here is measured with the other ways to run the embedder
@@ -106,8 +106,8 @@ class OnnxRuntimeEmbedder(GraphEmbedder):
         return np.asarray(vectors)
 
 
-GraphPrecision = Literal["fp32", "bf16"]
-_OPENVINO_PRECISION = {"fp32": "f32", "bf16": "bf16"}
+GraphPrecision = Literal["fp32", "fp16", "bf16"]
+_OPENVINO_PRECISION: dict[GraphPrecision, str] = {"fp32": "f32", "fp16": "f16", "bf16": "bf16"}
 
 
 def openvino_available() -> bool:
@@ -116,10 +116,20 @@ def openvino_available() -> bool:
     return importlib.util.find_spec("openvino") is not None
 
 
+def openvino_precisions() -> set[GraphPrecision]:
+    """The precisions OpenVINO's CPU plugin has kernels for on this CPU (fp16: AVX512-FP16, as
+    on Sapphire Rapids, or AVX-VNNI-INT8's conversions; bf16: any AVX-512), as it lists them."""
+    import openvino
+
+    listed = set(openvino.Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES"))
+    return {precision for precision in _OPENVINO_PRECISION if precision.upper() in listed}
+
+
 class OpenVinoEmbedder(GraphEmbedder):
-    """FaceNet through OpenVINO's CPU plugin in fp32 or bf16, compiled once for `streams` calls
-    that may run at once on `threads` threads each (each calling thread has its own request: a
-    request is not safe to share between threads; calls beyond `streams` wait their turn)."""
+    """FaceNet through OpenVINO's CPU plugin in fp32, fp16 or bf16, compiled once for `streams`
+    calls that may run at once on `threads` threads each (each calling thread has its own
+    request: a request is not safe to share between threads; calls beyond `streams` wait their
+    turn)."""
 
     def __init__(
         self,
@@ -153,12 +163,16 @@ class OpenVinoEmbedder(GraphEmbedder):
 
     @property
     def executes_in(self) -> GraphPrecision:
-        """The precision OpenVINO compiled for: fp32 where the CPU cannot run bf16 (asked for
-        bf16, the plugin falls back without saying so)."""
+        """The precision OpenVINO compiled for. Asked for one this CPU has no kernels for, the
+        plugin falls back without saying so: bf16 to fp32, fp16 to bf16 or fp32."""
         import openvino
 
         compiled_for = self._compiled.get_property("INFERENCE_PRECISION_HINT")
-        return "bf16" if compiled_for == openvino.Type.bf16 else "fp32"
+        named: list[tuple[Any, GraphPrecision]] = [
+            (openvino.Type.bf16, "bf16"),
+            (openvino.Type.f16, "fp16"),
+        ]
+        return next((name for type_, name in named if compiled_for == type_), "fp32")
 
     def _vectors(self, standardised: np.ndarray) -> np.ndarray:
         request: Any = getattr(self._requests, "request", None)

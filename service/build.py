@@ -108,6 +108,7 @@ def with_cpu_precision(pipeline: FacePipeline, settings: Settings) -> FacePipeli
     embedder = cpu_precision.served_embedder(
         spec, network, choice, None if graph is None else graph.path
     )
+    choice = cpu_precision.as_compiled(choice, embedder)
     return replace(pipeline, embedder=embedder, embedder_precision=choice)
 
 

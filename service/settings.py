@@ -18,7 +18,9 @@ from ml.similarity import deployment_calibration_path
 
 # ml.cpu_precision's Setting (a unit test holds them equal), spelled here so that reading the
 # settings does not load torch.
-EmbedCpuPrecision = Literal["auto", "fp32", "bf16", "onnxruntime", "openvino", "openvino-bf16"]
+EmbedCpuPrecision = Literal[
+    "auto", "fp32", "bf16", "onnxruntime", "openvino", "openvino-fp16", "openvino-bf16"
+]
 
 LOOPBACK_NAMES = {"localhost"}
 # A secret shorter than this is guessable; AWS's own secret keys have 40 characters.
@@ -166,11 +168,11 @@ class Settings(BaseSettings):
     detect_batch_wait_ms: float = Field(default=2.0, ge=0)
     detect_queue_size: int = Field(default=64, ge=1)
     # How the CPU embedder runs. "auto": time torch in fp32 and bf16, ONNX Runtime in fp32 and
-    # OpenVINO in fp32 and bf16 on this machine (once; cached in the data dir) and serve the
-    # fastest, bf16 only where its vectors stay within the accepted drift
-    # (ml/cpu_precision.py). "fp32" (torch), "bf16" (torch), "onnxruntime" (fp32), "openvino"
-    # (fp32) or "openvino-bf16" forces one, e.g. fp32 for replicas on different CPUs that must
-    # store identical vectors.
+    # OpenVINO in fp32, fp16 and bf16 (those it has kernels for here) on this machine (once;
+    # cached in the data dir) and serve the fastest, fp16 and bf16 only where their vectors stay
+    # within the accepted drift (ml/cpu_precision.py). "fp32" (torch), "bf16" (torch),
+    # "onnxruntime" (fp32), "openvino" (fp32), "openvino-fp16" or "openvino-bf16" forces one,
+    # e.g. fp32 for replicas on different CPUs that must store identical vectors.
     embed_cpu_precision: EmbedCpuPrecision = "auto"
     # Deprecated, kept so existing deployments start: false is embed_cpu_precision=fp32.
     embed_cpu_bf16: bool | None = None

@@ -243,8 +243,8 @@ def test_face_model_versions_are_numbers_and_the_name_is_on_rest(
     precision = model["EmbedderPrecision"]  # timed on this machine at start (or cached)
     assert precision["ChosenBy"] in ("measured", "measured earlier on this machine")
     timings, cosines = precision["BatchMillis"], precision["MinCosinesToFp32"]
-    # The test models' graph is provisioned: every runtime timed (OpenVINO's bf16 only where
-    # this CPU has it).
+    # The test models' graph is provisioned: every runtime timed (OpenVINO's fp16 and bf16
+    # only where this CPU has kernels for them).
     assert {"fp32", "bf16", "onnxruntime", "openvino"} <= set(timings)
     assert set(cosines) == set(timings) - {"fp32"}
     assert (precision["Precision"], precision["Runtime"]) == WAYS[fastest_way(timings, cosines)]

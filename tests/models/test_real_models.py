@@ -187,16 +187,17 @@ def test_the_served_cpu_precision_keeps_vectors_within_the_accepted_drift(
     assert np.min(np.sum(full * served.embed(crops), axis=1)) >= ACCEPTED_MIN_COSINE
 
 
-@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+@pytest.mark.parametrize("precision", ["fp32", "fp16", "bf16"])
 def test_openvino_runs_the_graph_to_torchs_vectors(
     pipeline: FacePipeline,
     celebrity_crops: tuple[np.ndarray, list[str]],
     models_dir: Path,
     precision: GraphPrecision,
 ) -> None:
-    """OpenVINO on the provisioned graph: fp32's vectors to rounding in fp32, and within bf16's
-    accepted drift in bf16 (where this CPU has no bf16, OpenVINO runs fp32 and says so), with
-    the same verification AUC; two threads calling at once get each their own crops' vectors."""
+    """OpenVINO on the provisioned graph: fp32's vectors to rounding in fp32, and within the
+    accepted drift in fp16 and bf16 (where this CPU has no kernels for one, OpenVINO runs
+    another and says so), with the same verification AUC; two threads calling at once get each
+    their own crops' vectors."""
     crops, labels = celebrity_crops
     graph = provisioned_graph(models_dir, FACENET_2017_NETWORK)
     assert graph is not None
