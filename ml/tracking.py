@@ -1,7 +1,9 @@
 """People followed across the sampled frames of a video: each face of a frame joins the track of
 the same person seen shortly before, judged by box overlap and embedding similarity, or starts
 a new track. A person who leaves for longer than `max_gap_ms` and comes back starts a new
-track, as Rekognition's tracker may give them a new index."""
+track, as Rekognition's tracker may give them a new index. Leaving is judged on the frames
+looked at: a live camera's processor that falls behind skips frames, and a person in the last
+frame it analysed keeps their track however long it took to analyse the next."""
 
 from __future__ import annotations
 
@@ -45,15 +47,14 @@ class FaceTracker:
         self.settings = settings or TrackerSettings()
         self._tracks: list[Track] = []
         self._next_index = 0
+        self._last_frame_ms: int | None = None
 
     def assign(
         self, timestamp_ms: int, boxes: list[Box], vectors: np.ndarray | None = None
     ) -> list[int]:
         """The track index of each face of one frame, frames given in time order. A track
         takes at most one face per frame: the pairs that look most alike are joined first."""
-        live = [
-            t for t in self._tracks if timestamp_ms - t.last_seen_ms <= self.settings.max_gap_ms
-        ]
+        live = [t for t in self._tracks if self._still_here(t, timestamp_ms)]
         pairs = sorted(
             (
                 (score, t, f)
@@ -75,7 +76,13 @@ class FaceTracker:
             track.box, track.vector, track.last_seen_ms = box, vector, timestamp_ms
             indexes.append(track.index)
         self._tracks = [t for t in self._tracks if t in live or t.last_seen_ms == timestamp_ms]
+        self._last_frame_ms = timestamp_ms
         return indexes
+
+    def _still_here(self, track: Track, timestamp_ms: int) -> bool:
+        """Seen in the frame analysed last, or unseen for no longer than the gap."""
+        in_last_frame = track.last_seen_ms == self._last_frame_ms
+        return in_last_frame or timestamp_ms - track.last_seen_ms <= self.settings.max_gap_ms
 
     def _likeness(self, track: Track, box: Box, vectors: np.ndarray | None, face: int) -> float:
         """How alike a face is to a track's last one (0: not the same person). An embedding

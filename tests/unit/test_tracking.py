@@ -47,4 +47,17 @@ def test_a_face_gone_longer_than_the_gap_comes_back_as_a_new_track() -> None:
     assert tracker.assign(0, [box(0)]) == [0]
     tracker.assign(200, [])
     assert tracker.assign(1000, [box(0)]) == [0]  # within the gap
+    tracker.assign(1200, [])
+    tracker.assign(1800, [])
     assert tracker.assign(2200, [box(0)]) == [1]  # unseen for 1.2 s
+
+
+def test_a_face_in_the_last_frame_analysed_keeps_its_track_across_a_stall() -> None:
+    """A live processor that falls behind skips frames: 1.8 s between two analysed frames is
+    not 1.8 s unseen, but a face missing from a frame analysed in between is."""
+    tracker = FaceTracker(TrackerSettings(max_gap_ms=1000))
+    assert tracker.assign(0, [box(0)]) == [0]
+    assert tracker.assign(1800, [box(4)]) == [0]  # nothing looked at in between
+    assert tracker.assign(2000, [box(8), box(400)]) == [0, 1]
+    tracker.assign(2200, [box(400)])  # the first face gone, the second stays
+    assert tracker.assign(4000, [box(8), box(400)]) == [2, 1]
