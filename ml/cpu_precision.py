@@ -10,7 +10,8 @@ vectors stay within the drift benchmarks.precision accepted; the fp32 ways come 
 fp16 (where OpenVINO has kernels for it: AVX512-FP16), then bf16, so a way that rounds more
 must beat every way that rounds less. The measurement is cached in the data dir, keyed by
 what it depends on (CPU model and flags, torch, threads, network, the graph, the runtimes'
-versions), so a machine measures once; a setting forces one way without measuring.
+versions, the ways there are), so a machine measures once; a setting forces one way without
+measuring.
 """
 
 from __future__ import annotations
@@ -251,9 +252,11 @@ def as_compiled(choice: PrecisionChoice, embedder: FaceEmbedder) -> PrecisionCho
 
 
 def machine_key(spec: ModelSpec, graph_sha256: str | None = None) -> dict[str, Any]:
-    """What the measurement depends on: a change in any of these measures again."""
+    """What the measurement depends on: a change in any of these measures again (a way added
+    in a later version included)."""
     return {
         **cpu.machine_key(),
+        "ways": list(WAYS),
         "network": spec.network,
         "onnx_graph": graph_sha256,
         "onnxruntime": _version("onnxruntime") if graph_sha256 else None,

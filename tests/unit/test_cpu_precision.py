@@ -302,6 +302,19 @@ def test_a_graph_provisioned_later_measures_again(tmp_path: Path) -> None:
     assert fake.calls == 2
 
 
+def test_a_way_added_by_a_later_version_measures_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fake = FakeMeasurement("fp32")
+    earlier = {way: taken for way, taken in WAYS.items() if way != "openvino-fp16"}
+    monkeypatch.setattr(cpu_precision, "WAYS", earlier)
+    choose("auto", SPEC, nn.Identity(), tmp_path, fake)
+    monkeypatch.undo()
+    choose("auto", SPEC, nn.Identity(), tmp_path, fake)
+    choose("auto", SPEC, nn.Identity(), tmp_path, fake)
+    assert fake.calls == 2
+
+
 def test_a_machine_measures_once(tmp_path: Path) -> None:
     fake = FakeMeasurement("bf16")
     first = choose("auto", SPEC, nn.Identity(), tmp_path, fake)
