@@ -9,7 +9,10 @@ over all pairs for each, the change in calibrated Similarity over all pairs, and
 Similarity 50, 80, 90 and 99 for each. On the CPU, where the embedder's ONNX graph is
 provisioned, OpenVINO's bf16 and fp16 are reported the same way under "openvino_bf16" and
 "openvino_fp16", each where OpenVINO has kernels for it here (the server may serve any of
-them: ml/cpu_precision.py). Writes
+them: ml/cpu_precision.py). Where OpenVINO has no fp16 kernels, fp16's drift is reported
+from torch's fp16 on the CPU ("torch_fp16": weights and activations in fp16, on slow generic
+kernels; the server never serves it) as the nearest measure of what the arithmetic does.
+Writes
 benchmarks/results/precision-<device>.json.
 """
 
@@ -105,6 +108,17 @@ def openvino_in(pipeline: FacePipeline, precision: GraphPrecision) -> OpenVinoEm
     return embedder if embedder.executes_in == precision else None
 
 
+class TorchFp16Embedder(TorchEmbedder):
+    """The embedder in fp16 through torch on the CPU: fp16's rounding where OpenVINO cannot
+    run it (a benchmark's measure of drift only: torch has no fast fp16 kernels on most
+    CPUs)."""
+
+    def __init__(self, pipeline: FacePipeline, weights: Path) -> None:
+        spec, cpu = pipeline.spec, torch.device("cpu")
+        super().__init__(spec, load_network(spec, weights), cpu, full_precision=True)
+        self.network, self.dtype = self.network.half(), torch.float16
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="cpu")
@@ -133,6 +147,9 @@ def main() -> None:
             c = vectors(replace(pipeline, embedder=openvino), found)
             names = ("fp32", f"openvino {openvino_precision}")
             report[f"openvino_{openvino_precision}"] = drift(pipeline, labels, a, c, names)
+    if device.type == "cpu" and "openvino_fp16" not in report:
+        d = vectors(replace(pipeline, embedder=TorchFp16Embedder(pipeline, weights)), found)
+        report["torch_fp16"] = drift(pipeline, labels, a, d, ("fp32", "torch fp16"))
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / f"precision-{device.type}.json").write_text(json.dumps(report, indent=2) + "\n")
     print(json.dumps(report, indent=2))
