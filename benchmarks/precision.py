@@ -12,8 +12,7 @@ provisioned, OpenVINO's bf16 and fp16 are reported the same way under "openvino_
 them: ml/cpu_precision.py). Where OpenVINO has no fp16 kernels, fp16's drift is reported
 from torch's fp16 on the CPU ("torch_fp16": weights and activations in fp16, on slow generic
 kernels; the server never serves it) as the nearest measure of what the arithmetic does.
-Writes
-benchmarks/results/precision-<device>.json.
+Writes benchmarks/results/precision-<device>.json.
 """
 
 from __future__ import annotations
@@ -38,6 +37,7 @@ from ml.networks.table import network
 from ml.onnx_embedder import (
     GraphPrecision,
     OpenVinoEmbedder,
+    ProvisionedGraph,
     openvino_available,
     provisioned_graph,
 )
@@ -98,14 +98,34 @@ def rates(
     return error_rates(similarity(genuine), similarity(impostor), THRESHOLDS)
 
 
-def openvino_in(pipeline: FacePipeline, precision: GraphPrecision) -> OpenVinoEmbedder | None:
-    """OpenVINO in `precision` on the provisioned graph, or None where there is no graph, no
-    OpenVINO, or no kernels for `precision` in OpenVINO on this CPU."""
-    graph = provisioned_graph(default_models_dir(), network(pipeline.spec.network))
-    if graph is None or not openvino_available():
-        return None
+def openvino_in(
+    pipeline: FacePipeline, graph: ProvisionedGraph, precision: GraphPrecision
+) -> OpenVinoEmbedder | None:
+    """OpenVINO in `precision` on the provisioned graph, or None where OpenVINO has no kernels
+    for `precision` on this CPU."""
     embedder = OpenVinoEmbedder(pipeline.spec, graph.path, torch.get_num_threads(), precision)
     return embedder if embedder.executes_in == precision else None
+
+
+def openvino_drifts(
+    pipeline: FacePipeline,
+    found: list[tuple[DecodedImage, list[FaceDescription]]],
+    labels: list[str],
+    full: np.ndarray,
+) -> dict[str, Any]:
+    """OpenVINO's drift in each reduced precision it has kernels for here, by report key; none
+    where the graph is not provisioned (its checksum is read once) or OpenVINO not installed."""
+    graph = provisioned_graph(default_models_dir(), network(pipeline.spec.network))
+    if graph is None or not openvino_available():
+        return {}
+    drifts = {}
+    for precision in OPENVINO_REDUCED:
+        openvino = openvino_in(pipeline, graph, precision)
+        if openvino is not None:
+            reduced = vectors(replace(pipeline, embedder=openvino), found)
+            names = ("fp32", f"openvino {precision}")
+            drifts[f"openvino_{precision}"] = drift(pipeline, labels, full, reduced, names)
+    return drifts
 
 
 class TorchFp16Embedder(TorchEmbedder):
@@ -141,12 +161,8 @@ def main() -> None:
         "faces": len(found),
         **drift(pipeline, labels, a, b, ("fp32", precision)),
     }
-    for openvino_precision in OPENVINO_REDUCED if device.type == "cpu" else []:
-        openvino = openvino_in(pipeline, openvino_precision)
-        if openvino is not None:
-            c = vectors(replace(pipeline, embedder=openvino), found)
-            names = ("fp32", f"openvino {openvino_precision}")
-            report[f"openvino_{openvino_precision}"] = drift(pipeline, labels, a, c, names)
+    if device.type == "cpu":
+        report |= openvino_drifts(pipeline, found, labels, a)
     if device.type == "cpu" and "openvino_fp16" not in report:
         d = vectors(replace(pipeline, embedder=TorchFp16Embedder(pipeline, weights)), found)
         report["torch_fp16"] = drift(pipeline, labels, a, d, ("fp32", "torch fp16"))
